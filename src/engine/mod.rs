@@ -1,0 +1,5 @@
+//! The engine: detect, plan, execute, verify.
+
+mod policy;
+
+pub use policy::Policy;

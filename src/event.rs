@@ -1,0 +1,301 @@
+//! The vocabulary: every transition the engine makes is an [`Event`], every
+//! request from outside is a [`Command`]. An `Event` is also one journal line,
+//! so field names here are a contract documented in README.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Incidents are numbered from 1 in the order they were detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub u64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// What the planner decided to do about an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Run the step now.
+    Auto,
+    /// Queue the step until an operator approves or rejects it.
+    ApprovalRequired,
+    /// Watch only: the playbook or severity says not to act.
+    Monitor,
+    /// Detected and journaled, but silenced, paused or dry-run.
+    Suppressed,
+}
+
+/// One journal line: a sequence number, a wall-clock time and what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(with = "ts_millis")]
+    pub ts: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    EngineStarted {
+        version: String,
+        targets: Vec<String>,
+        playbooks: Vec<String>,
+        dry_run: bool,
+    },
+    EngineStopped {
+        reason: String,
+    },
+    /// A target turned bad (after `failure_threshold` bad probes), or its
+    /// failure changed signature. Not written for every bad probe.
+    ProbeFailed {
+        target: String,
+        signature: String,
+        detail: String,
+    },
+    /// A target turned healthy again (after `success_threshold` good probes).
+    ProbeRecovered {
+        target: String,
+    },
+    IncidentDetected {
+        incident_id: IncidentId,
+        target: String,
+        signature: String,
+        severity: Severity,
+        /// When the fault began: the first bad probe, or the chaos injection.
+        #[serde(with = "ts_millis")]
+        started_at: Timestamp,
+        /// The fault was injected by chaos; policy counters ignore it.
+        #[serde(default, skip_serializing_if = "is_false")]
+        chaos: bool,
+    },
+    IncidentAnalyzed {
+        incident_id: IncidentId,
+        playbook: Option<String>,
+        step: Option<String>,
+        confidence: f64,
+        decision: Decision,
+        reason: String,
+    },
+    ActionStarted {
+        incident_id: IncidentId,
+        playbook: String,
+        step: String,
+        action: String,
+        attempt: u32,
+    },
+    ActionFinished {
+        incident_id: IncidentId,
+        playbook: String,
+        step: String,
+        action: String,
+        attempt: u32,
+        ok: bool,
+        duration_ms: u64,
+        output: String,
+    },
+    /// The re-probes after a successful action: did the target recover?
+    VerifyFinished {
+        incident_id: IncidentId,
+        playbook: String,
+        step: String,
+        healthy: bool,
+        detail: String,
+    },
+    IncidentResolved {
+        incident_id: IncidentId,
+        time_to_detect_ms: u64,
+        time_to_resolve_ms: u64,
+    },
+    /// Automation has nothing more to offer: a human must fix it.
+    IncidentEscalated {
+        incident_id: IncidentId,
+        reason: String,
+    },
+    ApprovalGranted {
+        incident_id: IncidentId,
+        by: String,
+    },
+    ApprovalRejected {
+        incident_id: IncidentId,
+        by: String,
+    },
+    ChaosInjected {
+        target: String,
+        fault: String,
+    },
+    AutomationPaused {
+        by: String,
+    },
+    AutomationResumed {
+        by: String,
+    },
+    TargetSilenced {
+        target: String,
+        #[serde(with = "ts_millis")]
+        until: Timestamp,
+        by: String,
+    },
+    TargetUnsilenced {
+        target: String,
+        by: String,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl EventKind {
+    /// The `kind` string as written in the journal.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::EngineStarted { .. } => "engine_started",
+            EventKind::EngineStopped { .. } => "engine_stopped",
+            EventKind::ProbeFailed { .. } => "probe_failed",
+            EventKind::ProbeRecovered { .. } => "probe_recovered",
+            EventKind::IncidentDetected { .. } => "incident_detected",
+            EventKind::IncidentAnalyzed { .. } => "incident_analyzed",
+            EventKind::ActionStarted { .. } => "action_started",
+            EventKind::ActionFinished { .. } => "action_finished",
+            EventKind::VerifyFinished { .. } => "verify_finished",
+            EventKind::IncidentResolved { .. } => "incident_resolved",
+            EventKind::IncidentEscalated { .. } => "incident_escalated",
+            EventKind::ApprovalGranted { .. } => "approval_granted",
+            EventKind::ApprovalRejected { .. } => "approval_rejected",
+            EventKind::ChaosInjected { .. } => "chaos_injected",
+            EventKind::AutomationPaused { .. } => "automation_paused",
+            EventKind::AutomationResumed { .. } => "automation_resumed",
+            EventKind::TargetSilenced { .. } => "target_silenced",
+            EventKind::TargetUnsilenced { .. } => "target_unsilenced",
+        }
+    }
+
+    /// The incident this event belongs to, if any.
+    pub fn incident_id(&self) -> Option<IncidentId> {
+        match self {
+            EventKind::IncidentDetected { incident_id, .. }
+            | EventKind::IncidentAnalyzed { incident_id, .. }
+            | EventKind::ActionStarted { incident_id, .. }
+            | EventKind::ActionFinished { incident_id, .. }
+            | EventKind::VerifyFinished { incident_id, .. }
+            | EventKind::IncidentResolved { incident_id, .. }
+            | EventKind::IncidentEscalated { incident_id, .. }
+            | EventKind::ApprovalGranted { incident_id, .. }
+            | EventKind::ApprovalRejected { incident_id, .. } => Some(*incident_id),
+            _ => None,
+        }
+    }
+}
+
+/// Requests from keys, the CLI or HTTP. The only way into the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Run the pending step of an incident awaiting approval.
+    Approve { incident_id: IncidentId, by: String },
+    /// Drop the pending step; the incident stays open for a human.
+    Reject { incident_id: IncidentId, by: String },
+    /// Ask a target that offers chaos to inject a fault.
+    InjectChaos { target: String, fault: String },
+    Pause { by: String },
+    Resume { by: String },
+    Silence {
+        target: String,
+        #[serde(with = "duration_secs")]
+        duration: std::time::Duration,
+        by: String,
+    },
+    Unsilence { target: String, by: String },
+    /// Stop probing, let running actions finish, flush the journal.
+    Shutdown { reason: String },
+}
+
+/// `ts` is RFC 3339 in UTC with exactly three fractional digits.
+pub mod ts_millis {
+    use jiff::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn format(ts: &Timestamp) -> String {
+        format!("{ts:.3}")
+    }
+
+    pub fn serialize<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(ts))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+mod duration_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_line_has_seq_ts_and_kind_first_class() {
+        let event = Event {
+            seq: 7,
+            ts: "2026-11-23T13:02:11.482Z".parse().unwrap(),
+            kind: EventKind::IncidentDetected {
+                incident_id: IncidentId(7),
+                target: "orders-db".into(),
+                signature: "DB_TIMEOUT".into(),
+                severity: Severity::High,
+                started_at: "2026-11-23T13:02:11Z".parse().unwrap(),
+                chaos: false,
+            },
+        };
+        let line = serde_json::to_string(&event).unwrap();
+        assert!(line.starts_with(r#"{"seq":7,"ts":"2026-11-23T13:02:11.482Z","kind":"incident_detected""#), "{line}");
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), event);
+    }
+
+    #[test]
+    fn whole_seconds_still_carry_three_digits() {
+        let ts: Timestamp = "2026-11-23T13:02:11Z".parse().unwrap();
+        assert_eq!(ts_millis::format(&ts), "2026-11-23T13:02:11.000Z");
+    }
+}

@@ -1,0 +1,14 @@
+//! autoheal: a self-healing engine. Probes and ingest produce signals, the engine
+//! turns them into incidents, plans fixes from playbooks under policy, runs them,
+//! verifies recovery, and emits every transition as an [`event::Event`].
+//! See DESIGN.md for the architecture.
+
+pub mod action;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod event;
+pub mod journal;
+pub mod monitor;
+pub mod playbook;
+pub mod state;
