@@ -21,7 +21,9 @@ pub struct LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.location {
-            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message),
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -29,7 +31,11 @@ impl fmt::Display for LoadError {
 
 impl LoadError {
     pub fn new(file: &Path, message: impl Into<String>) -> Self {
-        LoadError { file: file.to_path_buf(), location: None, message: message.into() }
+        LoadError {
+            file: file.to_path_buf(),
+            location: None,
+            message: message.into(),
+        }
     }
 
     fn from_yaml(file: &Path, text: &str, err: serde_norway::Error) -> Self {
@@ -49,7 +55,11 @@ impl LoadError {
                 .find_map(|(i, l)| l.find(quoted).map(|col| (i + 1, col + 1)))
                 .or(location);
         }
-        LoadError { file: file.to_path_buf(), location, message }
+        LoadError {
+            file: file.to_path_buf(),
+            location,
+            message,
+        }
     }
 }
 
@@ -248,7 +258,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let signed: jiff::SignedDuration = text.trim().parse().map_err(|_| {
         format!("invalid duration `{text}`: write a number and a unit, like 500ms, 2s, 5m or 1h")
     })?;
-    Duration::try_from(signed).map_err(|_| format!("invalid duration `{text}`: must not be negative"))
+    Duration::try_from(signed)
+        .map_err(|_| format!("invalid duration `{text}`: must not be negative"))
 }
 
 /// serde helper: a duration written as text.
@@ -276,8 +287,13 @@ impl Config {
         } else {
             serde_norway::from_str(text).map_err(|e| LoadError::from_yaml(path, text, e))?
         };
-        let targets = config.resolve_targets().map_err(|m| LoadError::new(path, m))?;
-        config.policy.check().map_err(|m| LoadError::new(path, format!("policy: {m}")))?;
+        let targets = config
+            .resolve_targets()
+            .map_err(|m| LoadError::new(path, m))?;
+        config
+            .policy
+            .check()
+            .map_err(|m| LoadError::new(path, format!("policy: {m}")))?;
         Ok((config, targets))
     }
 
@@ -332,7 +348,10 @@ impl Config {
                 chaos: t.chaos.clone(),
             };
             if target.interval.is_zero() || target.timeout.is_zero() {
-                return Err(format!("target `{}`: `interval` and `timeout` must be above zero", t.name));
+                return Err(format!(
+                    "target `{}`: `interval` and `timeout` must be above zero",
+                    t.name
+                ));
             }
             out.push(target);
         }
@@ -375,7 +394,9 @@ mod tests {
 
     #[test]
     fn defaults_fill_in_what_a_target_leaves_out() {
-        let targets = parse("targets:\n  - name: web\n    http: { url: 'http://127.0.0.1:1/health' }\n").unwrap();
+        let targets =
+            parse("targets:\n  - name: web\n    http: { url: 'http://127.0.0.1:1/health' }\n")
+                .unwrap();
         assert_eq!(targets[0].interval, Duration::from_secs(10));
         assert_eq!(targets[0].failure_threshold, 2);
         assert_eq!(targets[0].probe.kind(), "http");
@@ -391,7 +412,9 @@ mod tests {
 
     #[test]
     fn bad_duration_names_its_line() {
-        let err = parse("targets:\n  - name: web\n    tcp: { address: 'a:1' }\n    interval: soon\n").unwrap_err();
+        let err =
+            parse("targets:\n  - name: web\n    tcp: { address: 'a:1' }\n    interval: soon\n")
+                .unwrap_err();
         assert_eq!(err.location, Some((4, 15)), "{err}");
         assert!(err.message.contains("invalid duration `soon`"), "{err}");
     }

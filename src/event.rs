@@ -121,12 +121,13 @@ pub enum EventKind {
         duration_ms: u64,
         output: String,
     },
-    /// The re-probes after a successful action: did the target recover?
-    VerifyFinished {
+    /// A step is over: verified healthy (`ok`), or its action failed, or the
+    /// target stayed bad. Learning counts these.
+    StepFinished {
         incident_id: IncidentId,
         playbook: String,
         step: String,
-        healthy: bool,
+        ok: bool,
         detail: String,
     },
     IncidentResolved {
@@ -185,7 +186,7 @@ impl EventKind {
             EventKind::IncidentAnalyzed { .. } => "incident_analyzed",
             EventKind::ActionStarted { .. } => "action_started",
             EventKind::ActionFinished { .. } => "action_finished",
-            EventKind::VerifyFinished { .. } => "verify_finished",
+            EventKind::StepFinished { .. } => "step_finished",
             EventKind::IncidentResolved { .. } => "incident_resolved",
             EventKind::IncidentEscalated { .. } => "incident_escalated",
             EventKind::ApprovalGranted { .. } => "approval_granted",
@@ -205,7 +206,7 @@ impl EventKind {
             | EventKind::IncidentAnalyzed { incident_id, .. }
             | EventKind::ActionStarted { incident_id, .. }
             | EventKind::ActionFinished { incident_id, .. }
-            | EventKind::VerifyFinished { incident_id, .. }
+            | EventKind::StepFinished { incident_id, .. }
             | EventKind::IncidentResolved { incident_id, .. }
             | EventKind::IncidentEscalated { incident_id, .. }
             | EventKind::ApprovalGranted { incident_id, .. }
@@ -220,22 +221,40 @@ impl EventKind {
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Run the pending step of an incident awaiting approval.
-    Approve { incident_id: IncidentId, by: String },
+    Approve {
+        incident_id: IncidentId,
+        by: String,
+    },
     /// Drop the pending step; the incident stays open for a human.
-    Reject { incident_id: IncidentId, by: String },
+    Reject {
+        incident_id: IncidentId,
+        by: String,
+    },
     /// Ask a target that offers chaos to inject a fault.
-    InjectChaos { target: String, fault: String },
-    Pause { by: String },
-    Resume { by: String },
+    InjectChaos {
+        target: String,
+        fault: String,
+    },
+    Pause {
+        by: String,
+    },
+    Resume {
+        by: String,
+    },
     Silence {
         target: String,
         #[serde(with = "duration_secs")]
         duration: std::time::Duration,
         by: String,
     },
-    Unsilence { target: String, by: String },
+    Unsilence {
+        target: String,
+        by: String,
+    },
     /// Stop probing, let running actions finish, flush the journal.
-    Shutdown { reason: String },
+    Shutdown {
+        reason: String,
+    },
 }
 
 /// `ts` is RFC 3339 in UTC with exactly three fractional digits.
@@ -289,7 +308,12 @@ mod tests {
             },
         };
         let line = serde_json::to_string(&event).unwrap();
-        assert!(line.starts_with(r#"{"seq":7,"ts":"2026-11-23T13:02:11.482Z","kind":"incident_detected""#), "{line}");
+        assert!(
+            line.starts_with(
+                r#"{"seq":7,"ts":"2026-11-23T13:02:11.482Z","kind":"incident_detected""#
+            ),
+            "{line}"
+        );
         assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), event);
     }
 

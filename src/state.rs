@@ -1,1 +1,488 @@
-//! (in progress)
+//! `State::apply` folds events into everything the engine and the screens need.
+//! It is pure (no I/O, no clock): times come from the events, so replaying the
+//! journal rebuilds exactly the state of the live run.
+
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::event::{Decision, Event, EventKind, IncidentId, Severity};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    pub last_seq: u64,
+    pub last_ts: Option<Timestamp>,
+    pub dry_run: bool,
+    pub paused: bool,
+    pub targets: BTreeMap<String, TargetState>,
+    pub incidents: BTreeMap<IncidentId, Incident>,
+    /// One open incident per (target, signature).
+    open: HashMap<(String, String), IncidentId>,
+    /// Per (playbook, step): how often it fixed things.
+    pub learning: HashMap<(String, String), StepRecord>,
+    /// Remediations of real (not chaos) incidents, for cooldown, flap guard and rate limits.
+    remediations: Vec<Remediation>,
+    pub running_actions: usize,
+    pub counts: Counts,
+    /// Time to detect and to resolve of every resolved incident, in order.
+    pub ttd_ms: Vec<u64>,
+    pub ttr_ms: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub detected: usize,
+    pub resolved: usize,
+    pub escalated: usize,
+    pub actions_ok: usize,
+    pub actions_failed: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetState {
+    pub failing: bool,
+    pub signature: Option<String>,
+    pub detail: String,
+    pub since: Option<Timestamp>,
+    pub silenced_until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Detected,
+    AwaitingApproval,
+    Remediating,
+    Verifying,
+    Monitoring,
+    Suppressed,
+    Escalated,
+    Rejected,
+    Resolved,
+}
+
+impl Status {
+    pub fn is_open(self) -> bool {
+        self != Status::Resolved
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Detected => "detected",
+            Status::AwaitingApproval => "awaiting approval",
+            Status::Remediating => "remediating",
+            Status::Verifying => "verifying",
+            Status::Monitoring => "monitoring",
+            Status::Suppressed => "suppressed",
+            Status::Escalated => "escalated",
+            Status::Rejected => "rejected",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub target: String,
+    pub signature: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub chaos: bool,
+    pub started_at: Timestamp,
+    pub detected_at: Timestamp,
+    pub playbook: Option<String>,
+    /// The step proposed or running now.
+    pub step: Option<String>,
+    pub confidence: f64,
+    pub decision: Option<Decision>,
+    pub reason: String,
+    /// Steps that already ran in this incident: never run twice (act once until resolved).
+    pub tried_steps: Vec<String>,
+    pub attempts: Vec<Attempt>,
+    pub approved_by: Option<String>,
+    pub rejected_by: Option<String>,
+    pub resolved_at: Option<Timestamp>,
+    pub time_to_resolve_ms: Option<u64>,
+    /// Sequence numbers of every event about this incident, for its timeline.
+    pub events: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub step: String,
+    pub action: String,
+    pub attempt: u32,
+    pub started_at: Timestamp,
+    pub ok: Option<bool>,
+    pub duration_ms: Option<u64>,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepRecord {
+    pub successes: u32,
+    pub failures: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Remediation {
+    at: Timestamp,
+    target: String,
+    playbook: String,
+}
+
+/// How long remediations are remembered for policy (the longest window: one hour).
+const REMEDIATION_MEMORY: Duration = Duration::from_secs(3600);
+
+impl State {
+    pub fn apply(&mut self, event: &Event) {
+        self.last_seq = event.seq;
+        self.last_ts = Some(event.ts);
+        if let Some(id) = event.kind.incident_id()
+            && let Some(inc) = self.incidents.get_mut(&id)
+        {
+            inc.events.push(event.seq);
+        }
+        match &event.kind {
+            EventKind::EngineStarted {
+                targets, dry_run, ..
+            } => {
+                self.dry_run = *dry_run;
+                // Actions of a previous run ended with it.
+                self.running_actions = 0;
+                for name in targets {
+                    self.targets.entry(name.clone()).or_default();
+                }
+            }
+            EventKind::EngineStopped { .. } => {}
+            EventKind::ProbeFailed {
+                target,
+                signature,
+                detail,
+            } => {
+                let t = self.targets.entry(target.clone()).or_default();
+                if !t.failing {
+                    t.since = Some(event.ts);
+                }
+                t.failing = true;
+                t.signature = Some(signature.clone());
+                t.detail = detail.clone();
+            }
+            EventKind::ProbeRecovered { target } => {
+                let t = self.targets.entry(target.clone()).or_default();
+                *t = TargetState {
+                    silenced_until: t.silenced_until,
+                    since: Some(event.ts),
+                    ..Default::default()
+                };
+            }
+            EventKind::IncidentDetected {
+                incident_id,
+                target,
+                signature,
+                severity,
+                started_at,
+                chaos,
+            } => {
+                self.counts.detected += 1;
+                self.open
+                    .insert((target.clone(), signature.clone()), *incident_id);
+                self.incidents.insert(
+                    *incident_id,
+                    Incident {
+                        id: *incident_id,
+                        target: target.clone(),
+                        signature: signature.clone(),
+                        severity: *severity,
+                        status: Status::Detected,
+                        chaos: *chaos,
+                        started_at: *started_at,
+                        detected_at: event.ts,
+                        playbook: None,
+                        step: None,
+                        confidence: 0.0,
+                        decision: None,
+                        reason: String::new(),
+                        tried_steps: Vec::new(),
+                        attempts: Vec::new(),
+                        approved_by: None,
+                        rejected_by: None,
+                        resolved_at: None,
+                        time_to_resolve_ms: None,
+                        events: vec![event.seq],
+                    },
+                );
+            }
+            EventKind::IncidentAnalyzed {
+                incident_id,
+                playbook,
+                step,
+                confidence,
+                decision,
+                reason,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.playbook = playbook.clone();
+                    inc.step = step.clone();
+                    inc.confidence = *confidence;
+                    inc.decision = Some(*decision);
+                    inc.reason = reason.clone();
+                    inc.status = match decision {
+                        Decision::Auto => Status::Remediating,
+                        Decision::ApprovalRequired => Status::AwaitingApproval,
+                        Decision::Monitor => Status::Monitoring,
+                        Decision::Suppressed => Status::Suppressed,
+                    };
+                }
+            }
+            EventKind::ActionStarted {
+                incident_id,
+                playbook,
+                step,
+                action,
+                attempt,
+            } => {
+                self.running_actions += 1;
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.status = Status::Remediating;
+                    if !inc.tried_steps.contains(step) {
+                        inc.tried_steps.push(step.clone());
+                    }
+                    inc.attempts.push(Attempt {
+                        step: step.clone(),
+                        action: action.clone(),
+                        attempt: *attempt,
+                        started_at: event.ts,
+                        ok: None,
+                        duration_ms: None,
+                        output: String::new(),
+                    });
+                    if !inc.chaos {
+                        self.remediations.push(Remediation {
+                            at: event.ts,
+                            target: inc.target.clone(),
+                            playbook: playbook.clone(),
+                        });
+                    }
+                }
+                let horizon = event.ts - REMEDIATION_MEMORY;
+                self.remediations.retain(|r| r.at > horizon);
+            }
+            EventKind::ActionFinished {
+                incident_id,
+                ok,
+                duration_ms,
+                output,
+                ..
+            } => {
+                self.running_actions = self.running_actions.saturating_sub(1);
+                if *ok {
+                    self.counts.actions_ok += 1;
+                } else {
+                    self.counts.actions_failed += 1;
+                }
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    if *ok {
+                        inc.status = Status::Verifying;
+                    }
+                    if let Some(a) = inc.attempts.last_mut() {
+                        a.ok = Some(*ok);
+                        a.duration_ms = Some(*duration_ms);
+                        a.output = output.clone();
+                    }
+                }
+            }
+            EventKind::StepFinished {
+                playbook, step, ok, ..
+            } => {
+                let record = self
+                    .learning
+                    .entry((playbook.clone(), step.clone()))
+                    .or_default();
+                if *ok {
+                    record.successes += 1;
+                } else {
+                    record.failures += 1;
+                }
+            }
+            EventKind::IncidentResolved {
+                incident_id,
+                time_to_detect_ms,
+                time_to_resolve_ms,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id)
+                    && inc.status.is_open()
+                {
+                    inc.status = Status::Resolved;
+                    inc.resolved_at = Some(event.ts);
+                    inc.time_to_resolve_ms = Some(*time_to_resolve_ms);
+                    self.open
+                        .remove(&(inc.target.clone(), inc.signature.clone()));
+                    self.counts.resolved += 1;
+                    self.ttd_ms.push(*time_to_detect_ms);
+                    self.ttr_ms.push(*time_to_resolve_ms);
+                }
+            }
+            EventKind::IncidentEscalated {
+                incident_id,
+                reason,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    if inc.status != Status::Escalated {
+                        self.counts.escalated += 1;
+                    }
+                    inc.status = Status::Escalated;
+                    inc.reason = reason.clone();
+                }
+            }
+            EventKind::ApprovalGranted { incident_id, by } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.approved_by = Some(by.clone());
+                    inc.status = Status::Remediating;
+                }
+            }
+            EventKind::ApprovalRejected { incident_id, by } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.rejected_by = Some(by.clone());
+                    inc.status = Status::Rejected;
+                }
+            }
+            EventKind::ChaosInjected { .. } => {}
+            EventKind::AutomationPaused { .. } => self.paused = true,
+            EventKind::AutomationResumed { .. } => self.paused = false,
+            EventKind::TargetSilenced { target, until, .. } => {
+                self.targets
+                    .entry(target.clone())
+                    .or_default()
+                    .silenced_until = Some(*until);
+            }
+            EventKind::TargetUnsilenced { target, .. } => {
+                self.targets
+                    .entry(target.clone())
+                    .or_default()
+                    .silenced_until = None;
+            }
+        }
+    }
+
+    /// The open incident for this target and signature, if any.
+    pub fn open_incident(&self, target: &str, signature: &str) -> Option<&Incident> {
+        self.open
+            .get(&(target.to_string(), signature.to_string()))
+            .and_then(|id| self.incidents.get(id))
+    }
+
+    /// Every open incident of one target.
+    pub fn open_incidents_of<'a>(
+        &'a self,
+        target: &'a str,
+    ) -> impl Iterator<Item = &'a Incident> + 'a {
+        self.open
+            .iter()
+            .filter(move |((t, _), _)| t == target)
+            .filter_map(|(_, id)| self.incidents.get(id))
+    }
+
+    pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.open.values().filter_map(|id| self.incidents.get(id))
+    }
+
+    /// Incidents waiting for an operator, oldest first.
+    pub fn approval_queue(&self) -> Vec<&Incident> {
+        let mut q: Vec<_> = self
+            .open_incidents()
+            .filter(|i| i.status == Status::AwaitingApproval)
+            .collect();
+        q.sort_by_key(|i| i.id);
+        q
+    }
+
+    pub fn next_incident_id(&self) -> IncidentId {
+        IncidentId(self.incidents.keys().next_back().map_or(1, |id| id.0 + 1))
+    }
+
+    pub fn is_silenced(&self, target: &str, now: Timestamp) -> bool {
+        self.targets
+            .get(target)
+            .and_then(|t| t.silenced_until)
+            .is_some_and(|until| until > now)
+    }
+
+    /// Remediations of `target` (any playbook, or only `playbook`) in the last `window`.
+    pub fn remediations_since(
+        &self,
+        target: Option<&str>,
+        playbook: Option<&str>,
+        now: Timestamp,
+        window: Duration,
+    ) -> Vec<Timestamp> {
+        let since = now - window.min(REMEDIATION_MEMORY);
+        self.remediations
+            .iter()
+            .filter(|r| r.at > since)
+            .filter(|r| target.is_none_or(|t| r.target == t))
+            .filter(|r| playbook.is_none_or(|p| r.playbook == p))
+            .map(|r| r.at)
+            .collect()
+    }
+
+    /// The stated confidence blended with what this step achieved so far;
+    /// `prior` is how many observations the stated value is worth.
+    pub fn effective_confidence(&self, playbook: &str, step: &str, stated: f64, prior: f64) -> f64 {
+        let r = self
+            .learning
+            .get(&(playbook.to_string(), step.to_string()))
+            .copied()
+            .unwrap_or_default();
+        let n = f64::from(r.successes + r.failures);
+        if prior + n == 0.0 {
+            return stated;
+        }
+        (stated * prior + f64::from(r.successes)) / (prior + n)
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+}
+
+/// The `p`-th percentile (0..=100) by nearest rank; `None` for no samples.
+pub fn percentile(samples: &[u64], p: f64) -> Option<u64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_by_nearest_rank() {
+        let s: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&s, 50.0), Some(50));
+        assert_eq!(percentile(&s, 95.0), Some(95));
+        assert_eq!(percentile(&s, 99.0), Some(99));
+        assert_eq!(percentile(&[7], 99.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn learning_pulls_confidence_toward_the_record() {
+        let mut s = State::default();
+        s.learning.insert(
+            ("p".into(), "restart".into()),
+            StepRecord {
+                successes: 0,
+                failures: 10,
+            },
+        );
+        let c = s.effective_confidence("p", "restart", 0.95, 10.0);
+        assert!((c - 0.475).abs() < 1e-9, "{c}");
+        assert_eq!(s.effective_confidence("p", "other", 0.95, 10.0), 0.95);
+    }
+}

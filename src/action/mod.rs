@@ -79,7 +79,11 @@ pub struct ActionOutcome {
 pub const OUTPUT_LIMIT: usize = 2048;
 
 /// Runs `spec` with `vars` templated into it (see [`template`]).
-pub async fn run(spec: &ActionSpec, vars: &BTreeMap<String, String>, client: &reqwest::Client) -> ActionOutcome {
+pub async fn run(
+    spec: &ActionSpec,
+    vars: &BTreeMap<String, String>,
+    client: &reqwest::Client,
+) -> ActionOutcome {
     match spec {
         ActionSpec::Exec(e) => exec::run(e, vars).await,
         ActionSpec::Http(h) => http::run(h, vars, client).await,

@@ -59,7 +59,9 @@ impl Policy {
             return Err("`confidence_threshold` must be between 0 and 1".into());
         }
         if self.flap_max == 0 || self.max_concurrent == 0 || self.max_per_hour == 0 {
-            return Err("`flap_max`, `max_concurrent` and `max_per_hour` must be at least 1".into());
+            return Err(
+                "`flap_max`, `max_concurrent` and `max_per_hour` must be at least 1".into(),
+            );
         }
         if self.learning_prior < 0.0 {
             return Err("`learning_prior` must not be negative".into());
