@@ -4,6 +4,7 @@
 //! See DESIGN.md for the architecture.
 
 pub mod action;
+pub mod chaos;
 pub mod config;
 pub mod demo;
 pub mod engine;
@@ -11,4 +12,5 @@ pub mod event;
 pub mod journal;
 pub mod monitor;
 pub mod playbook;
+pub mod report;
 pub mod state;

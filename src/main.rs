@@ -1,1 +1,300 @@
-fn main() {}
+//! `autoheal-tui`: parses the command line and wires the parts together.
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use autoheal::chaos::{self, Victim};
+use autoheal::config::{Config, LoadError, Paths, Target, parse_duration};
+use autoheal::demo::{self, DemoFleet};
+use autoheal::engine::{Engine, Settings};
+use autoheal::event::{Command, EventKind};
+use autoheal::playbook::Playbooks;
+use autoheal::report;
+use autoheal::state::State;
+
+/// Watches services, fixes what breaks with playbooks, and asks before doing anything risky.
+///
+/// With no config file (and no --config) it starts the embedded demo fleet: three real
+/// HTTP services on loopback whose faults the shipped demo playbooks fix.
+#[derive(Parser)]
+#[command(
+    version,
+    after_help = "Examples:\n  autoheal-tui --headless                       run the demo, one line per event\n  autoheal-tui --headless --for 60s --chaos-every 2s\n                                                benchmark: break things, print a summary\n  autoheal-tui --config /etc/autoheal/config.yaml --dry-run\n  autoheal-tui validate --playbooks ./my-playbooks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    sources: Sources,
+    /// Append events to this journal (default: in the user's data directory).
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+    /// Run the embedded demo fleet even if a config file exists.
+    #[arg(long)]
+    demo: bool,
+    /// No console: print one line per event to stderr and a summary on exit.
+    #[arg(long)]
+    headless: bool,
+    /// Plan and journal what would be done, execute nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop cleanly after this long (e.g. 60s, 5m).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    run_for: Option<Duration>,
+    /// Chaos monkey: about this often, break a random healthy demo target with a fault its playbooks fix.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    chaos_every: Option<Duration>,
+}
+
+#[derive(clap::Args)]
+struct Sources {
+    /// Config file (default: ~/.config/autoheal/config.yaml; the demo runs if it does not exist).
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+    /// Use the playbooks in DIR instead of the shipped ones (the user's playbook directory is still read).
+    #[arg(long, value_name = "DIR", global = true)]
+    playbooks: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// Check the config file and playbooks; exit 1 on any error.
+    Validate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let result = match cli.command {
+        Some(Sub::Validate) => validate(&cli.sources),
+        None => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(run(cli))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("autoheal-tui: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The config in force: the file given, the default file if it exists, or none (demo).
+fn find_config(sources: &Sources, paths: &Paths) -> Option<PathBuf> {
+    sources.config.clone().or_else(|| {
+        paths
+            .config_file
+            .is_file()
+            .then(|| paths.config_file.clone())
+    })
+}
+
+fn load_playbooks(
+    sources: &Sources,
+    paths: &Paths,
+    config: &Config,
+) -> Result<Playbooks, Vec<LoadError>> {
+    let mut extra = vec![paths.user_playbooks.clone()];
+    extra.extend(config.playbooks.iter().cloned());
+    Playbooks::load(sources.playbooks.as_deref(), &extra)
+}
+
+fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
+    let paths = Paths::discover();
+    let mut errors = Vec::new();
+    let (config, targets) = match find_config(sources, &paths) {
+        Some(path) => match Config::load(&path) {
+            Ok((config, targets)) => {
+                println!("{}: {} targets", path.display(), targets.len());
+                (config, targets)
+            }
+            Err(e) => {
+                errors.push(e);
+                (Config::default(), Vec::new())
+            }
+        },
+        None => {
+            println!(
+                "no config file at {}: the demo fleet would run",
+                paths.config_file.display()
+            );
+            (Config::default(), Vec::new())
+        }
+    };
+    match load_playbooks(sources, &paths, &config) {
+        Ok(books) => println!("{} playbooks: {}", books.len(), books.names().join(", ")),
+        Err(e) => errors.extend(e),
+    }
+    let _ = targets;
+    if errors.is_empty() {
+        println!("ok");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    eprintln!("{} error(s)", errors.len());
+    Ok(ExitCode::FAILURE)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let paths = Paths::discover();
+    let config_path = if cli.demo {
+        None
+    } else {
+        find_config(&cli.sources, &paths)
+    };
+    // The fleet lives as long as this function: dropping it stops the services.
+    let (config, targets, fleet, journal_name) = match &config_path {
+        Some(path) => {
+            let (config, targets) = Config::load(path)?;
+            (config, targets, None, "journal.jsonl")
+        }
+        None => {
+            let fleet = DemoFleet::start()
+                .await
+                .context("cannot start the demo fleet")?;
+            let config = fleet.config();
+            let targets = config.resolve_targets().map_err(anyhow::Error::msg)?;
+            // A separate journal, so demo incidents never mix with real ones.
+            (config, targets, Some(fleet), "demo-journal.jsonl")
+        }
+    };
+    let playbooks = load_playbooks(&cli.sources, &paths, &config).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "playbooks have errors (run `autoheal-tui validate`):\n  {}",
+            list.join("\n  ")
+        )
+    })?;
+    if targets.is_empty() {
+        bail!(
+            "{}: no targets to watch",
+            config_path
+                .as_deref()
+                .unwrap_or(Path::new("config"))
+                .display()
+        );
+    }
+    let journal = cli
+        .journal
+        .clone()
+        .or(config.journal.clone())
+        .unwrap_or_else(|| paths.data_dir.join(journal_name));
+    if !cli.headless {
+        eprintln!("autoheal-tui: the console is not built yet; running headless (see --help)");
+    }
+    let victims = chaos_victims(&targets);
+    let engine = Engine::new(Settings {
+        targets,
+        playbooks,
+        policy: config.policy.clone(),
+        dry_run: cli.dry_run,
+        journal: Some(journal.clone()),
+    })?;
+    let mode = match &config_path {
+        Some(p) => format!("config {}", p.display()),
+        None => "demo fleet".to_string(),
+    };
+    eprintln!("autoheal-tui: {mode}; journal {}", journal.display());
+    let mut state: State = engine.state().clone();
+    let replayed = state.last_seq;
+    let mut events = engine.subscribe();
+    let handle = engine.spawn();
+
+    if let Some(every) = cli.chaos_every {
+        if fleet.is_none() {
+            tracing::warn!("--chaos-every injects only into targets that offer chaos");
+        }
+        tokio::spawn(chaos::monkey(
+            every,
+            victims,
+            handle.commands(),
+            handle.subscribe(),
+        ));
+    }
+    tokio::spawn(stop_on_signal_or_timeout(handle.commands(), cli.run_for));
+
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                state.apply(&event);
+                eprintln!("{}", report::line(&event, &state));
+                if matches!(event.kind, EventKind::EngineStopped { .. }) {
+                    break;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                eprintln!("autoheal-tui: printing fell behind; {n} events are only in the journal")
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        }
+    }
+    handle.join().await;
+    if let Some(fleet) = fleet {
+        fleet.shutdown();
+    }
+    eprint!("\n{}", report::summary(&state, replayed));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Non-critical targets that offer chaos, with the faults their playbooks fix unaided.
+fn chaos_victims(targets: &[Target]) -> Vec<Victim> {
+    targets
+        .iter()
+        .filter(|t| !t.critical)
+        .filter_map(|t| {
+            let chaos = t.chaos.as_ref()?;
+            let faults = chaos
+                .faults
+                .iter()
+                .filter(|f| demo::AUTO_FIXABLE.contains(&f.as_str()))
+                .cloned()
+                .collect();
+            Some(Victim {
+                target: t.name.clone(),
+                faults,
+            })
+        })
+        .collect()
+}
+
+/// Ctrl-C, SIGTERM, SIGHUP or the end of `--for` all stop the engine the same clean way.
+async fn stop_on_signal_or_timeout(
+    commands: tokio::sync::mpsc::Sender<Command>,
+    run_for: Option<Duration>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return tracing::error!("cannot install signal handlers");
+    };
+    let limit = async {
+        match run_for {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let reason = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted (Ctrl-C)",
+        _ = term.recv() => "terminated (SIGTERM)",
+        _ = hup.recv() => "hangup (SIGHUP)",
+        _ = limit => "--for elapsed",
+    };
+    let _ = commands
+        .send(Command::Shutdown {
+            reason: reason.to_string(),
+        })
+        .await;
+}

@@ -277,6 +277,19 @@ impl Playbooks {
         self.all.iter().map(|p| p.name.clone()).collect()
     }
 
+    /// The longest action timeout of any step: how long a shutdown waits for running actions.
+    pub fn longest_timeout(&self) -> Duration {
+        let timeout = |s: &Step| match &s.action {
+            ActionSpec::Exec(e) => e.timeout,
+            ActionSpec::Http(h) => h.timeout,
+        };
+        self.all
+            .iter()
+            .flat_map(|p| p.steps.iter().map(timeout))
+            .max()
+            .unwrap_or_default()
+    }
+
     pub fn len(&self) -> usize {
         self.all.len()
     }

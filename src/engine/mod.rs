@@ -1,5 +1,21 @@
-//! The engine: detect, plan, execute, verify.
+//! The engine: one task owns `State` and turns probe results, finished actions
+//! and commands into events. Probes and actions run in tasks of their own and
+//! report back on a channel, so nothing slow ever blocks a decision.
 
+mod detect;
+mod plan;
 mod policy;
+mod run;
 
+pub use detect::{Detector, Verdict};
+pub use plan::{Context, Plan, decide};
 pub use policy::Policy;
+pub use run::{Engine, EngineHandle, Sample, Settings};
+
+use jiff::Timestamp;
+
+/// Now, to the millisecond: events carry exactly what the journal can hold,
+/// so a replayed state equals the live one.
+pub fn now_ms() -> Timestamp {
+    Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap_or(Timestamp::UNIX_EPOCH)
+}

@@ -25,3 +25,14 @@ pub struct Observation {
     pub memory_percent: Option<f32>,
     pub disk_percent: Option<f32>,
 }
+
+// TEMP stub until the monitor branch lands.
+pub struct Prober;
+impl Prober {
+    pub fn new() -> Prober {
+        Prober
+    }
+    pub async fn probe(&self, _spec: &crate::config::ProbeSpec, _timeout: Duration) -> Observation {
+        unimplemented!()
+    }
+}

@@ -1,0 +1,995 @@
+//! The engine task: the loop that owns `State`, and the probe tasks that feed it.
+
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Context, Detector, Plan, Policy, Verdict, decide, now_ms};
+use crate::action::{self, ActionOutcome};
+use crate::config::Target;
+use crate::event::{Command, Decision, Event, EventKind, IncidentId, Severity};
+use crate::journal::{self, Journal};
+use crate::monitor::{Observation, Prober};
+use crate::playbook::{Playbook, Playbooks, Signal, SignalKind};
+use crate::state::{State, Status};
+
+/// Everything the engine needs to run.
+pub struct Settings {
+    pub targets: Vec<Target>,
+    pub playbooks: Playbooks,
+    pub policy: Policy,
+    pub dry_run: bool,
+    /// Append-only journal; `None` keeps events in memory only (tests, benchmarks).
+    pub journal: Option<PathBuf>,
+}
+
+/// One probe result, for sparklines and metrics. Telemetry, not an event: never journaled.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub target: String,
+    pub at: Timestamp,
+    pub healthy: bool,
+    pub latency: Duration,
+    pub cpu_percent: Option<f32>,
+    pub memory_percent: Option<f32>,
+}
+
+/// A prepared engine: the journal is replayed, nothing runs yet. Subscribe
+/// before [`Engine::spawn`] to see every event from `engine_started` on.
+pub struct Engine {
+    settings: Settings,
+    state: State,
+    journal: Option<Journal>,
+    skipped_lines: usize,
+    events: broadcast::Sender<Event>,
+    samples: broadcast::Sender<Sample>,
+    commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
+}
+
+/// The running engine.
+pub struct EngineHandle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    task: JoinHandle<State>,
+}
+
+impl Engine {
+    /// Replays the journal into `State`. Damaged lines are skipped with a warning.
+    pub fn new(settings: Settings) -> anyhow::Result<Engine> {
+        use anyhow::Context as _;
+        let mut state = State::default();
+        let mut skipped_lines = 0;
+        let journal = match &settings.journal {
+            Some(path) => {
+                let skipped = journal::replay(path, |e| state.apply(&e))
+                    .with_context(|| format!("cannot read journal {}", path.display()))?;
+                for s in &skipped {
+                    tracing::warn!(
+                        "{}:{}: skipped a damaged journal line: {}",
+                        path.display(),
+                        s.line,
+                        s.reason
+                    );
+                }
+                skipped_lines = skipped.len();
+                Some(
+                    Journal::open(path)
+                        .with_context(|| format!("cannot open journal {}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Engine {
+            settings,
+            state,
+            journal,
+            skipped_lines,
+            events: broadcast::channel(16_384).0,
+            samples: broadcast::channel(1024).0,
+            commands: mpsc::channel(1024),
+        })
+    }
+
+    /// The state rebuilt from the journal.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// How many journal lines could not be read back.
+    pub fn skipped_lines(&self) -> usize {
+        self.skipped_lines
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn samples(&self) -> broadcast::Receiver<Sample> {
+        self.samples.subscribe()
+    }
+
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands.0.clone()
+    }
+
+    /// Starts probing and acting. The engine runs until `Command::Shutdown`
+    /// or until every command sender is dropped.
+    pub fn spawn(self) -> EngineHandle {
+        let (commands_tx, commands_rx) = self.commands;
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let targets = self
+            .settings
+            .targets
+            .iter()
+            .map(|t| Runtime {
+                detector: Detector::new(t.failure_threshold, t.success_threshold),
+                kick: Arc::new(Notify::new()),
+                chaos: None,
+                last: Observation::default(),
+            })
+            .collect();
+        let by_name = self
+            .settings
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        let runner = Runner {
+            settings: self.settings,
+            state: self.state,
+            journal: self.journal,
+            journal_failed: false,
+            events: self.events.clone(),
+            samples: self.samples,
+            internal_tx,
+            targets,
+            by_name,
+            verifying: HashMap::new(),
+            needs_replan: HashSet::new(),
+            in_flight: 0,
+            client: reqwest::Client::builder()
+                .user_agent(concat!("autoheal/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            prober: Arc::new(Prober::new()),
+            probe_tasks: Vec::new(),
+            stopping: None,
+        };
+        let task = tokio::spawn(runner.run(commands_rx, internal_rx));
+        EngineHandle {
+            commands: commands_tx,
+            events: self.events,
+            task,
+        }
+    }
+}
+
+impl EngineHandle {
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands.clone()
+    }
+
+    pub async fn send(&self, command: Command) {
+        // Only fails once the engine has stopped, when there is nothing left to tell.
+        let _ = self.commands.send(command).await;
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Asks the engine to stop and waits for it: running actions finish, the journal is synced.
+    pub async fn shutdown(self, reason: &str) -> State {
+        self.send(Command::Shutdown {
+            reason: reason.to_string(),
+        })
+        .await;
+        self.join().await
+    }
+
+    /// Waits for the engine to stop by itself and returns its final state.
+    pub async fn join(self) -> State {
+        drop(self.commands);
+        self.task.await.unwrap_or_else(|e| {
+            tracing::error!("engine task failed: {e}");
+            State::default()
+        })
+    }
+}
+
+/// Messages from the engine's own tasks.
+enum Internal {
+    Probe {
+        target: usize,
+        obs: Observation,
+        started: Instant,
+        at: Timestamp,
+    },
+    ActionDone {
+        incident: IncidentId,
+        step: usize,
+        attempt: u32,
+        outcome: ActionOutcome,
+    },
+    StartStep {
+        incident: IncidentId,
+        step: usize,
+        attempt: u32,
+    },
+    Reprobe {
+        target: usize,
+    },
+    ChaosDone {
+        target: usize,
+        fault: String,
+        sent_at: Timestamp,
+        result: Result<(), String>,
+    },
+}
+
+struct Runtime {
+    detector: Detector,
+    /// Wakes the probe task for an immediate probe.
+    kick: Arc<Notify>,
+    /// A fault injected at this time, not yet seen by a probe.
+    chaos: Option<(Timestamp, Instant)>,
+    /// The latest observation, for playbook conditions.
+    last: Observation,
+}
+
+/// Re-probing a target after its fix ran.
+struct Verify {
+    target: usize,
+    /// Only probes that began after the action finished count.
+    since: Instant,
+    deadline: Instant,
+    good: u32,
+    delay: Duration,
+}
+
+const VERIFY_FIRST_DELAY: Duration = Duration::from_millis(25);
+const VERIFY_MAX_DELAY: Duration = Duration::from_secs(1);
+
+struct Runner {
+    settings: Settings,
+    state: State,
+    journal: Option<Journal>,
+    journal_failed: bool,
+    events: broadcast::Sender<Event>,
+    samples: broadcast::Sender<Sample>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    targets: Vec<Runtime>,
+    by_name: HashMap<String, usize>,
+    verifying: HashMap<IncidentId, Verify>,
+    /// Incidents whose remediation a previous run left unfinished.
+    needs_replan: HashSet<IncidentId>,
+    in_flight: usize,
+    client: reqwest::Client,
+    prober: Arc<Prober>,
+    probe_tasks: Vec<JoinHandle<()>>,
+    stopping: Option<(String, Instant)>,
+}
+
+impl Runner {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) -> State {
+        self.emit(EventKind::EngineStarted {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            targets: self
+                .settings
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .collect(),
+            playbooks: self.settings.playbooks.names(),
+            dry_run: self.settings.dry_run,
+        });
+        self.needs_replan = self
+            .state
+            .open_incidents()
+            .filter(|i| {
+                matches!(
+                    i.status,
+                    Status::Detected | Status::Remediating | Status::Verifying
+                )
+            })
+            .map(|i| i.id)
+            .collect();
+        for (i, target) in self.settings.targets.iter().enumerate() {
+            self.probe_tasks.push(tokio::spawn(probe_loop(
+                i,
+                target.clone(),
+                self.prober.clone(),
+                self.targets[i].kick.clone(),
+                self.internal_tx.clone(),
+            )));
+        }
+        loop {
+            let deadline = self.stopping.as_ref().map(|(_, d)| *d);
+            tokio::select! {
+                command = commands.recv(), if self.stopping.is_none() => match command {
+                    Some(command) => self.on_command(command),
+                    None => self.stop("every command sender closed".into()),
+                },
+                Some(message) = internal.recv() => self.on_internal(message),
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    tracing::warn!("{} actions still running at shutdown; stopping without their results", self.in_flight);
+                    break;
+                }
+            }
+            if self.stopping.is_some() && self.in_flight == 0 {
+                break;
+            }
+        }
+        let reason = self.stopping.take().map(|(r, _)| r).unwrap_or_default();
+        self.emit(EventKind::EngineStopped { reason });
+        if let Some(journal) = &mut self.journal
+            && let Err(e) = journal.sync()
+        {
+            tracing::error!("cannot sync journal {}: {e}", journal.path().display());
+        }
+        self.state
+    }
+
+    /// Stamps, applies, journals and broadcasts one transition.
+    fn emit(&mut self, kind: EventKind) {
+        let event = Event {
+            seq: self.state.last_seq + 1,
+            ts: now_ms(),
+            kind,
+        };
+        self.state.apply(&event);
+        if let Some(journal) = &mut self.journal
+            && let Err(e) = journal.append(&event)
+            && !std::mem::replace(&mut self.journal_failed, true)
+        {
+            tracing::error!(
+                "cannot write journal {}: {e}; events go on in memory",
+                journal.path().display()
+            );
+        }
+        let _ = self.events.send(event);
+    }
+
+    fn stop(&mut self, reason: String) {
+        for task in self.probe_tasks.drain(..) {
+            task.abort();
+        }
+        let longest = self
+            .settings
+            .playbooks
+            .longest_timeout()
+            .min(Duration::from_secs(60));
+        self.stopping = Some((reason, Instant::now() + longest + Duration::from_secs(1)));
+    }
+
+    fn after(&self, delay: Duration, message: Internal) {
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(message);
+        });
+    }
+
+    fn on_internal(&mut self, message: Internal) {
+        match message {
+            Internal::Probe {
+                target,
+                obs,
+                started,
+                at,
+            } => self.on_probe(target, obs, started, at),
+            Internal::ActionDone {
+                incident,
+                step,
+                attempt,
+                outcome,
+            } => self.on_action_done(incident, step, attempt, outcome),
+            Internal::StartStep {
+                incident,
+                step,
+                attempt,
+            } => self.start_step(incident, step, attempt),
+            Internal::Reprobe { target } => self.targets[target].kick.notify_one(),
+            Internal::ChaosDone {
+                target,
+                fault,
+                sent_at,
+                result,
+            } => match result {
+                Ok(()) => {
+                    self.targets[target].chaos = Some((sent_at, Instant::now()));
+                    let name = self.settings.targets[target].name.clone();
+                    self.emit(EventKind::ChaosInjected {
+                        target: name,
+                        fault,
+                    });
+                }
+                Err(e) => tracing::warn!(
+                    "chaos {fault} on {}: {e}",
+                    self.settings.targets[target].name
+                ),
+            },
+        }
+    }
+
+    fn on_probe(&mut self, idx: usize, obs: Observation, started: Instant, at: Timestamp) {
+        let name = self.settings.targets[idx].name.clone();
+        let _ = self.samples.send(Sample {
+            target: name.clone(),
+            at,
+            healthy: obs.healthy,
+            latency: obs.latency,
+            cpu_percent: obs.cpu_percent,
+            memory_percent: obs.memory_percent,
+        });
+        if self.stopping.is_some() {
+            return;
+        }
+        self.targets[idx].last = obs.clone();
+        let verifying: Vec<IncidentId> = self
+            .verifying
+            .iter()
+            .filter(|(_, v)| v.target == idx && v.since <= started)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in verifying {
+            self.verify(id, &obs);
+        }
+        let failing = self.state.targets.get(&name).is_some_and(|t| t.failing);
+        let remediating = self.remediating(&name);
+        let rt = &mut self.targets[idx];
+        match rt.detector.observe(obs.healthy, failing, at) {
+            Verdict::Steady => {
+                if obs.healthy && rt.chaos.is_some_and(|(_, done)| done <= started) {
+                    rt.chaos = None; // the injected fault never showed
+                }
+                if obs.healthy && failing {
+                    rt.kick.notify_one(); // confirm the recovery now
+                }
+            }
+            Verdict::Suspect => {
+                if !remediating {
+                    rt.kick.notify_one();
+                }
+            }
+            Verdict::Failing { since } => self.on_failing(idx, &obs, since),
+            Verdict::Recovered => self.on_recovered(idx),
+        }
+    }
+
+    /// A remediation of this target is running or being verified: its grace period.
+    fn remediating(&self, target: &str) -> bool {
+        self.state
+            .open_incidents_of(target)
+            .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
+    }
+
+    fn on_failing(&mut self, idx: usize, obs: &Observation, since: Timestamp) {
+        let name = self.settings.targets[idx].name.clone();
+        let signature = obs.signature.clone().unwrap_or_else(|| "UNHEALTHY".into());
+        let known = self.state.targets.get(&name);
+        if !known.is_some_and(|t| t.failing && t.signature.as_deref() == Some(signature.as_str())) {
+            self.emit(EventKind::ProbeFailed {
+                target: name.clone(),
+                signature: signature.clone(),
+                detail: obs.detail.clone(),
+            });
+        }
+        if let Some(id) = self.state.open_incident(&name, &signature).map(|i| i.id) {
+            if self.needs_replan.remove(&id) {
+                self.plan(id);
+            }
+            return;
+        }
+        if self.remediating(&name) {
+            return; // grace: a restarting service may look worse before it looks better
+        }
+        let (started_at, chaos) = match self.targets[idx].chaos.take() {
+            Some((injected, _)) if injected <= since => (injected, true),
+            _ => (since, false),
+        };
+        let severity = match self.find_playbook(idx, &signature) {
+            _ if self.settings.targets[idx].critical => Severity::Critical,
+            Some(p) => p.severity,
+            None => Severity::High,
+        };
+        let incident_id = self.state.next_incident_id();
+        self.emit(EventKind::IncidentDetected {
+            incident_id,
+            target: name,
+            signature,
+            severity,
+            started_at,
+            chaos,
+        });
+        self.plan(incident_id);
+    }
+
+    fn on_recovered(&mut self, idx: usize) {
+        let name = self.settings.targets[idx].name.clone();
+        self.targets[idx].chaos = None;
+        self.emit(EventKind::ProbeRecovered {
+            target: name.clone(),
+        });
+        let open: Vec<IncidentId> = self.state.open_incidents_of(&name).map(|i| i.id).collect();
+        for id in open {
+            self.verifying.remove(&id);
+            self.resolve(id);
+        }
+    }
+
+    fn resolve(&mut self, id: IncidentId) {
+        let Some(inc) = self.state.incidents.get(&id).filter(|i| i.status.is_open()) else {
+            return;
+        };
+        let now = now_ms();
+        let ms = |d: jiff::SignedDuration| u64::try_from(d.as_millis()).unwrap_or(0);
+        let (time_to_detect_ms, time_to_resolve_ms) = (
+            ms(inc.detected_at.duration_since(inc.started_at)),
+            ms(now.duration_since(inc.started_at)),
+        );
+        self.needs_replan.remove(&id);
+        self.emit(EventKind::IncidentResolved {
+            incident_id: id,
+            time_to_detect_ms,
+            time_to_resolve_ms,
+        });
+    }
+
+    fn signal<'a>(&'a self, idx: usize, signature: &'a str) -> Signal<'a> {
+        let (target, obs) = (&self.settings.targets[idx], &self.targets[idx].last);
+        Signal {
+            target: &target.name,
+            labels: &target.labels,
+            kind: SignalKind::parse(target.probe.kind()).unwrap_or(SignalKind::Http),
+            signature,
+            status: obs.status,
+            latency: Some(obs.latency),
+            body: obs.body.as_deref(),
+            cpu_percent: obs.cpu_percent,
+            memory_percent: obs.memory_percent,
+        }
+    }
+
+    fn find_playbook(&self, idx: usize, signature: &str) -> Option<&Playbook> {
+        self.settings.playbooks.find(&self.signal(idx, signature))
+    }
+
+    /// Decides the next move for an open incident and makes it.
+    fn plan(&mut self, id: IncidentId) {
+        let Some(inc) = self.state.incidents.get(&id).filter(|i| i.status.is_open()) else {
+            return;
+        };
+        let Some(&idx) = self.by_name.get(&inc.target) else {
+            let reason = format!("target {} is no longer configured", inc.target);
+            return self.emit(EventKind::IncidentEscalated {
+                incident_id: id,
+                reason,
+            });
+        };
+        // An incident keeps the playbook it was first analyzed with.
+        let playbook = match &inc.playbook {
+            Some(name) => self.settings.playbooks.get(name),
+            None => self.find_playbook(idx, &inc.signature),
+        };
+        let cx = Context {
+            state: &self.state,
+            policy: &self.settings.policy,
+            target: &self.settings.targets[idx],
+            now: now_ms(),
+        };
+        let plan = decide(&cx, inc, playbook);
+        let (book, stated) = (
+            playbook.map(|p| p.name.clone()),
+            playbook.map_or(0.0, |p| p.confidence),
+        );
+        match plan {
+            Plan::Escalate { reason } => self.emit(EventKind::IncidentEscalated {
+                incident_id: id,
+                reason,
+            }),
+            Plan::Monitor { reason } => self.emit(EventKind::IncidentAnalyzed {
+                incident_id: id,
+                playbook: book,
+                step: None,
+                confidence: stated,
+                decision: Decision::Monitor,
+                reason,
+            }),
+            Plan::Step {
+                step,
+                confidence,
+                decision,
+                reason,
+                delay,
+            } => {
+                let step_name = playbook.map(|p| p.steps[step].name.clone());
+                self.emit(EventKind::IncidentAnalyzed {
+                    incident_id: id,
+                    playbook: book,
+                    step: step_name,
+                    confidence,
+                    decision,
+                    reason,
+                });
+                if decision == Decision::Auto {
+                    if delay.is_zero() {
+                        self.start_step(id, step, 1);
+                    } else {
+                        self.after(
+                            delay,
+                            Internal::StartStep {
+                                incident: id,
+                                step,
+                                attempt: 1,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_step(&mut self, id: IncidentId, step: usize, attempt: u32) {
+        if self.stopping.is_some() || self.state.dry_run {
+            return;
+        }
+        let Some(inc) = self
+            .state
+            .incidents
+            .get(&id)
+            .filter(|i| i.status == Status::Remediating)
+        else {
+            return;
+        };
+        let (Some(playbook), Some(&idx)) = (
+            inc.playbook
+                .as_deref()
+                .and_then(|p| self.settings.playbooks.get(p)),
+            self.by_name.get(&inc.target),
+        ) else {
+            return;
+        };
+        let Some(spec) = playbook.steps.get(step) else {
+            return;
+        };
+        let target = &self.settings.targets[idx];
+        let mut vars: BTreeMap<String, String> = target.vars.clone();
+        vars.insert("incident_id".into(), id.0.to_string());
+        vars.insert("target".into(), inc.target.clone());
+        vars.insert("signature".into(), inc.signature.clone());
+        vars.insert("severity".into(), inc.severity.to_string());
+        vars.insert("playbook".into(), playbook.name.clone());
+        vars.insert("step".into(), spec.name.clone());
+        let action = spec.action.clone();
+        let started = EventKind::ActionStarted {
+            incident_id: id,
+            playbook: playbook.name.clone(),
+            step: spec.name.clone(),
+            action: action.label(),
+            attempt,
+        };
+        self.emit(started);
+        self.in_flight += 1;
+        let (tx, client) = (self.internal_tx.clone(), self.client.clone());
+        tokio::spawn(async move {
+            let outcome = action::run(&action, &vars, &client).await;
+            let _ = tx.send(Internal::ActionDone {
+                incident: id,
+                step,
+                attempt,
+                outcome,
+            });
+        });
+    }
+
+    fn on_action_done(
+        &mut self,
+        id: IncidentId,
+        step: usize,
+        attempt: u32,
+        outcome: ActionOutcome,
+    ) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(inc) = self.state.incidents.get(&id) else {
+            return;
+        };
+        let Some(playbook) = inc
+            .playbook
+            .as_deref()
+            .and_then(|p| self.settings.playbooks.get(p))
+            .cloned()
+        else {
+            return;
+        };
+        let Some(&idx) = self.by_name.get(&inc.target) else {
+            return;
+        };
+        let still_open = inc.status.is_open();
+        let step_name = playbook.steps[step].name.clone();
+        self.emit(EventKind::ActionFinished {
+            incident_id: id,
+            playbook: playbook.name.clone(),
+            step: step_name.clone(),
+            action: playbook.steps[step].action.label(),
+            attempt,
+            ok: outcome.ok,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            output: outcome.output.clone(),
+        });
+        if self.stopping.is_some() || !still_open {
+            return;
+        }
+        if outcome.ok {
+            let now = Instant::now();
+            self.verifying.insert(
+                id,
+                Verify {
+                    target: idx,
+                    since: now,
+                    deadline: now + self.settings.policy.verify_within,
+                    good: 0,
+                    delay: VERIFY_FIRST_DELAY,
+                },
+            );
+            self.targets[idx].kick.notify_one();
+        } else if attempt <= playbook.retries {
+            let base = Duration::from_secs(1).saturating_mul(1 << (attempt - 1).min(8));
+            let delay = base.min(self.settings.policy.backoff_max);
+            self.after(
+                delay,
+                Internal::StartStep {
+                    incident: id,
+                    step,
+                    attempt: attempt + 1,
+                },
+            );
+        } else {
+            let detail = format!("action failed: {}", first_line(&outcome.output));
+            self.emit(EventKind::StepFinished {
+                incident_id: id,
+                playbook: playbook.name,
+                step: step_name,
+                ok: false,
+                detail,
+            });
+            self.plan(id);
+        }
+    }
+
+    fn verify(&mut self, id: IncidentId, obs: &Observation) {
+        let Some(v) = self.verifying.get_mut(&id) else {
+            return;
+        };
+        let target = &self.settings.targets[v.target];
+        let finished = if obs.healthy {
+            v.good += 1;
+            if v.good < target.success_threshold {
+                self.targets[v.target].kick.notify_one();
+                return;
+            }
+            (true, "healthy again".to_string())
+        } else if Instant::now() < v.deadline {
+            v.good = 0;
+            let delay = v.delay;
+            v.delay = (v.delay * 2).min(VERIFY_MAX_DELAY);
+            let message = Internal::Reprobe { target: v.target };
+            self.after(delay, message);
+            return;
+        } else {
+            let within = self.settings.policy.verify_within.as_secs_f64();
+            let sig = obs.signature.as_deref().unwrap_or("UNHEALTHY");
+            (
+                false,
+                format!(
+                    "still failing {within:.0}s after the fix: {sig} {}",
+                    obs.detail
+                ),
+            )
+        };
+        self.verifying.remove(&id);
+        let Some(inc) = self.state.incidents.get(&id) else {
+            return;
+        };
+        let (Some(playbook), Some(step)) = (inc.playbook.clone(), inc.step.clone()) else {
+            return;
+        };
+        let (ok, detail) = finished;
+        self.emit(EventKind::StepFinished {
+            incident_id: id,
+            playbook,
+            step,
+            ok,
+            detail,
+        });
+        if ok {
+            self.resolve(id);
+        } else {
+            self.plan(id);
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Approve { incident_id, by } => {
+                let Some(inc) = self.awaiting(incident_id) else {
+                    return;
+                };
+                let step = inc
+                    .playbook
+                    .as_deref()
+                    .and_then(|p| self.settings.playbooks.get(p))
+                    .and_then(|p| {
+                        p.steps
+                            .iter()
+                            .position(|s| Some(&s.name) == inc.step.as_ref())
+                    });
+                self.emit(EventKind::ApprovalGranted { incident_id, by });
+                if let Some(step) = step {
+                    if self.state.dry_run {
+                        let reason = "dry run: approved, but nothing is executed".to_string();
+                        let inc = &self.state.incidents[&incident_id];
+                        self.emit(EventKind::IncidentAnalyzed {
+                            incident_id,
+                            playbook: inc.playbook.clone(),
+                            step: inc.step.clone(),
+                            confidence: inc.confidence,
+                            decision: Decision::Suppressed,
+                            reason,
+                        });
+                    } else {
+                        self.start_step(incident_id, step, 1);
+                    }
+                }
+            }
+            Command::Reject { incident_id, by } => {
+                if self.awaiting(incident_id).is_some() {
+                    self.emit(EventKind::ApprovalRejected { incident_id, by });
+                }
+            }
+            Command::InjectChaos { target, fault } => self.inject(&target, fault),
+            Command::Pause { by } if !self.state.paused => {
+                self.emit(EventKind::AutomationPaused { by })
+            }
+            Command::Resume { by } if self.state.paused => {
+                self.emit(EventKind::AutomationResumed { by });
+                self.replan_suppressed(None);
+            }
+            Command::Pause { .. } | Command::Resume { .. } => {}
+            Command::Silence {
+                target,
+                duration,
+                by,
+            } => {
+                if !self.by_name.contains_key(&target) {
+                    return tracing::warn!("silence: no target named {target}");
+                }
+                let until = now_ms()
+                    + jiff::SignedDuration::try_from(duration).unwrap_or(jiff::SignedDuration::MAX);
+                self.emit(EventKind::TargetSilenced { target, until, by });
+            }
+            Command::Unsilence { target, by } => {
+                if self
+                    .state
+                    .targets
+                    .get(&target)
+                    .is_some_and(|t| t.silenced_until.is_some())
+                {
+                    self.emit(EventKind::TargetUnsilenced {
+                        target: target.clone(),
+                        by,
+                    });
+                    self.replan_suppressed(Some(&target));
+                }
+            }
+            Command::Shutdown { reason } => self.stop(reason),
+        }
+    }
+
+    fn awaiting(&self, id: IncidentId) -> Option<&crate::state::Incident> {
+        let inc = self
+            .state
+            .incidents
+            .get(&id)
+            .filter(|i| i.status == Status::AwaitingApproval);
+        if inc.is_none() {
+            tracing::warn!("incident {id} is not awaiting approval");
+        }
+        inc
+    }
+
+    /// After a resume or unsilence, incidents held back get a fresh decision.
+    fn replan_suppressed(&mut self, target: Option<&str>) {
+        let held: Vec<IncidentId> = self
+            .state
+            .open_incidents()
+            .filter(|i| i.status == Status::Suppressed && target.is_none_or(|t| i.target == t))
+            .map(|i| i.id)
+            .collect();
+        for id in held {
+            self.plan(id);
+        }
+    }
+
+    fn inject(&mut self, target: &str, fault: String) {
+        let Some(&idx) = self.by_name.get(target) else {
+            return tracing::warn!("chaos: no target named {target}");
+        };
+        let Some(chaos) = self.settings.targets[idx]
+            .chaos
+            .as_ref()
+            .filter(|c| c.faults.contains(&fault))
+        else {
+            return tracing::warn!("chaos: {target} does not offer {fault}");
+        };
+        let url = format!("{}/{fault}", chaos.url.trim_end_matches('/'));
+        let (tx, client, sent_at) = (self.internal_tx.clone(), self.client.clone(), now_ms());
+        tokio::spawn(async move {
+            let result = match client
+                .post(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("{url} answered {}", r.status())),
+                Err(e) => Err(format!("{url}: {e}")),
+            };
+            let _ = tx.send(Internal::ChaosDone {
+                target: idx,
+                fault,
+                sent_at,
+                result,
+            });
+        });
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// Probes one target forever: every `interval`, or at once when kicked.
+async fn probe_loop(
+    idx: usize,
+    target: Target,
+    prober: Arc<Prober>,
+    kick: Arc<Notify>,
+    tx: mpsc::UnboundedSender<Internal>,
+) {
+    // Spread targets over the interval so probes do not all fire together.
+    let phase = target.interval.mul_f64(fastrand::f64());
+    tokio::select! {
+        _ = tokio::time::sleep(phase) => {}
+        _ = kick.notified() => {}
+    }
+    loop {
+        let (started, at) = (Instant::now(), now_ms());
+        let obs = prober.probe(&target.probe, target.timeout).await;
+        if tx
+            .send(Internal::Probe {
+                target: idx,
+                obs,
+                started,
+                at,
+            })
+            .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(target.interval) => {}
+            _ = kick.notified() => {}
+        }
+    }
+}
