@@ -1,7 +1,9 @@
 //! Probes: one real check per target kind. A probe never fails: a timeout,
 //! a refused connection or garbage is reported as an unhealthy [`Observation`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::config::ProbeSpec;
 
 pub mod host;
 pub mod http;
@@ -26,13 +28,135 @@ pub struct Observation {
     pub disk_percent: Option<f32>,
 }
 
-// TEMP stub until the monitor branch lands.
-pub struct Prober;
+impl Observation {
+    pub(crate) fn healthy(detail: impl Into<String>, latency: Duration) -> Self {
+        Observation {
+            healthy: true,
+            detail: detail.into(),
+            latency,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn unhealthy(signature: &str, detail: impl Into<String>, latency: Duration) -> Self {
+        Observation {
+            healthy: false,
+            signature: Some(signature.to_string()),
+            detail: detail.into(),
+            latency,
+            ..Default::default()
+        }
+    }
+}
+
+/// Signature for "the probe itself could not run" (a sampler that failed to
+/// start, a worker thread that died): not the target's fault, but not healthy either.
+pub const PROBE_ERROR: &str = "PROBE_ERROR";
+
+/// Runs probes. Holds what is worth keeping between probes: one HTTP client,
+/// and the sysinfo state (CPU usage is a difference between two samples, so
+/// the previous sample must survive). Share it behind an `Arc`.
+pub struct Prober {
+    /// `Err` only if the TLS backend could not start; HTTP probes then report it.
+    http: Result<reqwest::Client, String>,
+    host: host::Sampler,
+    processes: process::ProcessTable,
+}
+
+impl Default for Prober {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Prober {
     pub fn new() -> Prober {
-        Prober
+        Prober {
+            http: http::client().map_err(|e| e.to_string()),
+            host: host::Sampler::default(),
+            processes: process::ProcessTable::default(),
+        }
     }
-    pub async fn probe(&self, _spec: &crate::config::ProbeSpec, _timeout: Duration) -> Observation {
-        unimplemented!()
+
+    /// Runs one probe; never takes much longer than `timeout`.
+    pub async fn probe(&self, spec: &ProbeSpec, timeout: Duration) -> Observation {
+        match spec {
+            ProbeSpec::Http(p) => match &self.http {
+                Ok(client) => http::probe(client, p, timeout).await,
+                Err(e) => Observation::unhealthy(
+                    PROBE_ERROR,
+                    format!("no HTTP client: {e}"),
+                    Duration::ZERO,
+                ),
+            },
+            ProbeSpec::Tcp(p) => tcp::probe(p, timeout).await,
+            ProbeSpec::Host(p) => self.host.probe(p, timeout).await,
+            ProbeSpec::Process(p) => self.processes.probe(p, timeout).await,
+        }
+    }
+}
+
+/// Runs blocking probe work (sysinfo, /proc reads) off the async threads, under
+/// `timeout`. On timeout the work keeps running in the background and is simply
+/// not waited for; the caller gets `TIMEOUT` on time.
+pub(crate) async fn run_blocking<F>(timeout: Duration, work: F) -> Observation
+where
+    F: FnOnce() -> Observation + Send + 'static,
+{
+    let start = Instant::now();
+    let mut observation =
+        match tokio::time::timeout(timeout, tokio::task::spawn_blocking(work)).await {
+            Ok(Ok(observation)) => observation,
+            Ok(Err(e)) => Observation::unhealthy(
+                PROBE_ERROR,
+                format!("probe task failed: {e}"),
+                Duration::ZERO,
+            ),
+            Err(_) => Observation::unhealthy("TIMEOUT", no_answer(timeout), Duration::ZERO),
+        };
+    observation.latency = start.elapsed();
+    observation
+}
+
+/// "no answer within 500ms": the detail every kind of probe uses for a timeout.
+pub(crate) fn no_answer(timeout: Duration) -> String {
+    format!("no answer within {timeout:?}")
+}
+
+/// Milliseconds for details: "42 ms".
+pub(crate) fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+/// Locks a mutex even if an earlier holder panicked: the guarded sysinfo state
+/// is only a cache, so a half-updated one is still usable and gets refreshed.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prober_is_shareable_across_tasks() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Prober>();
+    }
+
+    #[tokio::test]
+    async fn blocking_work_that_overruns_is_a_timeout() {
+        let timeout = Duration::from_millis(50);
+        let obs = run_blocking(timeout, || {
+            std::thread::sleep(Duration::from_millis(300));
+            Observation::healthy("late", Duration::ZERO)
+        })
+        .await;
+        assert_eq!(obs.signature.as_deref(), Some("TIMEOUT"));
+        assert!(
+            obs.latency < Duration::from_millis(250),
+            "{:?}",
+            obs.latency
+        );
     }
 }
