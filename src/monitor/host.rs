@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, RefreshKind, System};
+use sysinfo::{CpuRefreshKind, RefreshKind, System};
 
 use super::{Observation, PROBE_ERROR, lock, run_blocking};
 use crate::config::HostProbe;
@@ -19,7 +19,6 @@ pub(crate) struct Sampler {
 
 struct State {
     system: System,
-    disks: Disks,
 }
 
 /// One reading of the host.
@@ -63,10 +62,7 @@ impl State {
             RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing().with_usage()),
         )?;
         std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-        Ok(State {
-            system,
-            disks: Disks::new()?,
-        })
+        Ok(State { system })
     }
 
     fn sample(&mut self, spec: &HostProbe) -> Sample {
@@ -74,13 +70,10 @@ impl State {
         // last one, so probing often is cheap and still correct.
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        // Only sizes, and the mount list is re-read so new mounts are seen.
-        self.disks
-            .refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
 
         let total = self.system.total_memory();
         let memory = (total > 0).then(|| percent(self.system.used_memory(), total));
-        let disk = disk_used_percent(&self.disks, &spec.disk_path);
+        let disk = disk_used_percent(&spec.disk_path);
         let cores = self.system.cpus().len().max(1) as f64;
         let load_per_core = spec
             .load_per_core
@@ -99,19 +92,20 @@ fn percent(part: u64, whole: u64) -> f32 {
     (part as f64 * 100.0 / whole as f64) as f32
 }
 
-/// Used space of the filesystem holding `path`: the disk with the longest
-/// mount point that is a prefix of it. Used = total - available, so reserved
-/// blocks count as used: at 100% nothing more can be written.
-fn disk_used_percent(disks: &Disks, path: &Path) -> Option<f32> {
-    // Resolve symlinks so /var/lib/app -> /data/app is measured on /data.
-    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    // On ties (a mount stacked on another) the last listed, the visible one, wins.
-    let disk = disks
-        .iter()
-        .filter(|d| path.starts_with(d.mount_point()))
-        .max_by_key(|d| d.mount_point().as_os_str().len())?;
-    let total = disk.total_space();
-    (total > 0).then(|| percent(total.saturating_sub(disk.available_space()), total))
+/// Used space of the filesystem holding `path`, as `df` computes it: used /
+/// (used + available to users). sysinfo has no free-block count, and total minus
+/// available counts the root reserve as used, which reads 70% on a disk `df` calls 15%.
+fn disk_used_percent(path: &Path) -> Option<f32> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is a valid NUL-terminated string and st a writable statvfs.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let used = (st.f_blocks as u64).saturating_sub(st.f_bfree as u64);
+    let usable = used + st.f_bavail as u64;
+    (usable > 0).then(|| percent(used, usable))
 }
 
 /// The first threshold exceeded, in the order CPU, memory, disk, load.
