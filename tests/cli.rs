@@ -1,0 +1,99 @@
+//! The binary as a user runs it.
+
+use std::process::Command;
+
+fn autoheal(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
+        .args(args)
+        // A fresh HOME: no user config, no user playbooks.
+        .env("HOME", tempfile::tempdir().unwrap().keep())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn validate_accepts_the_shipped_playbooks() {
+    let out = autoheal(&[
+        "validate",
+        "--playbooks",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("demo-flush-db-pool"), "{stdout}");
+}
+
+#[test]
+fn validate_names_file_line_and_column_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "name: x\nmatch: { targets: ['web-[1'] }\nseverity: high\nconfidence: 0.9\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("worse.yaml"),
+        "name: y\nmatch: {}\nseverity: high\nconfidence: 0.9\ncooldown: 5 fortnights\n",
+    )
+    .unwrap();
+    let out = autoheal(&["validate", "--playbooks", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:2:20: match.targets[0]: invalid glob `web-[1`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("worse.yaml:5:11: invalid duration `5 fortnights`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 error(s)"), "{stderr}");
+}
+
+#[test]
+fn validate_rejects_a_broken_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "targets:\n  - name: web\n    http: { url: 'http://x' }\n    critcal: true\n",
+    )
+    .unwrap();
+    let out = autoheal(&["validate", "--config", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("config.yaml:4:5: targets[0]: unknown field `critcal`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn headless_demo_heals_chaos_and_prints_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl");
+    let out = autoheal(&[
+        "--headless",
+        "--for",
+        "6s",
+        "--chaos-every",
+        "1s",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("STARTED"), "{stderr}");
+    assert!(stderr.contains("RESOLVED"), "{stderr}");
+    assert!(stderr.contains("time to resolve  p50"), "{stderr}");
+    let journal = std::fs::read_to_string(journal).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "engine_stopped");
+    assert_eq!(last["reason"], "--for elapsed");
+}

@@ -1,0 +1,145 @@
+//! Shared test harness: a real engine over the real demo fleet.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+use autoheal::config::Config;
+use autoheal::demo::DemoFleet;
+use autoheal::engine::{Engine, EngineHandle, Policy, Settings};
+use autoheal::event::{Command, Event, EventKind, IncidentId};
+use autoheal::playbook::Playbooks;
+use autoheal::state::State;
+
+pub struct Run {
+    pub fleet: DemoFleet,
+    pub handle: EngineHandle,
+    pub events: broadcast::Receiver<Event>,
+    /// Every event seen so far, in order.
+    pub seen: Vec<Event>,
+    pub journal: PathBuf,
+    pub _dir: tempfile::TempDir,
+}
+
+/// The demo fleet and an engine watching it, journaling to a temp dir.
+pub async fn demo(tune: impl FnOnce(&mut Policy, &mut Settings)) -> Run {
+    let fleet = DemoFleet::start().await.expect("demo fleet starts");
+    let config: Config = fleet.config();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let mut settings = Settings {
+        targets: config.resolve_targets().unwrap(),
+        playbooks: Playbooks::load(None, &[]).unwrap(),
+        policy: config.policy.clone(),
+        dry_run: false,
+        journal: Some(journal.clone()),
+    };
+    let mut policy = settings.policy.clone();
+    tune(&mut policy, &mut settings);
+    settings.policy = policy;
+    let engine = Engine::new(settings).unwrap();
+    let events = engine.subscribe();
+    let handle = engine.spawn();
+    Run {
+        fleet,
+        handle,
+        events,
+        seen: Vec::new(),
+        journal,
+        _dir: dir,
+    }
+}
+
+impl Run {
+    /// Waits (up to `within`) for an event matching `pred`, remembering every event seen.
+    pub async fn wait_for(
+        &mut self,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&EventKind) -> bool,
+    ) -> Event {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no {what} within {within:?}; saw:\n{}", self.transcript())
+                })
+                .expect("event stream open");
+            self.seen.push(event.clone());
+            if pred(&event.kind) {
+                return event;
+            }
+        }
+    }
+
+    pub fn transcript(&self) -> String {
+        self.seen
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub async fn send(&self, command: Command) {
+        self.handle.send(command).await;
+    }
+
+    pub async fn inject(&self, target: &str, fault: &str) {
+        self.send(Command::InjectChaos {
+            target: target.into(),
+            fault: fault.into(),
+        })
+        .await;
+    }
+
+    /// Breaks a service behind the engine's back, as a real outage would.
+    pub async fn break_directly(&self, target: &str, fault: &str) {
+        let url = format!(
+            "{}/services/{target}/chaos/{fault}",
+            self.fleet.supervisor_url()
+        );
+        let status = reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{status}");
+    }
+
+    pub async fn health(&self, target: &str) -> Option<u16> {
+        let url = format!("{}/health", self.fleet.service_url(target).unwrap());
+        reqwest::Client::new()
+            .get(url)
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    }
+
+    pub async fn detected(&mut self, target: &str, signature: &str) -> IncidentId {
+        let e = self
+            .wait_for(Duration::from_secs(5), &format!("{signature} on {target}"), |k| {
+                matches!(k, EventKind::IncidentDetected { target: t, signature: s, .. } if t == target && s == signature)
+            })
+            .await;
+        e.kind.incident_id().unwrap()
+    }
+
+    pub async fn resolved(&mut self, id: IncidentId) -> Event {
+        self.wait_for(
+            Duration::from_secs(8),
+            &format!("resolution of {id}"),
+            |k| matches!(k, EventKind::IncidentResolved { incident_id, .. } if *incident_id == id),
+        )
+        .await
+    }
+
+    pub async fn stop(self) -> (State, PathBuf, tempfile::TempDir) {
+        let state = self.handle.shutdown("test over").await;
+        self.fleet.shutdown();
+        (state, self.journal, self._dir)
+    }
+}

@@ -1,0 +1,311 @@
+//! The engine against the real demo fleet: real probes, real HTTP fixes, real verification.
+
+mod common;
+
+use std::time::Duration;
+
+use autoheal::event::{Command, Decision, EventKind};
+use autoheal::journal;
+use autoheal::state::{State, Status};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+fn analyzed(k: &EventKind) -> Option<(Decision, &str)> {
+    match k {
+        EventKind::IncidentAnalyzed {
+            decision, reason, ..
+        } => Some((*decision, reason.as_str())),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_auto_fixable_fault_is_fixed_for_real() {
+    let mut run = common::demo(|_, _| {}).await;
+    for (target, fault, signature) in [
+        ("orders-db", "DB_TIMEOUT", "DB_TIMEOUT"),
+        ("edge-proxy", "MEM_LEAK", "MEM_LEAK"),
+        ("orders-db", "NET_SPIKE", "NET_SPIKE"),
+        ("edge-proxy", "CRASH", "CONNECTION_REFUSED"),
+    ] {
+        run.inject(target, fault).await;
+        let id = run.detected(target, signature).await;
+        let resolved = run.resolved(id).await;
+        let EventKind::IncidentResolved {
+            time_to_resolve_ms, ..
+        } = resolved.kind
+        else {
+            unreachable!()
+        };
+        assert!(
+            time_to_resolve_ms < 5_000,
+            "{fault}: {time_to_resolve_ms} ms"
+        );
+        assert_eq!(
+            run.health(target).await,
+            Some(200),
+            "{fault} really cleared in the service"
+        );
+    }
+    let (state, ..) = run.stop().await;
+    assert_eq!(state.counts.resolved, 4);
+    assert_eq!(state.counts.escalated, 0);
+    assert!(
+        state
+            .incidents
+            .values()
+            .all(|i| i.chaos && i.approved_by.is_none())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_waits_for_approval_and_approval_fixes_it() {
+    let mut run = common::demo(|_, _| {}).await;
+    run.inject("orders-db", "DISK_FULL").await;
+    let id = run.detected("orders-db", "DISK_FULL").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    let (decision, reason) = analyzed(&e.kind).unwrap();
+    assert_eq!(decision, Decision::ApprovalRequired);
+    assert_eq!(reason, "confidence 0.85 is below 0.90");
+
+    tokio::time::sleep(SECS(1)).await;
+    assert_eq!(
+        run.health("orders-db").await,
+        Some(503),
+        "nothing acts before approval"
+    );
+
+    run.send(Command::Approve {
+        incident_id: id,
+        by: "alice@ssh:10.0.0.7".into(),
+    })
+    .await;
+    run.resolved(id).await;
+    assert_eq!(run.health("orders-db").await, Some(200));
+    let (state, ..) = run.stop().await;
+    assert_eq!(
+        state.incidents[&id].approved_by.as_deref(),
+        Some("alice@ssh:10.0.0.7")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_fix_never_runs() {
+    let mut run = common::demo(|_, _| {}).await;
+    run.inject("edge-proxy", "DISK_FULL").await;
+    let id = run.detected("edge-proxy", "DISK_FULL").await;
+    run.wait_for(SECS(5), "approval request", |k| {
+        analyzed(k).is_some_and(|(d, _)| d == Decision::ApprovalRequired)
+    })
+    .await;
+    run.send(Command::Reject {
+        incident_id: id,
+        by: "bob".into(),
+    })
+    .await;
+    run.wait_for(SECS(2), "rejection", |k| {
+        matches!(k, EventKind::ApprovalRejected { .. })
+    })
+    .await;
+    tokio::time::sleep(SECS(2)).await;
+    assert_eq!(
+        run.health("edge-proxy").await,
+        Some(503),
+        "still broken: a human owns it now"
+    );
+    let (state, ..) = run.stop().await;
+    assert_eq!(state.incidents[&id].status, Status::Rejected);
+    assert!(state.incidents[&id].attempts.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_service_always_asks_first() {
+    let mut run = common::demo(|_, _| {}).await;
+    run.inject("payments-api", "DB_TIMEOUT").await;
+    run.detected("payments-api", "DB_TIMEOUT").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    assert_eq!(
+        analyzed(&e.kind),
+        Some((
+            Decision::ApprovalRequired,
+            "payments-api is critical: a human approves every fix"
+        ))
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooldown_stops_a_restart_loop() {
+    let mut run = common::demo(|_, _| {}).await;
+    // A real outage (not injected through the engine), twice in a row.
+    run.break_directly("orders-db", "CRASH").await;
+    let first = run.detected("orders-db", "CONNECTION_REFUSED").await;
+    run.resolved(first).await;
+    run.break_directly("orders-db", "CRASH").await;
+    run.detected("orders-db", "CONNECTION_REFUSED").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    let (decision, reason) = analyzed(&e.kind).unwrap();
+    assert_eq!(decision, Decision::ApprovalRequired);
+    assert!(
+        reason.starts_with("cooldown: demo-restart-crashed ran"),
+        "{reason}"
+    );
+    tokio::time::sleep(SECS(1)).await;
+    assert_eq!(
+        run.health("orders-db").await,
+        None,
+        "no second restart without a human"
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flap_guard_stops_the_fourth_remediation() {
+    let mut run = common::demo(|policy, _| {
+        policy.cooldown = Duration::ZERO;
+        policy.backoff_base = Duration::ZERO;
+    })
+    .await;
+    for _ in 0..3 {
+        run.break_directly("edge-proxy", "CRASH").await;
+        let id = run.detected("edge-proxy", "CONNECTION_REFUSED").await;
+        run.resolved(id).await;
+    }
+    run.break_directly("edge-proxy", "CRASH").await;
+    run.detected("edge-proxy", "CONNECTION_REFUSED").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    let (decision, reason) = analyzed(&e.kind).unwrap();
+    assert_eq!(decision, Decision::ApprovalRequired);
+    assert!(
+        reason.starts_with("flap guard: 3 remediations of edge-proxy"),
+        "{reason}"
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_plans_but_never_acts() {
+    let mut run = common::demo(|_, settings| settings.dry_run = true).await;
+    run.inject("orders-db", "DB_TIMEOUT").await;
+    run.detected("orders-db", "DB_TIMEOUT").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    assert_eq!(
+        analyzed(&e.kind),
+        Some((Decision::Suppressed, "dry run: would run flush-pool"))
+    );
+    tokio::time::sleep(SECS(1)).await;
+    assert_eq!(run.health("orders-db").await, Some(503));
+    let (state, ..) = run.stop().await;
+    assert_eq!(state.counts.actions_ok + state.counts.actions_failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_holds_fixes_and_resume_runs_them() {
+    let mut run = common::demo(|_, _| {}).await;
+    run.send(Command::Pause { by: "carol".into() }).await;
+    run.inject("orders-db", "MEM_LEAK").await;
+    let id = run.detected("orders-db", "MEM_LEAK").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    assert_eq!(analyzed(&e.kind).map(|a| a.0), Some(Decision::Suppressed));
+    run.send(Command::Resume { by: "carol".into() }).await;
+    run.resolved(id).await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silenced_target_is_watched_but_not_touched() {
+    let mut run = common::demo(|_, _| {}).await;
+    run.send(Command::Silence {
+        target: "edge-proxy".into(),
+        duration: SECS(3600),
+        by: "dave".into(),
+    })
+    .await;
+    run.inject("edge-proxy", "NET_SPIKE").await;
+    let id = run.detected("edge-proxy", "NET_SPIKE").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    let (decision, reason) = analyzed(&e.kind).unwrap();
+    assert_eq!(decision, Decision::Suppressed);
+    assert!(
+        reason.starts_with("edge-proxy is silenced until"),
+        "{reason}"
+    );
+    run.send(Command::Unsilence {
+        target: "edge-proxy".into(),
+        by: "dave".into(),
+    })
+    .await;
+    run.resolved(id).await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_replay_rebuilds_the_live_state_even_after_a_torn_line() {
+    let mut run = common::demo(|_, _| {}).await;
+    run.inject("orders-db", "DB_TIMEOUT").await;
+    let a = run.detected("orders-db", "DB_TIMEOUT").await;
+    run.inject("edge-proxy", "DISK_FULL").await;
+    run.resolved(a).await;
+    let b = run.detected("edge-proxy", "DISK_FULL").await;
+    run.wait_for(SECS(5), "approval request", |k| {
+        analyzed(k).is_some_and(|(d, _)| d == Decision::ApprovalRequired)
+    })
+    .await;
+    run.send(Command::Reject {
+        incident_id: b,
+        by: "erin".into(),
+    })
+    .await;
+    let (live, path, _dir) = run.stop().await;
+
+    let replay = |path: &std::path::Path| {
+        let mut state = State::default();
+        let skipped = journal::replay(path, |e| state.apply(&e)).unwrap();
+        (state, skipped.len())
+    };
+    assert_eq!(replay(&path), (live.clone(), 0));
+
+    // A crash mid-write leaves half a line: it is skipped, nothing else is lost.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(r#"{"seq":9999,"ts":"2026-11-23T1"#);
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(replay(&path), (live, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_remembers_its_cooldowns() {
+    let mut run = common::demo(|_, _| {}).await;
+    run.break_directly("orders-db", "CRASH").await;
+    let id = run.detected("orders-db", "CONNECTION_REFUSED").await;
+    run.resolved(id).await;
+    let (_, path, dir) = run.stop().await;
+
+    // A new engine, same journal: the restart it just did is not forgotten.
+    let mut run = common::demo(|_, settings| settings.journal = Some(path.clone())).await;
+    run.break_directly("orders-db", "CRASH").await;
+    run.detected("orders-db", "CONNECTION_REFUSED").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    assert!(
+        analyzed(&e.kind).unwrap().1.starts_with("cooldown:"),
+        "{:?}",
+        e.kind
+    );
+    run.stop().await;
+    drop(dir);
+}
