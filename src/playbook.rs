@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::action::{ActionSpec, ExecAction, HttpAction};
+use crate::action::{ActionSpec, ExecAction, HttpAction, template};
 use crate::config::{LoadError, opt_duration, parse_yaml_documents};
 use crate::event::Severity;
 
@@ -409,6 +409,9 @@ fn check(path: &Path, raw: RawPlaybook) -> Result<Playbook, LoadError> {
                 )));
             }
         };
+        if let Err(e) = check_templates(&action) {
+            return Err(fail(format!("step {}: {e}", i + 1)));
+        }
         let name = step
             .name
             .clone()
@@ -430,6 +433,26 @@ fn check(path: &Path, raw: RawPlaybook) -> Result<Playbook, LoadError> {
         retries: raw.retries,
         steps,
     })
+}
+
+/// Template syntax (and, for shell scripts, where values may go) is checked
+/// when the playbook loads, not when it first runs at 2 AM.
+fn check_templates(action: &ActionSpec) -> Result<(), String> {
+    match action {
+        ActionSpec::Exec(e) => {
+            e.argv
+                .iter()
+                .try_for_each(|a| template::check(a, e.shell))?;
+            e.env.values().try_for_each(|v| template::check(v, false))
+        }
+        ActionSpec::Http(h) => {
+            template::check(&h.url, false)?;
+            h.headers
+                .values()
+                .try_for_each(|v| template::check(v, false))?;
+            h.body.iter().try_for_each(|b| template::check(b, false))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -546,6 +569,19 @@ mod tests {
             parse(&GOOD.replace("    http:", "    exec: { argv: [true] }\n    http:")).unwrap_err();
         assert!(
             err.message.contains("step 1 needs exactly one action"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_inside_shell_double_quotes_is_refused_at_load() {
+        let text = GOOD.replace(
+            "http: { url: '{{admin_url}}/flush-pool' }",
+            "exec: { shell: true, argv: ['echo \"restarting {{target}}\"'] }",
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("step 1: template variable `target`"),
             "{err}"
         );
     }

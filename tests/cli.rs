@@ -46,7 +46,7 @@ fn validate_names_file_line_and_column_and_exits_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("bad.yaml:2:20: match.targets[0]: invalid glob `web-[1`"),
+        stderr.contains("bad.yaml:2:21: match.targets: invalid glob `web-[1`"),
         "{stderr}"
     );
     assert!(
