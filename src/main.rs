@@ -111,15 +111,15 @@ fn load_playbooks(
 fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover();
     let mut errors = Vec::new();
-    let (config, targets) = match find_config(sources, &paths) {
+    let config = match find_config(sources, &paths) {
         Some(path) => match Config::load(&path) {
             Ok((config, targets)) => {
                 println!("{}: {} targets", path.display(), targets.len());
-                (config, targets)
+                config
             }
             Err(e) => {
                 errors.push(e);
-                (Config::default(), Vec::new())
+                Config::default()
             }
         },
         None => {
@@ -127,14 +127,13 @@ fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
                 "no config file at {}: the demo fleet would run",
                 paths.config_file.display()
             );
-            (Config::default(), Vec::new())
+            Config::default()
         }
     };
     match load_playbooks(sources, &paths, &config) {
         Ok(books) => println!("{} playbooks: {}", books.len(), books.names().join(", ")),
         Err(e) => errors.extend(e),
     }
-    let _ = targets;
     if errors.is_empty() {
         println!("ok");
         return Ok(ExitCode::SUCCESS);

@@ -446,6 +446,44 @@ mod tests {
     }
 
     #[test]
+    fn blast_radius_limits_remediations_per_hour() {
+        let s = state_with_remediations(&[100, 200]);
+        let policy = Policy {
+            max_per_hour: 2,
+            ..Policy::default()
+        };
+        let t = target(false);
+        let cx = Context {
+            state: &s,
+            policy: &policy,
+            target: &t,
+            now: ts(1000),
+        };
+        let plan = decide(&cx, &s.incidents[&IncidentId(99)], Some(&playbook(0.95)));
+        assert_eq!(
+            decision(&plan),
+            (
+                Decision::ApprovalRequired,
+                "blast radius: 2 remediations in the last hour"
+            )
+        );
+    }
+
+    #[test]
+    fn blast_radius_limits_remediations_running_at_once() {
+        let mut s = state_with_remediations(&[]);
+        s.running_actions = 2;
+        let plan = decide_at(&s, &target(false), &playbook(0.95), 1000);
+        assert_eq!(
+            decision(&plan),
+            (
+                Decision::ApprovalRequired,
+                "blast radius: 2 remediations already running"
+            )
+        );
+    }
+
+    #[test]
     fn backoff_doubles_and_is_capped() {
         let s = state_with_remediations(&[990, 995]);
         let policy = Policy {
