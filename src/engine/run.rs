@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{Context, Detector, Plan, Policy, Verdict, decide, now_ms};
-use crate::action::{self, ActionOutcome};
+use crate::action::{self, ActionOutcome, template};
 use crate::config::Target;
 use crate::event::{Command, Decision, Event, EventKind, IncidentId, Severity};
 use crate::journal::{self, Journal};
@@ -672,11 +672,13 @@ impl Runner {
         vars.insert("playbook".into(), playbook.name.clone());
         vars.insert("step".into(), spec.name.clone());
         let action = spec.action.clone();
+        // The journal shows what really ran: the label with its values filled in.
+        let label = template::render(&action.label(), &vars).unwrap_or_else(|_| action.label());
         let started = EventKind::ActionStarted {
             incident_id: id,
             playbook: playbook.name.clone(),
             step: spec.name.clone(),
-            action: action.label(),
+            action: label,
             attempt,
         };
         self.emit(started);
@@ -717,11 +719,16 @@ impl Runner {
         };
         let still_open = inc.status.is_open();
         let step_name = playbook.steps[step].name.clone();
+        let action = inc
+            .attempts
+            .last()
+            .map(|a| a.action.clone())
+            .unwrap_or_default();
         self.emit(EventKind::ActionFinished {
             incident_id: id,
             playbook: playbook.name.clone(),
             step: step_name.clone(),
-            action: playbook.steps[step].action.label(),
+            action,
             attempt,
             ok: outcome.ok,
             duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),

@@ -85,7 +85,8 @@ fn judge(spec: &HttpProbe, status: StatusCode, body: &[u8], latency: Duration) -
         None => status.is_success(),
     };
     let (signature, detail) = if !status_ok {
-        let detail = match first_line(&text) {
+        let line = json_message(&text).or_else(|| first_line(&text).map(str::to_string));
+        let detail = match line {
             Some(line) => format!("{status}: {line} ({})", ms(latency)),
             None => format!("{status} ({})", ms(latency)),
         };
@@ -148,6 +149,15 @@ fn is_token(text: &str, need_underscore: bool) -> bool {
         && (!need_underscore || text.contains('_'))
 }
 
+/// A JSON body's `detail` or `message` field: what a person should read, not the JSON.
+fn json_message(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    let message = ["detail", "message"]
+        .iter()
+        .find_map(|f| value.get(*f)?.as_str())?;
+    Some(message[..message.floor_char_boundary(120)].to_string())
+}
+
 /// The first non-empty line of a body, shortened for a one-line detail.
 fn first_line(text: &str) -> Option<&str> {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
@@ -188,6 +198,23 @@ fn classify(err: &reqwest::Error, timeout: Duration) -> (&'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_body_is_summed_up_by_its_detail() {
+        let body = r#"{"status":"error","error":"DB_TIMEOUT","detail":"pool exhausted"}"#;
+        let obs = judge(
+            &HttpProbe {
+                url: String::new(),
+                expect_status: None,
+                max_latency: None,
+                body_contains: None,
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+            body.as_bytes(),
+            Duration::from_millis(3),
+        );
+        assert_eq!(obs.detail, "503 Service Unavailable: pool exhausted (3 ms)");
+    }
 
     #[test]
     fn json_error_field_is_the_signature() {
