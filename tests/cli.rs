@@ -97,3 +97,33 @@ fn headless_demo_heals_chaos_and_prints_a_summary() {
     assert_eq!(last["kind"], "engine_stopped");
     assert_eq!(last["reason"], "--for elapsed");
 }
+
+#[test]
+fn sigterm_stops_cleanly_with_the_journal_flushed() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
+        .args(["--headless", "--journal", journal.to_str().unwrap()])
+        .env("HOME", dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap().contains("STARTED")),
+        "the engine started"
+    );
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("STOPPED    terminated (SIGTERM)")),
+        "{rest:?}"
+    );
+    let journal = std::fs::read_to_string(journal).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "engine_stopped");
+}
