@@ -14,3 +14,4 @@ pub mod monitor;
 pub mod playbook;
 pub mod report;
 pub mod state;
+pub mod tui;

@@ -167,7 +167,7 @@ pub fn summary(state: &State, after_seq: u64) -> String {
     let run: Vec<_> = state
         .incidents
         .values()
-        .filter(|i| i.events.first().is_some_and(|s| *s > after_seq))
+        .filter(|i| i.timeline.first().is_some_and(|e| e.seq > after_seq))
         .collect();
     let count = |status: Status| run.iter().filter(|i| i.status == status).count();
     let resolved: Vec<_> = run

@@ -103,8 +103,8 @@ pub struct Incident {
     pub rejected_by: Option<String>,
     pub resolved_at: Option<Timestamp>,
     pub time_to_resolve_ms: Option<u64>,
-    /// Sequence numbers of every event about this incident, for its timeline.
-    pub events: Vec<u64>,
+    /// Every event about this incident, in order: its timeline for the detail view.
+    pub timeline: Vec<Event>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +141,7 @@ impl State {
         if let Some(id) = event.kind.incident_id()
             && let Some(inc) = self.incidents.get_mut(&id)
         {
-            inc.events.push(event.seq);
+            inc.timeline.push(event.clone());
         }
         match &event.kind {
             EventKind::EngineStarted {
@@ -209,7 +209,7 @@ impl State {
                         rejected_by: None,
                         resolved_at: None,
                         time_to_resolve_ms: None,
-                        events: vec![event.seq],
+                        timeline: vec![event.clone()],
                     },
                 );
             }

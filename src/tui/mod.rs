@@ -1,0 +1,10 @@
+//! The operations console: a ratatui view over the engine's events. Keys become
+//! `Command`s; the console never runs an action itself.
+
+pub mod model;
+pub mod panes;
+pub mod theme;
+pub mod view;
+
+pub use model::{Meta, Modal, Model, Pane, Telemetry, UiState};
+pub use theme::Theme;
