@@ -9,11 +9,16 @@ use std::time::Duration;
 use autoheal::chaos::{self, Victim};
 use autoheal::config::{Config, LoadError, Paths, Target, parse_duration};
 use autoheal::demo::{self, DemoFleet};
+use autoheal::engine::now_ms;
 use autoheal::engine::{Engine, Settings};
+use autoheal::event::Event;
 use autoheal::event::{Command, EventKind};
 use autoheal::playbook::Playbooks;
 use autoheal::report;
 use autoheal::state::State;
+use autoheal::tui::{self, Meta, Model, Theme, app::Channels};
+use std::io::IsTerminal;
+use tokio::sync::broadcast;
 
 /// Watches services, fixes what breaks with playbooks, and asks before doing anything risky.
 ///
@@ -67,14 +72,11 @@ enum Sub {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
     let result = match cli.command {
-        Some(Sub::Validate) => validate(&cli.sources),
+        Some(Sub::Validate) => {
+            init_logging(true, Path::new("."));
+            validate(&cli.sources)
+        }
         None => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(run(cli))),
@@ -189,10 +191,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .clone()
         .or(config.journal.clone())
         .unwrap_or_else(|| paths.data_dir.join(journal_name));
-    if !cli.headless {
-        eprintln!("autoheal-tui: the console is not built yet; running headless (see --help)");
+    if !cli.headless && !std::io::stdout().is_terminal() {
+        bail!("standard output is not a terminal: run with --headless, or in a terminal");
     }
+    let _log_guard = init_logging(cli.headless, &paths.data_dir);
     let victims = chaos_victims(&targets);
+    let meta = Meta {
+        mode: match &config_path {
+            Some(p) => p.display().to_string(),
+            None => "demo".to_string(),
+        },
+        started_at: Some(now_ms()),
+        chaos: targets
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
+            .collect(),
+        operator: operator(),
+    };
     let engine = Engine::new(Settings {
         targets,
         playbooks,
@@ -200,16 +215,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         dry_run: cli.dry_run,
         journal: Some(journal.clone()),
     })?;
-    let mode = match &config_path {
-        Some(p) => format!("config {}", p.display()),
-        None => "demo fleet".to_string(),
-    };
-    eprintln!("autoheal-tui: {mode}; journal {}", journal.display());
-    let mut state: State = engine.state().clone();
-    let replayed = state.last_seq;
-    let mut events = engine.subscribe();
+    let state: State = engine.state().clone();
+    let (events, samples) = (engine.subscribe(), engine.samples());
     let handle = engine.spawn();
-
     if let Some(every) = cli.chaos_every {
         if fleet.is_none() {
             tracing::warn!("--chaos-every injects only into targets that offer chaos");
@@ -223,6 +231,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     tokio::spawn(stop_on_signal_or_timeout(handle.commands(), cli.run_for));
 
+    if cli.headless {
+        eprintln!("autoheal-tui: {}; journal {}", meta.mode, journal.display());
+        print_events(events, state).await;
+    } else {
+        let model = Model::new(state, meta, vec![Theme::dark()]);
+        let channels = Channels {
+            events,
+            samples,
+            commands: handle.commands(),
+        };
+        if let Err(e) = tui::app::run(model, channels).await {
+            // The console failed, not the engine: stop it cleanly all the same.
+            tracing::error!("console: {e:#}");
+            handle
+                .send(Command::Shutdown {
+                    reason: format!("console failed: {e}"),
+                })
+                .await;
+        }
+    }
+    handle.join().await;
+    if let Some(fleet) = fleet {
+        fleet.shutdown();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Headless mode: one line per event on stderr, then the summary of this run.
+async fn print_events(mut events: broadcast::Receiver<Event>, mut state: State) {
+    let replayed = state.last_seq;
     loop {
         match events.recv().await {
             Ok(event) => {
@@ -232,18 +270,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     break;
                 }
             }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+            Err(broadcast::error::RecvError::Lagged(n)) => {
                 eprintln!("autoheal-tui: printing fell behind; {n} events are only in the journal")
             }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            Err(broadcast::error::RecvError::Closed) => break,
         }
     }
-    handle.join().await;
-    if let Some(fleet) = fleet {
-        fleet.shutdown();
-    }
     eprint!("\n{}", report::summary(&state, replayed));
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Headless logs go to stderr beside the event lines; the console's go to a
+/// daily file in the data directory, never to the screen.
+fn init_logging(
+    headless: bool,
+    data_dir: &Path,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    if headless {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+        return None;
+    }
+    let appender = tracing_appender::rolling::daily(data_dir.join("logs"), "autoheal.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+    Some(guard)
+}
+
+/// Who approves from this console: the user, and the SSH client's address if any.
+fn operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    match std::env::var("SSH_CLIENT")
+        .ok()
+        .and_then(|c| c.split_whitespace().next().map(str::to_string))
+    {
+        Some(ip) => format!("{user}@ssh:{ip}"),
+        None => format!("{user}@local"),
+    }
 }
 
 /// Non-critical targets that offer chaos, with the faults their playbooks fix unaided.

@@ -1,6 +1,8 @@
 //! The operations console: a ratatui view over the engine's events. Keys become
 //! `Command`s; the console never runs an action itself.
 
+pub mod app;
+pub mod keys;
 pub mod model;
 pub mod panes;
 pub mod theme;

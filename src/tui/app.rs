@@ -1,0 +1,148 @@
+//! The console's one task: it owns the terminal, folds engine events into the
+//! model, turns keys into commands, and draws only when something visible changed.
+
+use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::terminal::{self, BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use crossterm::{cursor, execute, queue};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use std::io::{self, BufWriter, Stdout, Write};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::keys::{self, Action, UiAction};
+use super::{Model, view};
+use crate::engine::{Sample, now_ms};
+use crate::event::{Command, Event, EventKind};
+
+/// At most this often under a burst of events (30 frames a second).
+const FRAME: Duration = Duration::from_millis(33);
+
+/// Where the console's inputs come from and its commands go.
+pub struct Channels {
+    pub events: broadcast::Receiver<Event>,
+    pub samples: broadcast::Receiver<Sample>,
+    pub commands: mpsc::Sender<Command>,
+}
+
+type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+
+/// Runs the console until the engine stops (after `q`, a signal, or `--for`).
+pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
+    let mut terminal = enter()?;
+    let _restore = Restore;
+    let mut keys = EventStream::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let (mut dirty, mut last_draw) = (true, Instant::now() - FRAME);
+    let mut input_closed = false;
+    loop {
+        let next_frame = last_draw + FRAME;
+        tokio::select! {
+            key = keys.next(), if !input_closed => match key {
+                Some(Ok(TermEvent::Key(key))) => {
+                    match keys::key(&model, key) {
+                        Some(Action::Quit) => {
+                            keys::apply(&mut model, UiAction::Flash("stopping: waiting for running actions".into()));
+                            let _ = ch.commands.send(Command::Shutdown { reason: "operator quit".into() }).await;
+                        }
+                        Some(Action::Command(command)) => {
+                            if matches!(command, Command::InjectChaos { .. }) {
+                                keys::apply(&mut model, UiAction::Close);
+                            }
+                            let _ = ch.commands.send(command).await;
+                        }
+                        Some(Action::Ui(action)) => keys::apply(&mut model, action),
+                        None => {}
+                    }
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                // The terminal is gone (the SSH session dropped): stop like SIGHUP.
+                Some(Err(_)) | None => {
+                    input_closed = true;
+                    let _ = ch.commands.send(Command::Shutdown { reason: "terminal closed".into() }).await;
+                }
+            },
+            event = ch.events.recv() => {
+                let mut stopped = false;
+                let mut next = event;
+                // Drain a burst before drawing once.
+                loop {
+                    match next {
+                        Ok(event) => {
+                            stopped |= matches!(event.kind, EventKind::EngineStopped { .. });
+                            model.apply(event);
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!("console fell behind by {n} events");
+                            keys::apply(&mut model, UiAction::Flash(format!("display skipped {n} events; the journal has them")));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => stopped = true,
+                    }
+                    match ch.events.try_recv() {
+                        Ok(event) => next = Ok(event),
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => next = Err(broadcast::error::RecvError::Lagged(n)),
+                        Err(_) => break,
+                    }
+                }
+                if stopped {
+                    break;
+                }
+                dirty = true;
+            }
+            // Telemetry changes numbers on screen, but only the 1 Hz clock redraws for it.
+            Ok(sample) = ch.samples.recv() => model.telemetry.record(sample),
+            _ = clock.tick() => dirty = true,
+            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+        }
+        if dirty && Instant::now() >= last_draw + FRAME {
+            draw(&mut terminal, &model)?;
+            (dirty, last_draw) = (false, Instant::now());
+        }
+    }
+    Ok(())
+}
+
+/// One frame inside a synchronized update, so a slow link never shows it half drawn.
+fn draw(terminal: &mut Term, model: &Model) -> io::Result<()> {
+    queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    let now = now_ms();
+    terminal.draw(|frame| view::draw(frame, model, now))?;
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)
+}
+
+fn enter() -> anyhow::Result<Term> {
+    terminal::enable_raw_mode()?;
+    install_panic_hook();
+    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout());
+    execute!(out, terminal::EnterAlternateScreen, cursor::Hide)?;
+    Ok(Terminal::new(CrosstermBackend::new(out))?)
+}
+
+/// Puts the terminal back however the console ends.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+    let _ = io::stdout().flush();
+}
+
+/// A panic restores the terminal before the message is printed, so it is readable.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+}

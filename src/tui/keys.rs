@@ -1,0 +1,424 @@
+//! Keys: a pure function from (model, key) to what should happen, tested
+//! without a terminal. Engine changes leave as `Command`s; the rest is UI.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::time::Duration;
+
+use super::{Modal, Model, Pane};
+use crate::event::Command;
+use crate::state::Status;
+
+/// How long `s` silences a target.
+pub const SILENCE_FOR: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Quit,
+    Command(Command),
+    Ui(UiAction),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiAction {
+    FocusNext,
+    FocusPrev,
+    /// Move the selection (or scroll a modal) by this many rows.
+    Move(isize),
+    Top,
+    Bottom,
+    Open(Modal),
+    Close,
+    NextTheme,
+    FilterPush(char),
+    FilterPop,
+    /// Esc in the filter: drop it and close.
+    FilterClear,
+    Flash(String),
+}
+
+pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
+    use Action::Ui;
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    match model.ui.modals.last() {
+        Some(Modal::Filter) => {
+            return match key.code {
+                KeyCode::Esc => Some(Ui(UiAction::FilterClear)),
+                KeyCode::Enter => Some(Ui(UiAction::Close)),
+                KeyCode::Backspace => Some(Ui(UiAction::FilterPop)),
+                KeyCode::Char(c) => Some(Ui(UiAction::FilterPush(c))),
+                _ => None,
+            };
+        }
+        Some(Modal::Chaos { target }) => {
+            return match key.code {
+                KeyCode::Esc => Some(Ui(UiAction::Close)),
+                KeyCode::Char('q') => Some(Action::Quit),
+                KeyCode::Char(c @ '1'..='9') => {
+                    let faults = model.meta.chaos.get(target)?;
+                    let fault = faults.get(c as usize - '1' as usize)?;
+                    Some(Action::Command(Command::InjectChaos {
+                        target: target.clone(),
+                        fault: fault.clone(),
+                    }))
+                }
+                _ => None,
+            };
+        }
+        Some(Modal::Help | Modal::Detail { .. }) => {
+            return match key.code {
+                KeyCode::Esc | KeyCode::Char('?') => Some(Ui(UiAction::Close)),
+                KeyCode::Char('q') => Some(Action::Quit),
+                KeyCode::Char('j') | KeyCode::Down => Some(Ui(UiAction::Move(1))),
+                KeyCode::Char('k') | KeyCode::Up => Some(Ui(UiAction::Move(-1))),
+                KeyCode::PageDown => Some(Ui(UiAction::Move(10))),
+                KeyCode::PageUp => Some(Ui(UiAction::Move(-10))),
+                KeyCode::Char('g') | KeyCode::Home => Some(Ui(UiAction::Top)),
+                _ => None,
+            };
+        }
+        None => {}
+    }
+    let by = model.meta.operator.clone();
+    Some(match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Ui(UiAction::Open(Modal::Help)),
+        KeyCode::Tab => Ui(UiAction::FocusNext),
+        KeyCode::BackTab => Ui(UiAction::FocusPrev),
+        KeyCode::Char('j') | KeyCode::Down => Ui(UiAction::Move(1)),
+        KeyCode::Char('k') | KeyCode::Up => Ui(UiAction::Move(-1)),
+        KeyCode::PageDown => Ui(UiAction::Move(10)),
+        KeyCode::PageUp => Ui(UiAction::Move(-10)),
+        KeyCode::Char('g') | KeyCode::Home => Ui(UiAction::Top),
+        KeyCode::Char('G') | KeyCode::End => Ui(UiAction::Bottom),
+        KeyCode::Char('t') => Ui(UiAction::NextTheme),
+        KeyCode::Char('/') => Ui(UiAction::Open(Modal::Filter)),
+        KeyCode::Enter => match open_target(model) {
+            Some(incident) => Ui(UiAction::Open(Modal::Detail {
+                incident,
+                scroll: 0,
+            })),
+            None => Ui(UiAction::Flash("no incident selected".into())),
+        },
+        KeyCode::Char('c') => match model.selected_target() {
+            Some(t) if model.meta.chaos.contains_key(t) => Ui(UiAction::Open(Modal::Chaos {
+                target: t.to_string(),
+            })),
+            Some(t) => Ui(UiAction::Flash(format!("{t} offers no chaos"))),
+            None => Ui(UiAction::Flash("no target selected".into())),
+        },
+        KeyCode::Char(c @ ('a' | 'x')) => match pending(model) {
+            Some(incident_id) if c == 'a' => Action::Command(Command::Approve { incident_id, by }),
+            Some(incident_id) => Action::Command(Command::Reject { incident_id, by }),
+            None => Ui(UiAction::Flash("no fix is awaiting approval".into())),
+        },
+        KeyCode::Char('p') if model.state.paused => Action::Command(Command::Resume { by }),
+        KeyCode::Char('p') => Action::Command(Command::Pause { by }),
+        KeyCode::Char('s') => {
+            let target = model.selected_target()?.to_string();
+            let silenced = model
+                .state
+                .targets
+                .get(&target)
+                .is_some_and(|t| t.silenced_until.is_some());
+            match silenced {
+                true => Action::Command(Command::Unsilence { target, by }),
+                false => Action::Command(Command::Silence {
+                    target,
+                    duration: SILENCE_FOR,
+                    by,
+                }),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Enter opens the selected incident; on the targets pane, that target's latest.
+fn open_target(model: &Model) -> Option<crate::event::IncidentId> {
+    match model.ui.focus {
+        Pane::Targets | Pane::Feed => {
+            let target = model.selected_target()?;
+            model
+                .state
+                .incidents
+                .values()
+                .rev()
+                .find(|i| i.target == target)
+                .map(|i| i.id)
+        }
+        Pane::Incidents | Pane::Approvals => model.selected_incident().map(|i| i.id),
+    }
+}
+
+/// `a`/`x` act on the selected pending fix when the approval pane has focus, else the oldest.
+fn pending(model: &Model) -> Option<crate::event::IncidentId> {
+    let queue = model.state.approval_queue();
+    let chosen = match model.ui.focus {
+        Pane::Approvals => queue.get(model.ui.selected(Pane::Approvals)).copied(),
+        Pane::Incidents => model
+            .selected_incident()
+            .filter(|i| i.status == Status::AwaitingApproval),
+        _ => None,
+    };
+    chosen.or(queue.first().copied()).map(|i| i.id)
+}
+
+/// Applies a UI action to the model's UI state.
+pub fn apply(model: &mut Model, action: UiAction) {
+    let rows = |model: &Model, pane: Pane| match pane {
+        Pane::Targets => model.state.targets.len(),
+        Pane::Feed => model.feed().len(),
+        Pane::Incidents => model.incidents().len(),
+        Pane::Approvals => model.state.approval_queue().len(),
+    };
+    let ui = &mut model.ui;
+    ui.flash = None;
+    match action {
+        UiAction::FocusNext | UiAction::FocusPrev => {
+            let i = Pane::ALL.iter().position(|p| *p == ui.focus).unwrap_or(0);
+            let step = if action == UiAction::FocusNext {
+                1
+            } else {
+                Pane::ALL.len() - 1
+            };
+            ui.focus = Pane::ALL[(i + step) % Pane::ALL.len()];
+        }
+        UiAction::Move(by) => {
+            if let Some(Modal::Detail { scroll, .. }) = ui.modals.last_mut() {
+                *scroll = scroll.saturating_add_signed(by);
+                return;
+            }
+            let focus = ui.focus;
+            let max = rows(model, focus).saturating_sub(1);
+            let sel = model.ui.selected.entry(focus).or_default();
+            *sel = sel.saturating_add_signed(by).min(max);
+        }
+        UiAction::Top => match ui.modals.last_mut() {
+            Some(Modal::Detail { scroll, .. }) => *scroll = 0,
+            _ => {
+                ui.selected.insert(ui.focus, 0);
+            }
+        },
+        UiAction::Bottom => {
+            let focus = ui.focus;
+            let last = rows(model, focus).saturating_sub(1);
+            model.ui.selected.insert(focus, last);
+        }
+        UiAction::Open(modal) => ui.modals.push(modal),
+        UiAction::Close => {
+            ui.modals.pop();
+        }
+        UiAction::NextTheme => {
+            ui.theme = (ui.theme + 1) % model.themes.len().max(1);
+            let name = model.theme().name.clone();
+            model.ui.flash = Some(format!("theme: {name}"));
+        }
+        UiAction::FilterPush(c) => {
+            ui.filter.push(c);
+            ui.selected.insert(Pane::Feed, 0);
+            ui.selected.insert(Pane::Incidents, 0);
+        }
+        UiAction::FilterPop => {
+            ui.filter.pop();
+        }
+        UiAction::FilterClear => {
+            ui.filter.clear();
+            ui.modals.pop();
+        }
+        UiAction::Flash(text) => ui.flash = Some(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Decision, Event, EventKind, IncidentId, Severity};
+    use crate::tui::{Meta, Theme};
+    use jiff::Timestamp;
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn model() -> Model {
+        let meta = Meta {
+            mode: "demo".into(),
+            started_at: None,
+            chaos: [(
+                "orders-db".to_string(),
+                vec!["DB_TIMEOUT".to_string(), "CRASH".to_string()],
+            )]
+            .into(),
+            operator: "alice@ssh:10.0.0.7".into(),
+        };
+        let mut m = Model::new(Default::default(), meta, vec![Theme::dark()]);
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        let mut seq = 0;
+        let mut push = |m: &mut Model, kind| {
+            seq += 1;
+            m.apply(Event { seq, ts, kind });
+        };
+        push(
+            &mut m,
+            EventKind::EngineStarted {
+                version: "0".into(),
+                targets: vec!["edge-proxy".into(), "orders-db".into()],
+                playbooks: vec![],
+                dry_run: false,
+            },
+        );
+        for (id, target) in [(1, "orders-db"), (2, "edge-proxy")] {
+            push(
+                &mut m,
+                EventKind::IncidentDetected {
+                    incident_id: IncidentId(id),
+                    target: target.into(),
+                    signature: "DISK_FULL".into(),
+                    severity: Severity::High,
+                    started_at: ts,
+                    chaos: false,
+                },
+            );
+            push(
+                &mut m,
+                EventKind::IncidentAnalyzed {
+                    incident_id: IncidentId(id),
+                    playbook: Some("fallback".into()),
+                    step: Some("restart".into()),
+                    confidence: 0.85,
+                    decision: Decision::ApprovalRequired,
+                    reason: "confidence 0.85 is below 0.90".into(),
+                },
+            );
+        }
+        m.ui.selected.insert(Pane::Targets, 1);
+        m
+    }
+
+    #[test]
+    fn q_and_ctrl_c_quit() {
+        let m = model();
+        assert_eq!(key(&m, press(KeyCode::Char('q'))), Some(Action::Quit));
+        assert_eq!(
+            key(&m, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+    }
+
+    #[test]
+    fn a_approves_the_oldest_pending_fix_naming_the_operator() {
+        let m = model();
+        assert_eq!(
+            key(&m, press(KeyCode::Char('a'))),
+            Some(Action::Command(Command::Approve {
+                incident_id: IncidentId(1),
+                by: "alice@ssh:10.0.0.7".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn x_rejects_the_selected_pending_fix_in_the_approval_pane() {
+        let mut m = model();
+        m.ui.focus = Pane::Approvals;
+        m.ui.selected.insert(Pane::Approvals, 1);
+        assert_eq!(
+            key(&m, press(KeyCode::Char('x'))),
+            Some(Action::Command(Command::Reject {
+                incident_id: IncidentId(2),
+                by: "alice@ssh:10.0.0.7".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn c_opens_the_chaos_menu_and_a_number_injects_that_fault() {
+        let mut m = model();
+        let open = key(&m, press(KeyCode::Char('c'))).unwrap();
+        assert_eq!(
+            open,
+            Action::Ui(UiAction::Open(Modal::Chaos {
+                target: "orders-db".into()
+            }))
+        );
+        let Action::Ui(ui) = open else { unreachable!() };
+        apply(&mut m, ui);
+        assert_eq!(
+            key(&m, press(KeyCode::Char('2'))),
+            Some(Action::Command(Command::InjectChaos {
+                target: "orders-db".into(),
+                fault: "CRASH".into()
+            }))
+        );
+        assert_eq!(key(&m, press(KeyCode::Char('7'))), None, "no seventh fault");
+    }
+
+    #[test]
+    fn a_target_without_chaos_says_so() {
+        let mut m = model();
+        m.ui.selected.insert(Pane::Targets, 0);
+        assert_eq!(
+            key(&m, press(KeyCode::Char('c'))),
+            Some(Action::Ui(UiAction::Flash(
+                "edge-proxy offers no chaos".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn p_pauses_and_s_silences_the_selected_target_for_an_hour() {
+        let m = model();
+        assert!(matches!(
+            key(&m, press(KeyCode::Char('p'))),
+            Some(Action::Command(Command::Pause { .. }))
+        ));
+        assert!(matches!(
+            key(&m, press(KeyCode::Char('s'))),
+            Some(Action::Command(Command::Silence { target, duration: SILENCE_FOR, .. })) if target == "orders-db"
+        ));
+    }
+
+    #[test]
+    fn tab_cycles_focus_and_selection_stays_in_bounds() {
+        let mut m = model();
+        apply(&mut m, UiAction::FocusNext);
+        apply(&mut m, UiAction::FocusNext);
+        assert_eq!(m.ui.focus, Pane::Incidents);
+        apply(&mut m, UiAction::Move(50));
+        assert_eq!(m.ui.selected(Pane::Incidents), 1);
+        apply(&mut m, UiAction::FocusPrev);
+        assert_eq!(m.ui.focus, Pane::Feed);
+    }
+
+    #[test]
+    fn typing_in_the_filter_is_text_not_commands() {
+        let mut m = model();
+        apply(&mut m, UiAction::Open(Modal::Filter));
+        assert_eq!(
+            key(&m, press(KeyCode::Char('q'))),
+            Some(Action::Ui(UiAction::FilterPush('q')))
+        );
+        assert_eq!(
+            key(&m, press(KeyCode::Esc)),
+            Some(Action::Ui(UiAction::FilterClear))
+        );
+    }
+
+    #[test]
+    fn enter_opens_the_selected_incident() {
+        let mut m = model();
+        m.ui.focus = Pane::Incidents;
+        assert_eq!(
+            key(&m, press(KeyCode::Enter)),
+            Some(Action::Ui(UiAction::Open(Modal::Detail {
+                incident: IncidentId(2),
+                scroll: 0
+            })))
+        );
+    }
+}
