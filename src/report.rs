@@ -188,7 +188,13 @@ pub fn summary(state: &State, after_seq: u64) -> String {
         "incidents {}  resolved {}  escalated {}  awaiting approval {}  still open {}",
         run.len(),
         resolved.len(),
-        count(Status::Escalated),
+        // Escalated at any point, even if it recovered later: a human was needed.
+        run.iter()
+            .filter(|i| i
+                .timeline
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::IncidentEscalated { .. })))
+            .count(),
         count(Status::AwaitingApproval),
         run.iter().filter(|i| i.status.is_open()).count(),
     );
