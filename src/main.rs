@@ -16,6 +16,7 @@ use autoheal::event::{Command, EventKind};
 use autoheal::playbook::Playbooks;
 use autoheal::report;
 use autoheal::state::State;
+use autoheal::tui::theme::{self, ColorDepth};
 use autoheal::tui::{self, Meta, Model, Theme, app::Channels};
 use std::io::IsTerminal;
 use tokio::sync::broadcast;
@@ -49,6 +50,9 @@ struct Cli {
     /// Stop cleanly after this long (e.g. 60s, 5m).
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
     run_for: Option<Duration>,
+    /// Console theme: dark, light, high-contrast, monochrome, or one of yours (`t` cycles).
+    #[arg(long, value_name = "NAME")]
+    theme: Option<String>,
     /// Chaos monkey: about this often, break a random healthy demo target with a fault its playbooks fix.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     chaos_every: Option<Duration>,
@@ -235,7 +239,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         eprintln!("autoheal-tui: {}; journal {}", meta.mode, journal.display());
         print_events(events, state).await;
     } else {
-        let model = Model::new(state, meta, vec![Theme::dark()]);
+        let (themes, first, notice) = console_themes(cli.theme.as_deref());
+        let mut model = Model::new(state, meta, themes);
+        model.ui.theme = first;
+        model.ui.flash = notice;
         let channels = Channels {
             events,
             samples,
@@ -256,6 +263,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         fleet.shutdown();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Shipped and user themes in the terminal's colour depth, and the one to start with.
+/// A broken theme file or an unknown name is a warning on the status line, never a failure.
+fn console_themes(name: Option<&str>) -> (Vec<Theme>, usize, Option<String>) {
+    let (themes, mut warnings) = theme::load_all(theme::user_dir().as_deref());
+    let depth = ColorDepth::detect(|k| std::env::var(k).ok());
+    let themes: Vec<Theme> = themes.iter().map(|t| t.for_depth(depth)).collect();
+    let first = match name {
+        Some(name) => theme::find(&themes, name).unwrap_or_else(|| {
+            warnings.push(format!("no theme named {name}; using {}", themes[0].name));
+            0
+        }),
+        None => 0,
+    };
+    for w in &warnings {
+        tracing::warn!("theme: {w}");
+    }
+    (
+        themes,
+        first,
+        warnings.first().map(|w| format!("theme: {w}")),
+    )
 }
 
 /// Headless mode: one line per event on stderr, then the summary of this run.
