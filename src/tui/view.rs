@@ -1,8 +1,133 @@
-//! Lays out the panes and draws the model. Pure: the clock is passed in.
+//! Lays out the panes and draws the model. Pure: the clock is passed in, and
+//! the time zone too (see [`draw_in`]), so a frame depends only on its inputs.
+//!
+//! Two arrangements. Roomy (from 100x32, e.g. 120x40):
+//!
+//! ```text
+//! header
+//! Stats (gauges)      | Targets (latency sparklines)
+//! Activity feed               | Awaiting approval
+//! Incidents: per-minute and time-to-resolve sparklines, then the list
+//! ```
+//!
+//! Compact (down to 60x16, e.g. 80x24): the stats shrink to one line, targets
+//! and approvals share a row, and the feed and incident list get full width;
+//! host gauges and history sparklines are the first things left out.
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph};
 
-use super::Model;
+use super::panes::{self, Ctx};
+use super::{Modal, Model};
 
-pub fn draw(_frame: &mut Frame, _model: &Model, _now: Timestamp) {}
+/// Below this the panes cannot say anything useful; a message says so instead.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+/// From here on every pane gets its own space and its charts.
+const ROOMY_WIDTH: u16 = 100;
+const ROOMY_HEIGHT: u16 = 32;
+
+/// Draws one frame with clock times in the system's zone, as the operator's
+/// other tools (and headless mode) show them.
+pub fn draw(frame: &mut Frame, model: &Model, now: Timestamp) {
+    draw_in(frame, model, now, &TimeZone::system());
+}
+
+/// Draws one frame with clock times in `tz`. Tests pass UTC so snapshots are
+/// the same on every machine whatever its zone.
+pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) {
+    let theme = model.theme();
+    let ctx = Ctx {
+        model,
+        theme,
+        now,
+        tz,
+    };
+    let area = frame.area();
+    frame.render_widget(
+        Block::new().style(Style::new().fg(theme.text).bg(theme.background)),
+        area,
+    );
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        return too_small(frame, &ctx, area);
+    }
+    if area.width >= ROOMY_WIDTH && area.height >= ROOMY_HEIGHT {
+        roomy(frame, &ctx, area);
+    } else {
+        compact(frame, &ctx, area);
+    }
+    for modal in &model.ui.modals {
+        match modal {
+            Modal::Help => panes::help::draw(frame, &ctx, area),
+            Modal::Detail { incident, scroll } => {
+                panes::detail::draw(frame, &ctx, area, *incident, *scroll);
+            }
+            Modal::Chaos { target } => panes::chaos::draw(frame, &ctx, area, target),
+            Modal::Filter => panes::filter::draw(frame, &ctx, area),
+        }
+    }
+}
+
+fn roomy(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    // Targets grow with the fleet, up to a quarter of the screen; the stats need 9 rows.
+    let targets = u16::try_from(ctx.model.state.targets.len()).unwrap_or(u16::MAX);
+    let top = targets.saturating_add(2).clamp(9, (area.height / 4).max(9));
+    let [header, top, middle, bottom] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(top),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+    ]));
+    panes::header::draw(frame, ctx, header);
+    let [stats, targets] = top.layout(&Layout::horizontal([
+        Constraint::Length(40),
+        Constraint::Fill(1),
+    ]));
+    panes::stats::draw_box(frame, ctx, stats);
+    panes::targets::draw(frame, ctx, targets);
+    let [feed, approvals] = middle.layout(&Layout::horizontal([
+        Constraint::Percentage(60),
+        Constraint::Percentage(40),
+    ]));
+    panes::feed::draw(frame, ctx, feed);
+    panes::approvals::draw(frame, ctx, approvals);
+    panes::incidents::draw(frame, ctx, bottom);
+}
+
+fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    // Three lines per pending fix plus borders: the row is at least 5 high, at most 6.
+    let targets = u16::try_from(ctx.model.state.targets.len()).unwrap_or(u16::MAX);
+    let top = targets.saturating_add(2).clamp(5, 6);
+    let [header, stats, top, feed, incidents] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(top),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+    ]));
+    panes::header::draw(frame, ctx, header);
+    panes::stats::draw_line(frame, ctx, stats);
+    let [targets, approvals] = top.layout(&Layout::horizontal([
+        Constraint::Percentage(45),
+        Constraint::Percentage(55),
+    ]));
+    panes::targets::draw(frame, ctx, targets);
+    panes::approvals::draw(frame, ctx, approvals);
+    panes::feed::draw(frame, ctx, feed);
+    panes::incidents::draw(frame, ctx, incidents);
+}
+
+fn too_small(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let msg = format!(
+        "terminal too small: need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{}",
+        area.width, area.height
+    );
+    let line = Line::styled(msg, ctx.fg(ctx.theme.warn));
+    let [middle] = area.layout(&Layout::vertical([Constraint::Length(1)]).flex(Flex::Center));
+    frame.render_widget(Paragraph::new(line).centered(), middle);
+}

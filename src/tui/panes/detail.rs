@@ -1,0 +1,224 @@
+//! One incident in full: where it stands, what autoheal proposed and how sure
+//! it was (stated and learned), every attempt with its output, who decided,
+//! and the whole timeline. Long text wraps here, since this is where an
+//! operator comes to read it all.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::wording::{LABEL_W, describe};
+use super::wrap::wrap;
+use super::{Ctx, centered, duration_ms, hints, modal_block, status_color};
+use crate::event::IncidentId;
+use crate::state::Incident;
+
+const FIELD_W: usize = 12;
+
+pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, scroll: usize) {
+    let width = area.width.saturating_sub(4).min(110);
+    let text_w = usize::from(width.saturating_sub(4));
+    let (title, lines) = match ctx.model.state.incidents.get(&id) {
+        Some(inc) => (
+            vec![
+                Span::raw(format!("Incident {id}  ")),
+                Span::styled(inc.target.clone(), Style::new().fg(ctx.theme.text)),
+                Span::styled(format!("  {}", inc.signature), ctx.muted()),
+            ],
+            body(ctx, inc, text_w),
+        ),
+        None => (
+            vec![Span::raw(format!("Incident {id}"))],
+            vec![Line::from(Span::styled(" no such incident", ctx.muted()))],
+        ),
+    };
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height.saturating_sub(2));
+    let rect = centered(area, width, height);
+    let visible = usize::from(height.saturating_sub(2));
+    // The key handler scrolls without knowing the length; the end is clamped here.
+    let scroll = scroll.min(lines.len().saturating_sub(visible));
+    let shown_to = (scroll + visible).min(lines.len());
+    let mut position = hints(ctx, &[("j k", "scroll"), ("g", "top"), ("Esc", "close")]);
+    if lines.len() > visible {
+        position.push_span(Span::styled(
+            format!("{}-{shown_to}/{} ", scroll + 1, lines.len()),
+            ctx.muted(),
+        ));
+    }
+    let block = modal_block(frame, ctx, rect, title).title_bottom(position);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
+}
+
+fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
+    let t = ctx.theme;
+    let mut out = Vec::new();
+    let field = |name: &str| Span::styled(format!(" {name:<w$}", w = FIELD_W - 1), ctx.muted());
+
+    let mut status = vec![
+        field("status"),
+        Span::styled(inc.status.label(), ctx.fg(status_color(t, inc.status))),
+    ];
+    if let Some(ttr) = inc.time_to_resolve_ms {
+        status.push(Span::raw(format!(" in {}", duration_ms(ttr))));
+    }
+    status.push(Span::styled(
+        format!("   severity {}", inc.severity),
+        ctx.muted(),
+    ));
+    if inc.chaos {
+        status.push(Span::styled("   injected by chaos", ctx.fg(t.warn)));
+    }
+    out.push(Line::from(status));
+
+    let mut times = format!(
+        "started {}  detected {}",
+        ctx.clock(inc.started_at),
+        ctx.clock(inc.detected_at)
+    );
+    if let Some(at) = inc.resolved_at {
+        times.push_str(&format!("  resolved {}", ctx.clock(at)));
+    }
+    out.push(Line::from(vec![field("when"), Span::raw(times)]));
+
+    let step = match (&inc.playbook, &inc.step) {
+        (Some(p), Some(s)) => format!("{p} / {s}"),
+        (Some(p), None) => p.clone(),
+        _ => "no playbook matched".into(),
+    };
+    out.push(Line::from(vec![
+        field("playbook"),
+        Span::styled(step, ctx.fg(t.accent)),
+    ]));
+
+    let mut confidence = vec![
+        field("confidence"),
+        Span::raw(format!("{:.2} stated", inc.confidence)),
+    ];
+    if let (Some(p), Some(s)) = (&inc.playbook, &inc.step) {
+        // The raw record, not a blend: the prior is the planner's setting, not ours.
+        let r = ctx
+            .model
+            .state
+            .learning
+            .get(&(p.clone(), s.clone()))
+            .copied()
+            .unwrap_or_default();
+        let n = r.successes + r.failures;
+        let rate = if n == 0 {
+            "no record yet".to_string()
+        } else {
+            format!("{:.0}%", 100.0 * f64::from(r.successes) / f64::from(n))
+        };
+        confidence.push(Span::styled(
+            format!(
+                "  ·  learned {} ok, {} failed ({rate})",
+                r.successes, r.failures
+            ),
+            ctx.muted(),
+        ));
+    }
+    out.push(Line::from(confidence));
+    if !inc.reason.is_empty() {
+        wrap(
+            &mut out,
+            vec![field("reason")],
+            FIELD_W,
+            &inc.reason,
+            Style::new(),
+            width,
+        );
+    }
+    if let Some(by) = &inc.approved_by {
+        out.push(Line::from(vec![
+            field("approved"),
+            Span::styled(format!("by {by}"), ctx.fg(t.ok)),
+        ]));
+    }
+    if let Some(by) = &inc.rejected_by {
+        out.push(Line::from(vec![
+            field("rejected"),
+            Span::styled(format!("by {by}"), ctx.fg(t.muted)),
+        ]));
+    }
+
+    out.push(Line::default());
+    out.push(heading(ctx, "Attempts"));
+    if inc.attempts.is_empty() {
+        out.push(Line::from(Span::styled("  none", ctx.muted())));
+    }
+    for a in &inc.attempts {
+        let (result, color) = match a.ok {
+            Some(true) => ("ok", t.ok),
+            Some(false) => ("failed", t.error),
+            None => ("running", t.warn),
+        };
+        let took = a
+            .duration_ms
+            .map_or(String::new(), |d| format!(" in {}", duration_ms(d)));
+        let head = vec![
+            Span::styled(format!("  {} ", ctx.clock(a.started_at)), ctx.muted()),
+            Span::styled(a.step.clone(), Style::new().add_modifier(Modifier::BOLD)),
+            Span::styled(format!(" (attempt {})  ", a.attempt), ctx.muted()),
+            Span::styled(result, ctx.fg(color)),
+            Span::styled(took, ctx.muted()),
+        ];
+        out.push(Line::from(head));
+        wrap(
+            &mut out,
+            vec![Span::raw("    ")],
+            4,
+            &a.action,
+            ctx.fg(t.accent),
+            width,
+        );
+        if !a.output.is_empty() {
+            wrap(
+                &mut out,
+                vec![Span::raw("    ")],
+                4,
+                &a.output,
+                ctx.muted(),
+                width,
+            );
+        }
+    }
+
+    out.push(Line::default());
+    out.push(heading(ctx, "Timeline"));
+    for event in &inc.timeline {
+        let d = describe(ctx, event);
+        let label_w = usize::from(LABEL_W);
+        let prefix = vec![
+            Span::styled(format!("  {} ", ctx.clock(event.ts)), ctx.muted()),
+            Span::styled(format!("{:<label_w$} ", d.label), ctx.fg(d.color)),
+        ];
+        // The title names the incident; repeating its number on every line is noise.
+        let own = format!("{} ", inc.id);
+        let text = d.text.strip_prefix(&own).unwrap_or(&d.text);
+        wrap(
+            &mut out,
+            prefix,
+            2 + 8 + 1 + label_w + 1,
+            text,
+            Style::new(),
+            width,
+        );
+    }
+    out
+}
+
+fn heading<'a>(ctx: &Ctx, name: &'a str) -> Line<'a> {
+    Line::from(Span::styled(
+        format!(" {name}"),
+        Style::new()
+            .fg(ctx.theme.accent)
+            .add_modifier(Modifier::BOLD),
+    ))
+}

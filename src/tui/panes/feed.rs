@@ -1,0 +1,73 @@
+//! The activity feed: every event, newest first, in columns (time, label,
+//! target, text), worded by [`super::wording`].
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Paragraph, Row, Table};
+
+use super::wording::{Described, LABEL_W, describe};
+use super::{Ctx, filter_span, fit, pane_block, scroll_offset};
+use crate::event::Event;
+use crate::tui::Pane;
+
+pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let focused = ctx.focused(Pane::Feed);
+    let events = ctx.model.feed();
+    let mut title = vec![Span::raw("Activity")];
+    title.extend(filter_span(ctx));
+    let block = pane_block(ctx, title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if events.is_empty() {
+        let msg = if ctx.model.ui.filter.is_empty() {
+            " no events yet"
+        } else {
+            " no events match the filter"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(msg, ctx.muted())), inner);
+        return;
+    }
+
+    let height = usize::from(inner.height);
+    let selected = ctx.model.ui.selected(Pane::Feed).min(events.len() - 1);
+    let offset = scroll_offset(events.len(), selected, height);
+    // Only the visible events are worded: the feed may hold hundreds.
+    let visible: Vec<(usize, Described, &Event)> = events
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height)
+        .map(|(i, e)| (i, describe(ctx, e), *e))
+        .collect();
+    let target_w = visible
+        .iter()
+        .map(|(_, d, _)| d.target.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, 16);
+    // Cut with a mark rather than mid-word at the border.
+    let text_w = usize::from(inner.width).saturating_sub(8 + usize::from(LABEL_W) + target_w + 3);
+    let rows = visible.into_iter().map(|(i, d, e)| {
+        let style = if focused && i == selected {
+            ctx.selection()
+        } else {
+            Style::new()
+        };
+        Row::new([
+            Span::styled(ctx.clock(e.ts), ctx.muted()),
+            Span::styled(d.label, ctx.fg(d.color)),
+            Span::raw(fit(&d.target, target_w)),
+            Span::raw(fit(&d.text, text_w)),
+        ])
+        .style(style)
+    });
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(LABEL_W),
+        Constraint::Length(u16::try_from(target_w).unwrap_or(16)),
+        Constraint::Fill(1),
+    ];
+    frame.render_widget(Table::new(rows, widths).column_spacing(1), inner);
+}

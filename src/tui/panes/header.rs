@@ -1,0 +1,90 @@
+//! The status line: what is running, whether automation may act, and the time.
+//! Automation state comes right after the name because it changes what every
+//! other number on screen means.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{Ctx, uptime};
+
+pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let theme = ctx.theme;
+    let state = &ctx.model.state;
+    let bold = Modifier::BOLD;
+
+    let mut left = vec![Span::styled(
+        " autoheal ",
+        Style::new().fg(theme.accent).add_modifier(bold),
+    )];
+    if !ctx.model.meta.mode.is_empty() {
+        // A config path can be long; its end (the file name) is the part that tells.
+        left.push(Span::styled(tail(&ctx.model.meta.mode, 24), ctx.muted()));
+        left.push(Span::styled(" · ", ctx.muted()));
+    }
+    let automation = match (state.paused, state.dry_run) {
+        (true, true) => Span::styled("PAUSED · DRY RUN", ctx.fg(theme.warn).add_modifier(bold)),
+        (true, false) => Span::styled("PAUSED", ctx.fg(theme.warn).add_modifier(bold)),
+        (false, true) => Span::styled("DRY RUN", ctx.fg(theme.warn).add_modifier(bold)),
+        (false, false) => Span::styled("auto", ctx.fg(theme.ok)),
+    };
+    left.push(automation);
+
+    // "Up" is "not failing": a target with no sample yet is not known to be down.
+    let total = state.targets.len();
+    let up = state.targets.values().filter(|t| !t.failing).count();
+    let up_color = if up == total { theme.ok } else { theme.error };
+    left.extend([
+        Span::styled(" · targets ", ctx.muted()),
+        Span::styled(format!("{up}/{total}"), ctx.fg(up_color)),
+        Span::styled(" up", ctx.muted()),
+    ]);
+    if let Some(started) = ctx.model.meta.started_at {
+        left.extend([
+            Span::styled(" · uptime ", ctx.muted()),
+            Span::raw(uptime(ctx.now.duration_since(started))),
+        ]);
+    }
+    if let Some(flash) = &ctx.model.ui.flash {
+        left.push(Span::raw("  "));
+        left.push(Span::styled(flash.clone(), ctx.fg(theme.accent)));
+    }
+
+    let zone = ctx.tz.to_offset_info(ctx.now);
+    // The leading space keeps a cut-off left side from running into the clock.
+    let right = Line::from(vec![
+        Span::raw(" "),
+        Span::raw(ctx.clock(ctx.now)),
+        Span::styled(format!(" {} ", zone.abbreviation()), ctx.muted()),
+        Span::styled(" ? ", ctx.fg(theme.accent).add_modifier(bold)),
+        Span::styled("help ", ctx.muted()),
+    ]);
+    let right_width = u16::try_from(right.width()).unwrap_or(u16::MAX);
+    let [left_area, right_area] = area.layout(&Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(right_width),
+    ]));
+    frame.render_widget(Paragraph::new(Line::from(left)), left_area);
+    frame.render_widget(Paragraph::new(right), right_area);
+}
+
+/// The last `width` characters of `s`, marked with `…` when cut.
+fn tail(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    let rest: String = s.chars().skip(n + 1 - width).collect();
+    format!("…{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_config_paths_keep_their_file_name() {
+        assert_eq!(super::tail("/etc/autoheal/prod.yaml", 10), "…prod.yaml");
+        assert_eq!(super::tail("demo", 10), "demo");
+    }
+}

@@ -1,0 +1,68 @@
+//! Every key, in one place. Kept in step with the key handler by hand: when a
+//! key changes there, change it here.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{Ctx, centered, hints, modal_block};
+
+/// (keys, what they do), in the order an operator reaches for them.
+pub const KEYS: &[(&str, &str)] = &[
+    ("q  Ctrl-C", "quit"),
+    ("?", "this help"),
+    ("Tab  S-Tab", "next / previous pane"),
+    ("j k  ↓ ↑", "move the selection"),
+    ("PgUp PgDn", "move by ten"),
+    ("g  G", "top / bottom"),
+    ("Enter", "open the selected incident"),
+    ("Esc", "close"),
+    ("c", "chaos menu for the selected target"),
+    ("a", "approve selected (else oldest) fix"),
+    ("x", "reject it"),
+    ("p", "pause / resume automation"),
+    ("s", "silence / unsilence target for 1 h"),
+    ("t", "next theme"),
+    ("/", "filter the feed and incidents"),
+];
+
+const KEY_W: usize = 13;
+
+pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let desc_w = KEYS
+        .iter()
+        .map(|(_, d)| d.chars().count())
+        .max()
+        .unwrap_or(0);
+    let width = u16::try_from(KEY_W + desc_w + 4).unwrap_or(u16::MAX);
+    let height = u16::try_from(KEYS.len() + 4).unwrap_or(u16::MAX);
+    let rect = centered(area, width, height);
+    let block = modal_block(frame, ctx, rect, vec![Span::raw("Keys")])
+        .title_bottom(hints(ctx, &[("Esc", "close")]));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+
+    let key = Style::new()
+        .fg(ctx.theme.accent)
+        .add_modifier(Modifier::BOLD);
+    let mut lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::raw(" "),
+                Span::styled(format!("{k:<w$}", w = KEY_W - 1), key),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled(" theme ", ctx.muted()),
+        Span::raw(ctx.theme.name.clone()),
+        Span::styled("  approving as ", ctx.muted()),
+        Span::raw(ctx.model.meta.operator.clone()),
+    ]));
+    frame.render_widget(Paragraph::new(lines), inner);
+}

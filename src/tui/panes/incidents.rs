@@ -1,0 +1,187 @@
+//! Incident history: how often things broke in the last hour and how long the
+//! last fixes took (when there is room), above the incident list, newest first.
+
+use jiff::SignedDuration;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
+
+use super::{Ctx, duration_ms, filter_span, pane_block, scroll_offset, status_color};
+use crate::state::Incident;
+use crate::tui::Pane;
+
+const MINUTES: usize = 60;
+const LAST_RESOLVED: usize = 20;
+/// History takes three rows; only worth it when the list keeps at least five.
+const HISTORY_MIN_HEIGHT: u16 = 3 + 1 + 6;
+const HISTORY_MIN_WIDTH: u16 = 60;
+
+pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let focused = ctx.focused(Pane::Incidents);
+    let incidents = ctx.model.incidents();
+    let mut title = vec![
+        Span::raw("Incidents "),
+        Span::styled(incidents.len().to_string(), ctx.muted()),
+    ];
+    title.extend(filter_span(ctx));
+    let block = pane_block(ctx, title, focused);
+    let mut inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    if inner.height >= HISTORY_MIN_HEIGHT && inner.width >= HISTORY_MIN_WIDTH {
+        let [history, _gap, list] = inner.layout(&Layout::vertical([
+            Constraint::Length(3),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ]));
+        draw_history(frame, ctx, history);
+        inner = list;
+    }
+    if incidents.is_empty() {
+        let msg = if ctx.model.ui.filter.is_empty() {
+            " no incidents"
+        } else {
+            " no incidents match the filter"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(msg, ctx.muted())), inner);
+        return;
+    }
+    draw_list(frame, ctx, inner, &incidents, focused);
+}
+
+/// Incidents per minute over the last hour, oldest minute first. Incidents are
+/// numbered in detection order, so walking back from the newest stops at the
+/// first one older than an hour instead of visiting all of them.
+pub fn per_minute(ctx: &Ctx) -> [u64; MINUTES] {
+    let mut buckets = [0u64; MINUTES];
+    let hour = SignedDuration::from_secs(60 * MINUTES as i64);
+    let since = ctx.now - hour;
+    for inc in ctx
+        .model
+        .state
+        .incidents
+        .values()
+        .rev()
+        .take_while(|i| i.detected_at > since)
+    {
+        // Detections stamped after `now` (clock skew) are left out, not misfiled.
+        let age = ctx.now.duration_since(inc.detected_at);
+        if let Ok(minutes) = usize::try_from(age.as_secs() / 60)
+            && minutes < MINUTES
+        {
+            buckets[MINUTES - 1 - minutes] += 1;
+        }
+    }
+    buckets
+}
+
+fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    // One column per minute: wider would only stretch the gap to "now".
+    let ttr_w = LAST_RESOLVED as u16 + 14;
+    let minutes_w = (MINUTES as u16).min(area.width.saturating_sub(ttr_w + 3));
+    let [left, _, right, _] = area.layout(&Layout::horizontal([
+        Constraint::Length(minutes_w),
+        Constraint::Length(3),
+        Constraint::Length(ttr_w),
+        Constraint::Fill(1),
+    ]));
+    let buckets = per_minute(ctx);
+    let last_hour: u64 = buckets.iter().sum();
+    let peak = buckets.iter().copied().max().unwrap_or(0);
+    let label = Line::from(vec![
+        Span::styled("detected per minute, last hour  ", ctx.muted()),
+        Span::raw(format!("{last_hour} total")),
+        Span::styled(format!("  peak {peak}/min"), ctx.muted()),
+    ]);
+    let [l_label, l_spark] = left.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ]));
+    frame.render_widget(Paragraph::new(label), l_label);
+    // Newest minute on the right; a narrow pane keeps the most recent minutes.
+    let w = usize::from(l_spark.width);
+    let spark = Sparkline::default()
+        .data(buckets.iter().skip(MINUTES.saturating_sub(w)).copied())
+        .style(ctx.fg(ctx.theme.error));
+    frame.render_widget(spark, l_spark);
+
+    let ttr = &ctx.model.state.ttr_ms;
+    let recent = &ttr[ttr.len().saturating_sub(LAST_RESOLVED)..];
+    let longest = recent.iter().copied().max();
+    let label = Line::from(vec![
+        Span::styled(format!("last {} fixes  ", recent.len()), ctx.muted()),
+        Span::raw(longest.map_or("-".into(), |m| format!("max {}", duration_ms(m)))),
+    ]);
+    let [r_label, r_spark] = right.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ]));
+    frame.render_widget(Paragraph::new(label), r_label);
+    let spark = Sparkline::default()
+        .data(recent.iter().copied())
+        .style(ctx.fg(ctx.theme.ok));
+    frame.render_widget(spark, r_spark);
+}
+
+fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], focused: bool) {
+    let rows_h = usize::from(area.height.saturating_sub(1));
+    let selected = ctx
+        .model
+        .ui
+        .selected(Pane::Incidents)
+        .min(incidents.len() - 1);
+    let offset = scroll_offset(incidents.len(), selected, rows_h);
+    let wide = area.width >= 100;
+    // Only the rows on screen are formatted, however many incidents there are.
+    let rows = incidents
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(rows_h)
+        .map(|(i, inc)| {
+            let style = if focused && i == selected {
+                ctx.selection()
+            } else {
+                Style::new()
+            };
+            let ttr = inc.time_to_resolve_ms.map_or("-".into(), duration_ms);
+            let mut cells = vec![
+                Span::styled(inc.id.to_string(), ctx.muted()),
+                Span::styled(ctx.clock(inc.detected_at), ctx.muted()),
+                Span::raw(inc.target.clone()),
+                Span::raw(inc.signature.clone()),
+                Span::styled(
+                    inc.status.label(),
+                    ctx.fg(status_color(ctx.theme, inc.status)),
+                ),
+                Span::raw(ttr),
+            ];
+            if wide {
+                let step = match (&inc.playbook, &inc.step) {
+                    (Some(p), Some(s)) => format!("{p}/{s}"),
+                    (Some(p), None) => p.clone(),
+                    _ => String::new(),
+                };
+                cells.push(Span::styled(step, ctx.muted()));
+            }
+            Row::new(cells).style(style)
+        });
+    let mut header = vec!["ID", "DETECTED", "TARGET", "SIGNATURE", "STATUS", "TTR"];
+    let mut widths = vec![
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(14),
+        Constraint::Length(14),
+        Constraint::Length(17),
+        Constraint::Length(7),
+    ];
+    if wide {
+        header.push("PLAYBOOK");
+        widths.push(Constraint::Fill(1));
+    }
+    let header = Row::new(header).style(ctx.muted().add_modifier(Modifier::BOLD));
+    let table = Table::new(rows, widths).header(header).column_spacing(1);
+    frame.render_widget(table, area);
+}

@@ -1,0 +1,208 @@
+//! One row per target: a state word in its colour, the last latency, a latency
+//! sparkline and what is wrong, each added only while the pane is wide enough.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Sparkline};
+
+use super::{Ctx, cell, duration_ms, fit, pane_block, scroll_offset, uptime};
+use crate::state::{Status, TargetState};
+use crate::tui::Pane;
+
+/// What the operator needs to know about a target, most telling first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Silenced by an operator: detected and journaled, never acted on.
+    Silenced,
+    /// A fix is running or being verified.
+    Remediating,
+    Failing,
+    /// No probe sample yet: nothing is known.
+    Unknown,
+    Up,
+}
+
+impl Health {
+    pub fn word(self) -> &'static str {
+        match self {
+            Health::Silenced => "silenced",
+            Health::Remediating => "remediating",
+            Health::Failing => "failing",
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+        }
+    }
+
+    pub fn color(self, ctx: &Ctx) -> Color {
+        match self {
+            Health::Silenced | Health::Unknown => ctx.theme.muted,
+            Health::Remediating => ctx.theme.warn,
+            Health::Failing => ctx.theme.error,
+            Health::Up => ctx.theme.ok,
+        }
+    }
+}
+
+pub fn health(ctx: &Ctx, name: &str, target: &TargetState) -> Health {
+    let state = &ctx.model.state;
+    if target.silenced_until.is_some_and(|until| until > ctx.now) {
+        Health::Silenced
+    } else if state
+        .open_incidents_of(name)
+        .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
+    {
+        Health::Remediating
+    } else if target.failing {
+        Health::Failing
+    } else if !ctx.model.telemetry.last.contains_key(name) {
+        Health::Unknown
+    } else {
+        Health::Up
+    }
+}
+
+const STATE_W: usize = 11; // "remediating"
+const LATENCY_W: usize = 6;
+const SPARK_MIN: usize = 8;
+const SPARK_MAX: usize = 30;
+
+pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let state = &ctx.model.state;
+    let focused = ctx.focused(Pane::Targets);
+    let up = state.targets.values().filter(|t| !t.failing).count();
+    let title = vec![
+        Span::raw("Targets "),
+        Span::styled(format!("{up}/{}", state.targets.len()), ctx.muted()),
+    ];
+    let block = pane_block(ctx, title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if state.targets.is_empty() {
+        let msg = Span::styled(" no targets yet", ctx.muted());
+        frame.render_widget(Paragraph::new(msg), inner);
+        return;
+    }
+
+    let len = state.targets.len();
+    let selected = ctx.model.ui.selected(Pane::Targets).min(len - 1);
+    let height = usize::from(inner.height);
+    let offset = scroll_offset(len, selected, height);
+    let width = usize::from(inner.width);
+    let name_w = state
+        .targets
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 18)
+        .min(width.saturating_sub(2 + STATE_W + 1));
+    // Columns after the name, each only if it still fits: latency, sparkline, detail.
+    let fixed = 2 + name_w + 1 + STATE_W;
+    let show_latency = width >= fixed + 1 + LATENCY_W;
+    let rest = width.saturating_sub(fixed + 1 + LATENCY_W + 2);
+    // The sparkline takes a third of what is left: what is wrong matters more than how fast.
+    let spark_w = if show_latency && rest >= SPARK_MIN {
+        (rest / 3).clamp(SPARK_MIN, SPARK_MAX)
+    } else {
+        0
+    };
+
+    for (row, (name, target)) in state.targets.iter().enumerate().skip(offset).take(height) {
+        let y = inner.y + u16::try_from(row - offset).unwrap_or(0);
+        let row_area = Rect::new(inner.x, y, inner.width, 1);
+        let h = health(ctx, name, target);
+        let color = h.color(ctx);
+        let is_selected = focused && row == selected;
+        let base = if is_selected {
+            ctx.selection()
+        } else {
+            Style::new()
+        };
+        let mut spans = vec![
+            Span::styled("● ", ctx.fg(color)),
+            Span::raw(cell(name, name_w)),
+            Span::raw(" "),
+            Span::styled(cell(h.word(), STATE_W), ctx.fg(color)),
+        ];
+        if show_latency {
+            let latency = ctx
+                .model
+                .telemetry
+                .last_latency(name)
+                .map_or("-".into(), |d| {
+                    duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                });
+            spans.push(Span::raw(format!(" {latency:>LATENCY_W$}")));
+        }
+        let used: usize = spans.iter().map(Span::width).sum();
+        let detail_x = used + if spark_w > 0 { 2 + spark_w + 2 } else { 2 };
+        let detail = detail_text(ctx, name, h, target);
+        if !detail.is_empty() && width > detail_x {
+            spans.push(Span::raw(" ".repeat(detail_x - used)));
+            spans.push(Span::styled(fit(&detail, width - detail_x), ctx.fg(color)));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)).style(base), row_area);
+        if spark_w > 0 {
+            let spark_area = Rect::new(
+                inner.x + u16::try_from(used + 2).unwrap_or(0),
+                y,
+                u16::try_from(spark_w).unwrap_or(0),
+                1,
+            );
+            draw_sparkline(frame, ctx, name, spark_area, base);
+        }
+    }
+}
+
+/// Why the state word is what it is: the failure and for how long, the fix
+/// under way, or how long the silence lasts.
+fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String {
+    let failure = || {
+        let sig = target.signature.as_deref().unwrap_or("failing");
+        // How long it has been bad tells a blip from an outage.
+        let since = target.since.map_or(String::new(), |t| {
+            format!(" for {}", uptime(ctx.now.duration_since(t)))
+        });
+        format!("{sig}{since}  {}", target.detail)
+            .trim()
+            .to_string()
+    };
+    match h {
+        Health::Silenced => {
+            let until = target
+                .silenced_until
+                .map_or(String::new(), |u| format!("until {}", ctx.clock(u)));
+            if target.failing {
+                format!("{until}  {}", failure())
+            } else {
+                until
+            }
+        }
+        Health::Remediating => ctx
+            .model
+            .state
+            .open_incidents_of(name)
+            .find(|i| matches!(i.status, Status::Remediating | Status::Verifying))
+            .map_or_else(String::new, |i| {
+                let step = i.step.as_deref().unwrap_or("");
+                format!("{} {}  {} {step}", i.id, i.signature, i.status.label())
+            }),
+        Health::Failing => failure(),
+        Health::Unknown | Health::Up => String::new(),
+    }
+}
+
+/// The most recent samples that fit, newest on the right.
+fn draw_sparkline(frame: &mut Frame, ctx: &Ctx, name: &str, area: Rect, base: Style) {
+    let Some(ring) = ctx.model.telemetry.latency_ms.get(name) else {
+        return;
+    };
+    let w = usize::from(area.width);
+    let data = ring.iter().skip(ring.len().saturating_sub(w)).copied();
+    let spark = Sparkline::default()
+        .data(data)
+        .style(base.fg(ctx.theme.info));
+    frame.render_widget(spark, area);
+}
