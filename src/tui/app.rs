@@ -14,8 +14,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::keys::{self, Action, UiAction};
 use super::{Model, view};
+use crate::config::{HostProbe, ProbeSpec};
 use crate::engine::{Sample, now_ms};
 use crate::event::{Command, Event, EventKind};
+use crate::monitor::Prober;
 
 /// At most this often under a burst of events (30 frames a second).
 const FRAME: Duration = Duration::from_millis(33);
@@ -38,6 +40,7 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
     clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let (mut dirty, mut last_draw) = (true, Instant::now() - FRAME);
     let mut input_closed = false;
+    let mut host = host_gauges();
     loop {
         let next_frame = last_draw + FRAME;
         tokio::select! {
@@ -96,6 +99,10 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
             }
             // Telemetry changes numbers on screen, but only the 1 Hz clock redraws for it.
             Ok(sample) = ch.samples.recv() => model.telemetry.record(sample),
+            Some((cpu, memory)) = host.recv() => {
+                model.telemetry.cpu_percent = cpu;
+                model.telemetry.memory_percent = memory;
+            }
             _ = clock.tick() => dirty = true,
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
         }
@@ -105,6 +112,27 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The host's CPU and memory every 2 s for the stats gauges, whatever targets are configured.
+fn host_gauges() -> mpsc::Receiver<(Option<f32>, Option<f32>)> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let (prober, spec) = (Prober::new(), ProbeSpec::Host(HostProbe::default()));
+        let mut every = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            every.tick().await;
+            let obs = prober.probe(&spec, Duration::from_secs(2)).await;
+            if tx
+                .send((obs.cpu_percent, obs.memory_percent))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// One frame inside a synchronized update, so a slow link never shows it half drawn.

@@ -40,8 +40,8 @@ pub struct Meta {
 /// Probe samples: telemetry, never journaled.
 #[derive(Debug, Clone, Default)]
 pub struct Telemetry {
-    /// Per target, latency in milliseconds, oldest first.
-    pub latency_ms: HashMap<String, VecDeque<u64>>,
+    /// Per target, latency in microseconds (loopback answers in well under 1 ms), oldest first.
+    pub latency_us: HashMap<String, VecDeque<u64>>,
     pub last: HashMap<String, Sample>,
     pub cpu_percent: Option<f32>,
     pub memory_percent: Option<f32>,
@@ -49,11 +49,11 @@ pub struct Telemetry {
 
 impl Telemetry {
     pub fn record(&mut self, sample: Sample) {
-        let ring = self.latency_ms.entry(sample.target.clone()).or_default();
+        let ring = self.latency_us.entry(sample.target.clone()).or_default();
         if ring.len() == LATENCY_LEN {
             ring.pop_front();
         }
-        ring.push_back(u64::try_from(sample.latency.as_millis()).unwrap_or(u64::MAX));
+        ring.push_back(u64::try_from(sample.latency.as_micros()).unwrap_or(u64::MAX));
         if let Some(cpu) = sample.cpu_percent {
             self.cpu_percent = Some(cpu);
         }

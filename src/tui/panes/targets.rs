@@ -131,9 +131,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
                 .model
                 .telemetry
                 .last_latency(name)
-                .map_or("-".into(), |d| {
-                    duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                });
+                .map_or("-".into(), latency);
             spans.push(Span::raw(format!(" {latency:>LATENCY_W$}")));
         }
         let used: usize = spans.iter().map(Span::width).sum();
@@ -194,9 +192,17 @@ fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String
     }
 }
 
+/// Loopback answers in a fraction of a millisecond: show a decimal there.
+fn latency(d: std::time::Duration) -> String {
+    match d.as_micros() {
+        us @ 0..10_000 => format!("{:.1}ms", us as f64 / 1000.0),
+        _ => duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    }
+}
+
 /// The most recent samples that fit, newest on the right.
 fn draw_sparkline(frame: &mut Frame, ctx: &Ctx, name: &str, area: Rect, base: Style) {
-    let Some(ring) = ctx.model.telemetry.latency_ms.get(name) else {
+    let Some(ring) = ctx.model.telemetry.latency_us.get(name) else {
         return;
     };
     let w = usize::from(area.width);
