@@ -1,0 +1,279 @@
+//! Planning, running and verifying fixes: from a decision to a resolved (or escalated) incident.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+use super::{Internal, Runner, VERIFY_FIRST_DELAY, VERIFY_MAX_DELAY, Verify};
+use crate::action::{self, ActionOutcome, template};
+use crate::engine::{Context, Plan, decide, now_ms};
+use crate::event::{Decision, EventKind, IncidentId};
+use crate::monitor::Observation;
+use crate::state::Status;
+
+impl Runner {
+    /// Decides the next move for an open incident and makes it.
+    pub(super) fn plan(&mut self, id: IncidentId) {
+        let Some(inc) = self.state.incidents.get(&id).filter(|i| i.status.is_open()) else {
+            return;
+        };
+        let Some(&idx) = self.by_name.get(&inc.target) else {
+            let reason = format!("target {} is no longer configured", inc.target);
+            return self.emit(EventKind::IncidentEscalated {
+                incident_id: id,
+                reason,
+            });
+        };
+        // An incident keeps the playbook it was first analyzed with.
+        let playbook = match &inc.playbook {
+            Some(name) => self.settings.playbooks.get(name),
+            None => self.find_playbook(idx, &inc.signature),
+        };
+        let cx = Context {
+            state: &self.state,
+            policy: &self.settings.policy,
+            target: &self.settings.targets[idx],
+            now: now_ms(),
+        };
+        let plan = decide(&cx, inc, playbook);
+        let (book, stated) = (
+            playbook.map(|p| p.name.clone()),
+            playbook.map_or(0.0, |p| p.confidence),
+        );
+        match plan {
+            Plan::Escalate { reason } => self.emit(EventKind::IncidentEscalated {
+                incident_id: id,
+                reason,
+            }),
+            Plan::Monitor { reason } => self.emit(EventKind::IncidentAnalyzed {
+                incident_id: id,
+                playbook: book,
+                step: None,
+                confidence: stated,
+                decision: Decision::Monitor,
+                reason,
+            }),
+            Plan::Step {
+                step,
+                confidence,
+                decision,
+                reason,
+                delay,
+            } => {
+                let step_name = playbook.map(|p| p.steps[step].name.clone());
+                self.emit(EventKind::IncidentAnalyzed {
+                    incident_id: id,
+                    playbook: book,
+                    step: step_name,
+                    confidence,
+                    decision,
+                    reason,
+                });
+                if decision == Decision::Auto {
+                    if delay.is_zero() {
+                        self.start_step(id, step, 1);
+                    } else {
+                        self.after(
+                            delay,
+                            Internal::StartStep {
+                                incident: id,
+                                step,
+                                attempt: 1,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn start_step(&mut self, id: IncidentId, step: usize, attempt: u32) {
+        if self.stopping.is_some() || self.state.dry_run {
+            return;
+        }
+        let Some(inc) = self
+            .state
+            .incidents
+            .get(&id)
+            .filter(|i| i.status == Status::Remediating)
+        else {
+            return;
+        };
+        let (Some(playbook), Some(&idx)) = (
+            inc.playbook
+                .as_deref()
+                .and_then(|p| self.settings.playbooks.get(p)),
+            self.by_name.get(&inc.target),
+        ) else {
+            return;
+        };
+        let Some(spec) = playbook.steps.get(step) else {
+            return;
+        };
+        let target = &self.settings.targets[idx];
+        let mut vars: BTreeMap<String, String> = target.vars.clone();
+        vars.insert("incident_id".into(), id.0.to_string());
+        vars.insert("target".into(), inc.target.clone());
+        vars.insert("signature".into(), inc.signature.clone());
+        vars.insert("severity".into(), inc.severity.to_string());
+        vars.insert("playbook".into(), playbook.name.clone());
+        vars.insert("step".into(), spec.name.clone());
+        let action = spec.action.clone();
+        // The journal shows what really ran: the label with its values filled in.
+        let label = template::render(&action.label(), &vars).unwrap_or_else(|_| action.label());
+        let started = EventKind::ActionStarted {
+            incident_id: id,
+            playbook: playbook.name.clone(),
+            step: spec.name.clone(),
+            action: label,
+            attempt,
+        };
+        self.emit(started);
+        self.in_flight += 1;
+        let (tx, client) = (self.internal_tx.clone(), self.client.clone());
+        tokio::spawn(async move {
+            let outcome = action::run(&action, &vars, &client).await;
+            let _ = tx.send(Internal::ActionDone {
+                incident: id,
+                step,
+                attempt,
+                outcome,
+            });
+        });
+    }
+
+    pub(super) fn on_action_done(
+        &mut self,
+        id: IncidentId,
+        step: usize,
+        attempt: u32,
+        outcome: ActionOutcome,
+    ) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(inc) = self.state.incidents.get(&id) else {
+            return;
+        };
+        let Some(playbook) = inc
+            .playbook
+            .as_deref()
+            .and_then(|p| self.settings.playbooks.get(p))
+            .cloned()
+        else {
+            return;
+        };
+        let Some(&idx) = self.by_name.get(&inc.target) else {
+            return;
+        };
+        let still_open = inc.status.is_open();
+        let step_name = playbook.steps[step].name.clone();
+        let action = inc
+            .attempts
+            .last()
+            .map(|a| a.action.clone())
+            .unwrap_or_default();
+        self.emit(EventKind::ActionFinished {
+            incident_id: id,
+            playbook: playbook.name.clone(),
+            step: step_name.clone(),
+            action,
+            attempt,
+            ok: outcome.ok,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            output: outcome.output.clone(),
+        });
+        if self.stopping.is_some() || !still_open {
+            return;
+        }
+        if outcome.ok {
+            let now = Instant::now();
+            self.verifying.insert(
+                id,
+                Verify {
+                    target: idx,
+                    since: now,
+                    deadline: now + self.settings.policy.verify_within,
+                    good: 0,
+                    delay: VERIFY_FIRST_DELAY,
+                },
+            );
+            self.targets[idx].kick.notify_one();
+        } else if attempt <= playbook.retries {
+            let base = Duration::from_secs(1).saturating_mul(1 << (attempt - 1).min(8));
+            let delay = base.min(self.settings.policy.backoff_max);
+            self.after(
+                delay,
+                Internal::StartStep {
+                    incident: id,
+                    step,
+                    attempt: attempt + 1,
+                },
+            );
+        } else {
+            let detail = format!("action failed: {}", first_line(&outcome.output));
+            self.emit(EventKind::StepFinished {
+                incident_id: id,
+                playbook: playbook.name,
+                step: step_name,
+                ok: false,
+                detail,
+            });
+            self.plan(id);
+        }
+    }
+
+    pub(super) fn verify(&mut self, id: IncidentId, obs: &Observation) {
+        let Some(v) = self.verifying.get_mut(&id) else {
+            return;
+        };
+        let target = &self.settings.targets[v.target];
+        let finished = if obs.healthy {
+            v.good += 1;
+            if v.good < target.success_threshold {
+                self.targets[v.target].kick.notify_one();
+                return;
+            }
+            (true, "healthy again".to_string())
+        } else if Instant::now() < v.deadline {
+            v.good = 0;
+            let delay = v.delay;
+            v.delay = (v.delay * 2).min(VERIFY_MAX_DELAY);
+            let message = Internal::Reprobe { target: v.target };
+            self.after(delay, message);
+            return;
+        } else {
+            let within = self.settings.policy.verify_within.as_secs_f64();
+            let sig = obs.signature.as_deref().unwrap_or("UNHEALTHY");
+            (
+                false,
+                format!(
+                    "still failing {within:.0}s after the fix: {sig} {}",
+                    obs.detail
+                ),
+            )
+        };
+        self.verifying.remove(&id);
+        let Some(inc) = self.state.incidents.get(&id) else {
+            return;
+        };
+        let (Some(playbook), Some(step)) = (inc.playbook.clone(), inc.step.clone()) else {
+            return;
+        };
+        let (ok, detail) = finished;
+        self.emit(EventKind::StepFinished {
+            incident_id: id,
+            playbook,
+            step,
+            ok,
+            detail,
+        });
+        if ok {
+            self.resolve(id);
+        } else {
+            self.plan(id);
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
