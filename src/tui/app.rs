@@ -19,6 +19,8 @@ use crate::engine::{Sample, now_ms};
 use crate::event::{Command, Event, EventKind};
 use crate::monitor::Prober;
 
+/// How often the stats gauges sample the host (htop: every 1.5 s).
+const HOST_EVERY: Duration = Duration::from_secs(3);
 /// At most this often under a burst of events (30 frames a second).
 const FRAME: Duration = Duration::from_millis(33);
 
@@ -114,12 +116,12 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The host's CPU and memory every 2 s for the stats gauges, whatever targets are configured.
+/// The host's CPU and memory for the stats gauges, whatever targets are configured.
 fn host_gauges() -> mpsc::Receiver<(Option<f32>, Option<f32>)> {
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
         let (prober, spec) = (Prober::new(), ProbeSpec::Host(HostProbe::default()));
-        let mut every = tokio::time::interval(Duration::from_secs(2));
+        let mut every = tokio::time::interval(HOST_EVERY);
         loop {
             every.tick().await;
             let obs = prober.probe(&spec, Duration::from_secs(2)).await;

@@ -12,8 +12,12 @@ use crate::state::{Incident, State};
 
 /// How many events the activity feed keeps.
 pub const FEED_LEN: usize = 500;
-/// How many latency samples each target keeps for its sparkline.
-pub const LATENCY_LEN: usize = 120;
+/// How many points each target's latency sparkline keeps.
+pub const TREND_LEN: usize = 120;
+/// Samples folded into one sparkline point (their maximum). At a 1 s probe
+/// interval the sparkline moves every 5 s instead of every second, which is
+/// most of what an idle console would otherwise write to the terminal.
+pub const TREND_BUCKET: u32 = 5;
 
 pub struct Model {
     pub state: State,
@@ -40,8 +44,11 @@ pub struct Meta {
 /// Probe samples: telemetry, never journaled.
 #[derive(Debug, Clone, Default)]
 pub struct Telemetry {
-    /// Per target, latency in microseconds (loopback answers in well under 1 ms), oldest first.
-    pub latency_us: HashMap<String, VecDeque<u64>>,
+    /// Per target, the worst latency of each [`TREND_BUCKET`] samples in
+    /// microseconds (loopback answers in well under 1 ms), oldest first.
+    pub trend_us: HashMap<String, VecDeque<u64>>,
+    /// Per target, the bucket being filled: its maximum so far and its sample count.
+    open_bucket: HashMap<String, (u64, u32)>,
     pub last: HashMap<String, Sample>,
     pub cpu_percent: Option<f32>,
     pub memory_percent: Option<f32>,
@@ -49,11 +56,17 @@ pub struct Telemetry {
 
 impl Telemetry {
     pub fn record(&mut self, sample: Sample) {
-        let ring = self.latency_us.entry(sample.target.clone()).or_default();
-        if ring.len() == LATENCY_LEN {
-            ring.pop_front();
+        let us = u64::try_from(sample.latency.as_micros()).unwrap_or(u64::MAX);
+        let bucket = self.open_bucket.entry(sample.target.clone()).or_default();
+        *bucket = (bucket.0.max(us), bucket.1 + 1);
+        if bucket.1 == TREND_BUCKET {
+            let ring = self.trend_us.entry(sample.target.clone()).or_default();
+            if ring.len() == TREND_LEN {
+                ring.pop_front();
+            }
+            ring.push_back(bucket.0);
+            *bucket = (0, 0);
         }
-        ring.push_back(u64::try_from(sample.latency.as_micros()).unwrap_or(u64::MAX));
         if let Some(cpu) = sample.cpu_percent {
             self.cpu_percent = Some(cpu);
         }

@@ -192,17 +192,18 @@ fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String
     }
 }
 
-/// Loopback answers in a fraction of a millisecond: show a decimal there.
+/// Whole milliseconds, and `<1ms` for loopback-fast answers: a number that
+/// flickers between 0.7 and 0.9 every second tells nothing and costs bytes.
 fn latency(d: std::time::Duration) -> String {
-    match d.as_micros() {
-        us @ 0..10_000 => format!("{:.1}ms", us as f64 / 1000.0),
-        _ => duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    match d.as_millis() {
+        0 => "<1ms".into(),
+        ms => duration_ms(u64::try_from(ms).unwrap_or(u64::MAX)),
     }
 }
 
 /// The most recent samples that fit, newest on the right.
 fn draw_sparkline(frame: &mut Frame, ctx: &Ctx, name: &str, area: Rect, base: Style) {
-    let Some(ring) = ctx.model.telemetry.latency_us.get(name) else {
+    let Some(ring) = ctx.model.telemetry.trend_us.get(name) else {
         return;
     };
     let w = usize::from(area.width);
