@@ -28,6 +28,7 @@ measure() { # name, command
   awk -v n="$name" -v b="$bytes" -v s="$SECS" -v c=$((t1 - t0)) -v hz="$HZ" \
     'BEGIN { printf "%-10s %8.0f bytes/s  %5.2f%% CPU\n", n, b / s, 100 * c / hz / s }'
   tmux kill-session -t "$name"
+  sleep 1 # let the tmux server exit before the next one starts
 }
 
 measure ah-idle "HOME=$tmp TERM=xterm-256color $BIN --journal $tmp/j.jsonl" "$BIN --journal $tmp"
