@@ -335,6 +335,23 @@ fn selected_row_is_highlighted_only_in_the_focused_pane() {
 }
 
 #[test]
+fn without_colour_the_selection_is_reverse_video() {
+    use autoheal::tui::theme::ColorDepth;
+    use ratatui::style::Modifier;
+    let mut model = busy();
+    model.themes = vec![Theme::dark().for_depth(ColorDepth::None)];
+    model.ui.focus = Pane::Incidents;
+    model.ui.selected.insert(Pane::Incidents, 1);
+    let terminal = render(&model, 120, 40);
+    let buf = terminal.backend().buffer();
+    let list = find(buf, " Incidents").expect("incidents pane");
+    let (x, y) = find_from(buf, list, "#3 ").expect("incident #3 listed");
+    assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+    let (x, y) = find_from(buf, list, "#4 ").expect("incident #4 listed");
+    assert!(!buf[(x, y)].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
 fn paused_automation_is_flagged_in_the_header() {
     let mut model = console();
     fold(&mut model, STARTED);

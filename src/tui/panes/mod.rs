@@ -59,10 +59,15 @@ impl Ctx<'_> {
 
     /// The selected row's base style; coloured spans drawn over it keep their own
     /// foreground, so a selected failing target still reads red.
+    /// With no colour at all (`NO_COLOR`, `TERM=dumb`), reverse video marks it instead.
     pub fn selection(&self) -> Style {
-        Style::new()
+        let style = Style::new()
             .bg(self.theme.selection_bg)
-            .fg(self.theme.selection_fg)
+            .fg(self.theme.selection_fg);
+        match self.theme.selection_bg {
+            ratatui::style::Color::Reset => style.add_modifier(ratatui::style::Modifier::REVERSED),
+            _ => style,
+        }
     }
 }
 
