@@ -1,4 +1,5 @@
-//! Text for people: one line per event (headless mode) and the run summary.
+//! Text for people: every event in words (headless lines, the console's feed
+//! and detail view share it), and the run summary.
 
 use jiff::tz::TimeZone;
 use std::fmt::Write as _;
@@ -6,47 +7,85 @@ use std::fmt::Write as _;
 use crate::event::{Decision, Event, EventKind, IncidentId};
 use crate::state::{State, Status, percentile};
 
-/// One readable line, e.g. `13:02:11.482  DETECTED   orders-db  DB_TIMEOUT (high)  #7`.
-/// `state` (already folded with `event`) supplies the target of incident events.
-pub fn line(event: &Event, state: &State) -> String {
-    let time = event
-        .ts
-        .to_zoned(TimeZone::system())
-        .strftime("%H:%M:%S%.3f")
-        .to_string();
-    let target = |id: &IncidentId| {
+/// What an event means at a glance; the console gives each tone a theme colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Something broke or a human is needed.
+    Bad,
+    /// Fixed, healthy, approved.
+    Good,
+    /// Something is being done: an action, injected chaos.
+    Action,
+    /// A decision to act.
+    Info,
+    /// A decision waiting for a human.
+    Attention,
+    /// Bookkeeping.
+    Quiet,
+}
+
+/// One event in words: a label, its tone, the target it is about, and the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    pub label: &'static str,
+    pub tone: Tone,
+    /// Empty for events about the engine itself.
+    pub target: String,
+    pub text: String,
+}
+
+/// Width of the longest label (`STEP FAILED`), so labels line up as a column.
+pub const LABEL_W: usize = 11;
+
+/// Describes `event`; `state` (already folded with it) names the target of
+/// incident events, and `tz` is the zone for clock times in the text.
+pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
+    let of = |id: &IncidentId| {
         state
             .incidents
             .get(id)
-            .map_or("?", |i| i.target.as_str())
-            .to_string()
+            .map_or_else(|| "?".to_string(), |i| i.target.clone())
     };
-    let (label, text) = match &event.kind {
+    let d = |label, tone, target: String, text: String| Described {
+        label,
+        tone,
+        target,
+        text,
+    };
+    match &event.kind {
         EventKind::EngineStarted {
+            version,
             targets,
             playbooks,
             dry_run,
-            version,
-        } => (
-            "STARTED",
-            format!(
-                "autoheal {version}: {} targets, {} playbooks{}",
+        } => {
+            let dry = if *dry_run { ", dry run" } else { "" };
+            let text = format!(
+                "autoheal {version}: {} targets, {} playbooks{dry}",
                 targets.len(),
-                playbooks.len(),
-                if *dry_run {
-                    ", dry run: nothing will be executed"
-                } else {
-                    ""
-                }
-            ),
-        ),
-        EventKind::EngineStopped { reason } => ("STOPPED", reason.clone()),
+                playbooks.len()
+            );
+            d("STARTED", Tone::Quiet, String::new(), text)
+        }
+        EventKind::EngineStopped { reason } => {
+            d("STOPPED", Tone::Quiet, String::new(), reason.clone())
+        }
         EventKind::ProbeFailed {
             target,
             signature,
             detail,
-        } => ("FAILING", format!("{target}  {signature}  {detail}")),
-        EventKind::ProbeRecovered { target } => ("HEALTHY", target.clone()),
+        } => d(
+            "FAILING",
+            Tone::Bad,
+            target.clone(),
+            format!("{signature}  {detail}"),
+        ),
+        EventKind::ProbeRecovered { target } => d(
+            "HEALTHY",
+            Tone::Good,
+            target.clone(),
+            "healthy again".into(),
+        ),
         EventKind::IncidentDetected {
             incident_id,
             target,
@@ -54,13 +93,11 @@ pub fn line(event: &Event, state: &State) -> String {
             severity,
             chaos,
             ..
-        } => (
-            "DETECTED",
-            format!(
-                "{target}  {signature} ({severity})  {incident_id}{}",
-                if *chaos { "  [chaos]" } else { "" }
-            ),
-        ),
+        } => {
+            let chaos = if *chaos { "  [chaos]" } else { "" };
+            let text = format!("{incident_id} {signature} ({severity}){chaos}");
+            d("DETECTED", Tone::Bad, target.clone(), text)
+        }
         EventKind::IncidentAnalyzed {
             incident_id,
             playbook,
@@ -74,92 +111,155 @@ pub fn line(event: &Event, state: &State) -> String {
                 (Some(p), None) => p.clone(),
                 _ => "no playbook".into(),
             };
-            let label = match decision {
-                Decision::Auto => "AUTO",
-                Decision::ApprovalRequired => "APPROVAL?",
-                Decision::Monitor => "MONITOR",
-                Decision::Suppressed => "SUPPRESSED",
+            let (label, color) = match decision {
+                Decision::Auto => ("AUTO", Tone::Info),
+                Decision::ApprovalRequired => ("APPROVAL?", Tone::Attention),
+                Decision::Monitor => ("MONITOR", Tone::Quiet),
+                Decision::Suppressed => ("SUPPRESSED", Tone::Quiet),
             };
-            (
-                label,
-                format!(
-                    "{}  {incident_id}  {plan}  {confidence:.2}  {reason}",
-                    target(incident_id)
-                ),
-            )
+            let text = format!("{incident_id} {plan} {confidence:.2}  {reason}");
+            d(label, color, of(incident_id), text)
         }
         EventKind::ActionStarted {
             incident_id,
             action,
             attempt,
             ..
-        } => (
-            "EXECUTING",
-            format!(
-                "{}  {incident_id}  {action}  (attempt {attempt})",
-                target(incident_id)
-            ),
-        ),
+        } => {
+            let text = format!("{incident_id} {action} (attempt {attempt})");
+            d("EXECUTING", Tone::Action, of(incident_id), text)
+        }
         EventKind::ActionFinished {
             incident_id,
             ok,
-            duration_ms,
+            duration_ms: took,
             output,
             ..
-        } => (
-            if *ok { "ACTION OK" } else { "ACTION FAILED" },
-            format!(
-                "{}  {incident_id}  {duration_ms} ms  {}",
-                target(incident_id),
-                output.lines().next().unwrap_or("")
-            ),
-        ),
+        } => {
+            let (label, color) = if *ok {
+                ("ACTION OK", Tone::Quiet)
+            } else {
+                ("ACTION FAIL", Tone::Bad)
+            };
+            let first = output.lines().next().unwrap_or("");
+            let text = format!("{incident_id} {}  {first}", duration_ms(*took));
+            d(label, color, of(incident_id), text)
+        }
         EventKind::StepFinished {
             incident_id,
             step,
             ok,
             detail,
             ..
-        } => (
-            if *ok { "VERIFIED" } else { "STEP FAILED" },
-            format!("{}  {incident_id}  {step}: {detail}", target(incident_id)),
-        ),
+        } => {
+            let (label, color) = if *ok {
+                ("VERIFIED", Tone::Good)
+            } else {
+                ("STEP FAILED", Tone::Bad)
+            };
+            d(
+                label,
+                color,
+                of(incident_id),
+                format!("{incident_id} {step}: {detail}"),
+            )
+        }
         EventKind::IncidentResolved {
             incident_id,
             time_to_detect_ms,
             time_to_resolve_ms,
-        } => (
-            "RESOLVED",
-            format!(
-                "{}  {incident_id}  detected in {time_to_detect_ms} ms, resolved in {time_to_resolve_ms} ms",
-                target(incident_id)
-            ),
-        ),
+        } => {
+            let text = format!(
+                "{incident_id} resolved in {}, detected in {}",
+                duration_ms(*time_to_resolve_ms),
+                duration_ms(*time_to_detect_ms)
+            );
+            d("RESOLVED", Tone::Good, of(incident_id), text)
+        }
         EventKind::IncidentEscalated {
             incident_id,
             reason,
-        } => (
+        } => d(
             "ESCALATED",
-            format!("{}  {incident_id}  {reason}", target(incident_id)),
+            Tone::Bad,
+            of(incident_id),
+            format!("{incident_id} {reason}"),
         ),
-        EventKind::ApprovalGranted { incident_id, by } => (
+        EventKind::ApprovalGranted { incident_id, by } => d(
             "APPROVED",
-            format!("{}  {incident_id}  by {by}", target(incident_id)),
+            Tone::Good,
+            of(incident_id),
+            format!("{incident_id} by {by}"),
         ),
-        EventKind::ApprovalRejected { incident_id, by } => (
+        EventKind::ApprovalRejected { incident_id, by } => d(
             "REJECTED",
-            format!("{}  {incident_id}  by {by}", target(incident_id)),
+            Tone::Quiet,
+            of(incident_id),
+            format!("{incident_id} by {by}"),
         ),
-        EventKind::ChaosInjected { target, fault } => ("CHAOS", format!("{target}  {fault}")),
-        EventKind::AutomationPaused { by } => ("PAUSED", format!("automation paused by {by}")),
-        EventKind::AutomationResumed { by } => ("RESUMED", format!("automation resumed by {by}")),
+        EventKind::ChaosInjected { target, fault } => d(
+            "CHAOS",
+            Tone::Action,
+            target.clone(),
+            format!("injected {fault}"),
+        ),
+        EventKind::AutomationPaused { by } => d(
+            "PAUSED",
+            Tone::Quiet,
+            String::new(),
+            format!("automation paused by {by}"),
+        ),
+        EventKind::AutomationResumed { by } => d(
+            "RESUMED",
+            Tone::Quiet,
+            String::new(),
+            format!("automation resumed by {by}"),
+        ),
         EventKind::TargetSilenced { target, until, by } => {
-            let until = until.to_zoned(TimeZone::system()).strftime("%H:%M:%S");
-            ("SILENCED", format!("{target}  until {until}  by {by}"))
+            let text = format!(
+                "until {}  by {by}",
+                until.to_zoned(tz.clone()).strftime("%H:%M:%S")
+            );
+            d("SILENCED", Tone::Quiet, target.clone(), text)
         }
-        EventKind::TargetUnsilenced { target, by } => ("UNSILENCED", format!("{target}  by {by}")),
-    };
-    format!("{time}  {label:<10} {text}")
+        EventKind::TargetUnsilenced { target, by } => d(
+            "UNSILENCED",
+            Tone::Quiet,
+            target.clone(),
+            format!("by {by}"),
+        ),
+    }
+}
+
+/// One readable line, e.g. `13:02:11.482  DETECTED    orders-db  #7 DB_TIMEOUT (high)`.
+pub fn line(event: &Event, state: &State) -> String {
+    let tz = TimeZone::system();
+    let time = event
+        .ts
+        .to_zoned(tz.clone())
+        .strftime("%H:%M:%S%.3f")
+        .to_string();
+    let Described {
+        label,
+        target,
+        text,
+        ..
+    } = describe(event, state, &tz);
+    match target.is_empty() {
+        true => format!("{time}  {label:<LABEL_W$} {text}"),
+        false => format!("{time}  {label:<LABEL_W$} {target}  {text}"),
+    }
+}
+
+/// A short human duration from milliseconds: `850ms`, `4.2s`, `48s`, `1m05s`, `2h03m`.
+pub fn duration_ms(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        10_000..60_000 => format!("{}s", ms / 1000),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
 }
 
 /// Counts and percentiles over the incidents detected after journal line `after_seq`.
@@ -210,4 +310,18 @@ pub fn summary(state: &State, after_seq: u64) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(duration_ms(850), "850ms");
+        assert_eq!(duration_ms(4_200), "4.2s");
+        assert_eq!(duration_ms(48_000), "48s");
+        assert_eq!(duration_ms(65_000), "1m05s");
+        assert_eq!(duration_ms(7_380_000), "2h03m");
+    }
 }

@@ -120,7 +120,7 @@ fn sigterm_stops_cleanly_with_the_journal_flushed() {
     assert!(child.wait().unwrap().success());
     assert!(
         rest.iter()
-            .any(|l| l.contains("STOPPED    terminated (SIGTERM)")),
+            .any(|l| l.contains("STOPPED     terminated (SIGTERM)")),
         "{rest:?}"
     );
     let journal = std::fs::read_to_string(journal).unwrap();

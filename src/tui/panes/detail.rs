@@ -9,7 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::wording::{LABEL_W, describe};
+use super::wording::{LABEL_W, describe, tone_color};
 use super::wrap::wrap;
 use super::{Ctx, centered, duration_ms, hints, modal_block, status_color};
 use crate::event::IncidentId;
@@ -194,10 +194,13 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
     out.push(heading(ctx, "Timeline"));
     for event in &inc.timeline {
         let d = describe(ctx, event);
-        let label_w = usize::from(LABEL_W);
+        let label_w = LABEL_W;
         let prefix = vec![
             Span::styled(format!("  {} ", ctx.clock(event.ts)), ctx.muted()),
-            Span::styled(format!("{:<label_w$} ", d.label), ctx.fg(d.color)),
+            Span::styled(
+                format!("{:<label_w$} ", d.label),
+                ctx.fg(tone_color(ctx, d.tone)),
+            ),
         ];
         // The title names the incident; repeating its number on every line is noise.
         let own = format!("{} ", inc.id);

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Row, Table};
 
-use super::wording::{Described, LABEL_W, describe};
+use super::wording::{Described, LABEL_W, describe, tone_color};
 use super::{Ctx, filter_span, fit, pane_block, scroll_offset};
 use crate::event::Event;
 use crate::tui::Pane;
@@ -48,7 +48,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         .unwrap_or(0)
         .clamp(4, 16);
     // Cut with a mark rather than mid-word at the border.
-    let text_w = usize::from(inner.width).saturating_sub(8 + usize::from(LABEL_W) + target_w + 3);
+    let text_w = usize::from(inner.width).saturating_sub(8 + LABEL_W + target_w + 3);
     let rows = visible.into_iter().map(|(i, d, e)| {
         let style = if focused && i == selected {
             ctx.selection()
@@ -57,7 +57,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         };
         Row::new([
             Span::styled(ctx.clock(e.ts), ctx.muted()),
-            Span::styled(d.label, ctx.fg(d.color)),
+            Span::styled(d.label, ctx.fg(tone_color(ctx, d.tone))),
             Span::raw(fit(&d.target, target_w)),
             Span::raw(fit(&d.text, text_w)),
         ])
@@ -65,7 +65,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     });
     let widths = [
         Constraint::Length(8),
-        Constraint::Length(LABEL_W),
+        Constraint::Length(LABEL_W as u16),
         Constraint::Length(u16::try_from(target_w).unwrap_or(16)),
         Constraint::Fill(1),
     ];

@@ -128,16 +128,7 @@ pub fn filter_span<'a>(ctx: &Ctx) -> Option<Span<'a>> {
     (!f.is_empty()).then(|| Span::styled(format!(" /{f}"), ctx.fg(ctx.theme.accent)))
 }
 
-/// A short human duration from milliseconds: `850ms`, `4.2s`, `48s`, `1m05s`, `2h03m`.
-pub fn duration_ms(ms: u64) -> String {
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        10_000..60_000 => format!("{}s", ms / 1000),
-        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
-        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
-    }
-}
+pub use crate::report::duration_ms;
 
 /// Uptime at a glance: `42s`, `5m03s`, `1h02m`, `3d04h`. Negative (clock skew) reads `0s`.
 pub fn uptime(d: SignedDuration) -> String {
@@ -212,17 +203,6 @@ pub fn load_color(theme: &Theme, percent: f32) -> Color {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_at_a_glance() {
-        assert_eq!(duration_ms(850), "850ms");
-        assert_eq!(duration_ms(4_200), "4.2s");
-        assert_eq!(duration_ms(48_000), "48s");
-        assert_eq!(duration_ms(65_000), "1m05s");
-        assert_eq!(duration_ms(7_380_000), "2h03m");
-        assert_eq!(uptime(SignedDuration::from_secs(3720)), "1h02m");
-        assert_eq!(uptime(SignedDuration::from_secs(-5)), "0s");
-    }
 
     #[test]
     fn selection_stays_visible() {
