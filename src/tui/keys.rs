@@ -138,10 +138,11 @@ pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
     })
 }
 
-/// Enter opens the selected incident; on the targets pane, that target's latest.
+/// Enter opens the selected incident: on the targets pane that target's latest,
+/// on the feed the incident the selected event is about.
 fn open_target(model: &Model) -> Option<crate::event::IncidentId> {
     match model.ui.focus {
-        Pane::Targets | Pane::Feed => {
+        Pane::Targets => {
             let target = model.selected_target()?;
             model
                 .state
@@ -151,6 +152,11 @@ fn open_target(model: &Model) -> Option<crate::event::IncidentId> {
                 .find(|i| i.target == target)
                 .map(|i| i.id)
         }
+        Pane::Feed => model
+            .feed()
+            .get(model.ui.selected(Pane::Feed))?
+            .kind
+            .incident_id(),
         Pane::Incidents | Pane::Approvals => model.selected_incident().map(|i| i.id),
     }
 }
@@ -406,6 +412,21 @@ mod tests {
         assert_eq!(
             key(&m, press(KeyCode::Esc)),
             Some(Action::Ui(UiAction::FilterClear))
+        );
+    }
+
+    #[test]
+    fn enter_on_the_feed_opens_the_incident_of_that_event() {
+        let mut m = model();
+        m.ui.focus = Pane::Feed;
+        // Newest first: the analysis of #2, then its detection, then #1's.
+        m.ui.selected.insert(Pane::Feed, 2);
+        assert_eq!(
+            key(&m, press(KeyCode::Enter)),
+            Some(Action::Ui(UiAction::Open(Modal::Detail {
+                incident: IncidentId(1),
+                scroll: 0
+            })))
         );
     }
 
