@@ -32,6 +32,42 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "playbooks/demo/fallback-restart.yaml",
         include_str!("../playbooks/demo/fallback-restart.yaml"),
     ),
+    (
+        "playbooks/systemd-restart.yaml",
+        include_str!("../playbooks/systemd-restart.yaml"),
+    ),
+    (
+        "playbooks/nginx-reload.yaml",
+        include_str!("../playbooks/nginx-reload.yaml"),
+    ),
+    (
+        "playbooks/redis-restart.yaml",
+        include_str!("../playbooks/redis-restart.yaml"),
+    ),
+    (
+        "playbooks/docker-restart.yaml",
+        include_str!("../playbooks/docker-restart.yaml"),
+    ),
+    (
+        "playbooks/kubernetes-rollout-restart.yaml",
+        include_str!("../playbooks/kubernetes-rollout-restart.yaml"),
+    ),
+    (
+        "playbooks/host-memory.yaml",
+        include_str!("../playbooks/host-memory.yaml"),
+    ),
+    (
+        "playbooks/host-disk.yaml",
+        include_str!("../playbooks/host-disk.yaml"),
+    ),
+    (
+        "playbooks/host-cpu.yaml",
+        include_str!("../playbooks/host-cpu.yaml"),
+    ),
+    (
+        "playbooks/host-load.yaml",
+        include_str!("../playbooks/host-load.yaml"),
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
