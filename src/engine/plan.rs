@@ -365,14 +365,24 @@ mod tests {
     }
 
     fn decide_at(state: &State, target: &Target, book: &Playbook, now: i64) -> Plan {
-        let policy = Policy::default();
+        decide_under(&Policy::default(), state, target, Some(book), now)
+    }
+
+    /// Decides incident #99 (the one `state_with_remediations` leaves open).
+    fn decide_under(
+        policy: &Policy,
+        state: &State,
+        target: &Target,
+        book: Option<&Playbook>,
+        now: i64,
+    ) -> Plan {
         let cx = Context {
             state,
-            policy: &policy,
+            policy,
             target,
             now: ts(now),
         };
-        decide(&cx, &state.incidents[&IncidentId(99)], Some(book))
+        decide(&cx, &state.incidents[&IncidentId(99)], book)
     }
 
     fn decision(plan: &Plan) -> (Decision, &str) {
@@ -429,14 +439,7 @@ mod tests {
             cooldown: Duration::ZERO,
             ..Policy::default()
         };
-        let t = target(false);
-        let cx = Context {
-            state: &s,
-            policy: &policy,
-            target: &t,
-            now: ts(1000),
-        };
-        let plan = decide(&cx, &s.incidents[&IncidentId(99)], Some(&playbook(0.95)));
+        let plan = decide_under(&policy, &s, &target(false), Some(&playbook(0.95)), 1000);
         let (d, reason) = decision(&plan);
         assert_eq!(d, Decision::ApprovalRequired);
         assert!(
@@ -452,14 +455,7 @@ mod tests {
             max_per_hour: 2,
             ..Policy::default()
         };
-        let t = target(false);
-        let cx = Context {
-            state: &s,
-            policy: &policy,
-            target: &t,
-            now: ts(1000),
-        };
-        let plan = decide(&cx, &s.incidents[&IncidentId(99)], Some(&playbook(0.95)));
+        let plan = decide_under(&policy, &s, &target(false), Some(&playbook(0.95)), 1000);
         assert_eq!(
             decision(&plan),
             (
@@ -490,14 +486,7 @@ mod tests {
             cooldown: Duration::ZERO,
             ..Policy::default()
         };
-        let t = target(false);
-        let cx = Context {
-            state: &s,
-            policy: &policy,
-            target: &t,
-            now: ts(1000),
-        };
-        match decide(&cx, &s.incidents[&IncidentId(99)], Some(&playbook(0.95))) {
+        match decide_under(&policy, &s, &target(false), Some(&playbook(0.95)), 1000) {
             // Second remediation within the window: 10 s * 2 = 20 s after the last (5 s ago).
             Plan::Step {
                 decision: Decision::Auto,
@@ -536,17 +525,7 @@ mod tests {
     #[test]
     fn no_playbook_escalates() {
         let s = state_with_remediations(&[]);
-        let policy = Policy::default();
-        let t = target(false);
-        let cx = Context {
-            state: &s,
-            policy: &policy,
-            target: &t,
-            now: ts(1000),
-        };
-        assert!(matches!(
-            decide(&cx, &s.incidents[&IncidentId(99)], None),
-            Plan::Escalate { .. }
-        ));
+        let plan = decide_under(&Policy::default(), &s, &target(false), None, 1000);
+        assert!(matches!(plan, Plan::Escalate { .. }));
     }
 }
