@@ -97,6 +97,17 @@ pub struct Config {
     pub defaults: TargetDefaults,
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// Settings of `autoheal-tui serve`'s HTTP API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Bearer token every `/api` call must carry; `AUTOHEAL_TOKEN` overrides it.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// Probe settings shared by every target unless it sets its own.

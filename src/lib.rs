@@ -4,6 +4,7 @@
 //! See DESIGN.md for the architecture.
 
 pub mod action;
+pub mod api;
 pub mod chaos;
 pub mod config;
 pub mod demo;

@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,25 +37,25 @@ struct Cli {
     #[command(flatten)]
     sources: Sources,
     /// Append events to this journal (default: in the user's data directory).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     journal: Option<PathBuf>,
     /// Run the embedded demo fleet even if a config file exists.
-    #[arg(long)]
+    #[arg(long, global = true)]
     demo: bool,
     /// No console: print one line per event to stderr and a summary on exit.
     #[arg(long)]
     headless: bool,
     /// Plan and journal what would be done, execute nothing.
-    #[arg(long)]
+    #[arg(long, global = true)]
     dry_run: bool,
     /// Stop cleanly after this long (e.g. 60s, 5m).
-    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration, global = true)]
     run_for: Option<Duration>,
     /// Console theme: dark, light, high-contrast, monochrome, or one of yours (`t` cycles).
     #[arg(long, value_name = "NAME")]
     theme: Option<String>,
     /// Chaos monkey: about this often, break a random healthy demo target with a fault its playbooks fix.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
     chaos_every: Option<Duration>,
 }
 
@@ -72,6 +73,12 @@ struct Sources {
 enum Sub {
     /// Check the config file and playbooks; exit 1 on any error.
     Validate,
+    /// Run the engine as a service (headless) with its HTTP API.
+    Serve {
+        /// Address of the HTTP API. Off loopback it needs a token (AUTOHEAL_TOKEN or `api.token`).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7311")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,9 +88,12 @@ fn main() -> ExitCode {
             init_logging(true, Path::new("."));
             validate(&cli.sources)
         }
+        Some(Sub::Serve { listen }) => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(run(cli, Some(listen)))),
         None => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(run(cli))),
+            .and_then(|rt| rt.block_on(run(cli, None))),
     };
     match result {
         Ok(code) => code,
@@ -151,7 +161,8 @@ fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+    cli.headless |= api.is_some();
     let paths = Paths::discover();
     let config_path = if cli.demo {
         None
@@ -212,6 +223,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .collect(),
         operator: operator(),
     };
+    // Bind before starting anything, so a port in use is an error, not a half-started service.
+    let api_listener = match api {
+        Some(addr) => {
+            let token = std::env::var("AUTOHEAL_TOKEN")
+                .ok()
+                .or(config.api.token.clone());
+            autoheal::api::check_listen(&addr, token.as_deref()).map_err(anyhow::Error::msg)?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            eprintln!("autoheal-tui: API on http://{addr}");
+            Some((listener, token))
+        }
+        None => None,
+    };
     let engine = Engine::new(Settings {
         targets,
         playbooks,
@@ -222,6 +248,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let state: State = engine.state().clone();
     let (events, samples) = (engine.subscribe(), engine.samples());
     let handle = engine.spawn();
+    if let Some((listener, token)) = api_listener {
+        let router = autoheal::api::router(autoheal::api::Api {
+            commands: handle.commands(),
+            events: handle.subscriber(),
+            journal: Some(journal.clone()),
+            token,
+        });
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!("API server: {e}");
+            }
+        });
+    }
     if let Some(every) = cli.chaos_every {
         if fleet.is_none() {
             tracing::warn!("--chaos-every injects only into targets that offer chaos");

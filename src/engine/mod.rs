@@ -10,7 +10,7 @@ mod run;
 pub use detect::{Detector, Verdict};
 pub use plan::{Context, Plan, decide};
 pub use policy::Policy;
-pub use run::{Engine, EngineHandle, Sample, Settings};
+pub use run::{Engine, EngineHandle, Sample, Settings, Subscriber};
 
 use jiff::Timestamp;
 

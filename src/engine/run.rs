@@ -173,7 +173,21 @@ impl Engine {
     }
 }
 
+/// Hands out subscriptions to the event stream, without the power to send events.
+#[derive(Clone)]
+pub struct Subscriber(broadcast::Sender<Event>);
+
+impl Subscriber {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.0.subscribe()
+    }
+}
+
 impl EngineHandle {
+    pub fn subscriber(&self) -> Subscriber {
+        Subscriber(self.events.clone())
+    }
+
     pub fn commands(&self) -> mpsc::Sender<Command> {
         self.commands.clone()
     }

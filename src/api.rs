@@ -1,0 +1,193 @@
+//! The HTTP API of `autoheal-tui serve`: health, the event stream (the same
+//! events the journal holds), and commands. Nothing a caller sends is ever run
+//! through a shell: a command is only ever one of the `Command` vocabulary.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::engine::Subscriber;
+use crate::event::{Command, Event};
+use crate::journal;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub struct Api {
+    pub commands: mpsc::Sender<Command>,
+    pub events: Subscriber,
+    /// Where history before a client's `since` is read from.
+    pub journal: Option<PathBuf>,
+    /// When set, every `/api` call must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+/// Off loopback, an API without a token would let anyone on the network approve fixes.
+pub fn check_listen(addr: &SocketAddr, token: Option<&str>) -> Result<(), String> {
+    match (
+        addr.ip().is_loopback(),
+        token.is_some_and(|t| !t.is_empty()),
+    ) {
+        (false, false) => Err(format!(
+            "refusing to listen on {addr} without a token: set AUTOHEAL_TOKEN (or `api.token` in the config), or listen on 127.0.0.1"
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub fn router(api: Api) -> Router {
+    let api = Arc::new(api);
+    let protected = Router::new()
+        .route("/api/events", get(events))
+        .route("/api/commands", post(command))
+        .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
+    Router::new()
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let Some(token) = api.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        next.run(request).await
+    } else {
+        error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+    }
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing
+/// about how much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /api/commands` with one `Command` as JSON, e.g.
+/// `{"command":"approve","incident_id":7,"by":"alice"}`.
+async fn command(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let command: Command = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        // serde names the field and position: "missing field `incident_id` at line 1 column 24".
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid command: {e}")),
+    };
+    match api.commands.send(command).await {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+    }
+}
+
+#[derive(Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: u64,
+}
+
+/// `GET /api/events?since=SEQ`: every event after SEQ as newline-delimited JSON,
+/// first from the journal, then live. The stream ends when the engine stops or the
+/// client falls too far behind; either way the client resumes from its last `seq`.
+async fn events(State(api): State<Arc<Api>>, Query(Since { since }): Query<Since>) -> Response {
+    // Subscribe before reading history, so nothing falls between the two.
+    let mut live = api.events.subscribe();
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let journal = api.journal.clone();
+    tokio::spawn(async move {
+        let mut last = since;
+        if let Some(path) = journal {
+            let (history_tx, mut history) = mpsc::channel::<Event>(1024);
+            let reader = tokio::task::spawn_blocking(move || {
+                journal::replay(&path, |e| {
+                    if e.seq > since {
+                        let _ = history_tx.blocking_send(e);
+                    }
+                })
+            });
+            while let Some(event) = history.recv().await {
+                last = event.seq;
+                if tx.send(line(&event)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = reader.await;
+        }
+        loop {
+            match live.recv().await {
+                Ok(event) if event.seq <= last => {}
+                Ok(event) => {
+                    last = event.seq;
+                    if tx.send(line(&event)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(
+                    broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed,
+                ) => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(bytes), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn line(event: &Event) -> Bytes {
+    let mut text = serde_json::to_vec(event).unwrap_or_default();
+    text.push(b'\n');
+    Bytes::from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_loopback_needs_a_token() {
+        let lan: SocketAddr = "0.0.0.0:7311".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:7311".parse().unwrap();
+        assert!(
+            check_listen(&lan, None)
+                .unwrap_err()
+                .starts_with("refusing to listen on 0.0.0.0:7311")
+        );
+        assert!(check_listen(&lan, Some("")).is_err());
+        assert!(check_listen(&lan, Some("s3cret")).is_ok());
+        assert!(check_listen(&local, None).is_ok());
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
