@@ -40,6 +40,7 @@ fn model() -> Model {
             targets: targets.clone(),
             playbooks: vec![],
             dry_run: false,
+            chaos: Default::default(),
         },
     );
     for n in 1..=INCIDENTS {

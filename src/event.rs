@@ -69,6 +69,10 @@ pub enum EventKind {
         targets: Vec<String>,
         playbooks: Vec<String>,
         dry_run: bool,
+        /// Targets that offer chaos (the demo fleet), with their faults, so a
+        /// console attached from afar can offer them too.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        chaos: std::collections::BTreeMap<String, Vec<String>>,
     },
     EngineStopped {
         reason: String,

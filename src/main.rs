@@ -217,10 +217,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             None => "demo".to_string(),
         },
         started_at: Some(now_ms()),
-        chaos: targets
-            .iter()
-            .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
-            .collect(),
+        chaos: Default::default(), // arrives with engine_started
         operator: operator(),
     };
     // Bind before starting anything, so a port in use is an error, not a half-started service.

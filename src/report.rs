@@ -58,6 +58,7 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             targets,
             playbooks,
             dry_run,
+            ..
         } => {
             let dry = if *dry_run { ", dry run" } else { "" };
             let text = format!(

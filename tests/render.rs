@@ -56,7 +56,7 @@ fn fold(model: &mut Model, journal: &str) {
 }
 
 const STARTED: &str = r#"
-13:03:00 {"kind":"engine_started","version":"0.1.0","targets":["payments-api","orders-db","edge-proxy","localhost"],"playbooks":["demo-flush-db-pool","demo-restart-worker","demo-fallback-restart"],"dry_run":false}
+13:03:00 {"kind":"engine_started","version":"0.1.0","targets":["payments-api","orders-db","edge-proxy","localhost"],"playbooks":["demo-flush-db-pool","demo-restart-worker","demo-fallback-restart"],"dry_run":false,"chaos":{"payments-api":["DB_TIMEOUT","MEM_LEAK","NET_SPIKE","CRASH","DISK_FULL"],"orders-db":["DB_TIMEOUT","MEM_LEAK","NET_SPIKE","CRASH","DISK_FULL"],"edge-proxy":["DB_TIMEOUT","MEM_LEAK","NET_SPIKE","CRASH","DISK_FULL"]}}
 "#;
 
 /// An hour of the demo: #1 a full disk an operator approved a restart for, #2 a

@@ -309,6 +309,12 @@ impl Runner {
                 .collect(),
             playbooks: self.settings.playbooks.names(),
             dry_run: self.settings.dry_run,
+            chaos: self
+                .settings
+                .targets
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
+                .collect(),
         });
         self.needs_replan = self
             .state

@@ -255,11 +255,7 @@ mod tests {
         let meta = Meta {
             mode: "demo".into(),
             started_at: None,
-            chaos: [(
-                "orders-db".to_string(),
-                vec!["DB_TIMEOUT".to_string(), "CRASH".to_string()],
-            )]
-            .into(),
+            chaos: Default::default(),
             operator: "alice@ssh:10.0.0.7".into(),
         };
         let mut m = Model::new(Default::default(), meta, vec![Theme::dark()]);
@@ -276,6 +272,12 @@ mod tests {
                 targets: vec!["edge-proxy".into(), "orders-db".into()],
                 playbooks: vec![],
                 dry_run: false,
+                // Chaos offers arrive with the engine's start, as they would from afar.
+                chaos: [(
+                    "orders-db".to_string(),
+                    vec!["DB_TIMEOUT".to_string(), "CRASH".to_string()],
+                )]
+                .into(),
             },
         );
         for (id, target) in [(1, "orders-db"), (2, "edge-proxy")] {

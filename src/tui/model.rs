@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::theme::Theme;
 use crate::engine::Sample;
-use crate::event::{Event, IncidentId};
+use crate::event::{Event, EventKind, IncidentId};
 use crate::state::{Incident, State};
 
 /// How many events the activity feed keeps.
@@ -149,28 +149,28 @@ impl Model {
         } else {
             themes
         };
-        let mut model = Model {
+        Model {
             state,
             telemetry: Telemetry::default(),
             feed: VecDeque::new(),
             meta,
             ui: UiState::default(),
             themes,
-        };
-        // The selection starts on the first target that offers chaos, so `c` works at once.
-        if let Some(i) = model
-            .targets()
-            .iter()
-            .position(|t| model.meta.chaos.contains_key(*t))
-        {
-            model.ui.selected.insert(Pane::Targets, i);
         }
-        model
     }
 
     /// Folds one engine event into the state and the feed.
     pub fn apply(&mut self, event: Event) {
         self.state.apply(&event);
+        if let EventKind::EngineStarted { chaos, .. } = &event.kind {
+            self.meta.chaos = chaos.clone();
+            // The selection starts on the first target that offers chaos, so `c` works at once.
+            if !self.ui.selected.contains_key(&Pane::Targets)
+                && let Some(i) = self.targets().iter().position(|t| chaos.contains_key(*t))
+            {
+                self.ui.selected.insert(Pane::Targets, i);
+            }
+        }
         if self.feed.len() == FEED_LEN {
             self.feed.pop_front();
         }
