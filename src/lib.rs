@@ -13,6 +13,7 @@ pub mod event;
 pub mod journal;
 pub mod monitor;
 pub mod playbook;
+pub mod remote;
 pub mod report;
 pub mod state;
 pub mod tui;

@@ -52,7 +52,7 @@ struct Cli {
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration, global = true)]
     run_for: Option<Duration>,
     /// Console theme: dark, light, high-contrast, monochrome, or one of yours (`t` cycles).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", global = true)]
     theme: Option<String>,
     /// Chaos monkey: about this often, break a random healthy demo target with a fault its playbooks fix.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
@@ -79,6 +79,11 @@ enum Sub {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7311")]
         listen: std::net::SocketAddr,
     },
+    /// Open the console on a running `serve` (uses AUTOHEAL_TOKEN if set).
+    Attach {
+        #[arg(default_value = "http://127.0.0.1:7311")]
+        url: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +93,9 @@ fn main() -> ExitCode {
             init_logging(true, Path::new("."));
             validate(&cli.sources)
         }
+        Some(Sub::Attach { ref url }) => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(attach(url, cli.theme.as_deref()))),
         Some(Sub::Serve { listen }) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(run(cli, Some(listen)))),
@@ -283,6 +291,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             events,
             samples,
             commands: handle.commands(),
+            attached: false,
         };
         if let Err(e) = tui::app::run(model, channels).await {
             // The console failed, not the engine: stop it cleanly all the same.
@@ -298,6 +307,35 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     if let Some(fleet) = fleet {
         fleet.shutdown();
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The console on a daemon: its event stream in, commands out over HTTP.
+async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
+    if !std::io::stdout().is_terminal() {
+        bail!("standard output is not a terminal: attach needs one");
+    }
+    let _log_guard = init_logging(false, &Paths::discover().data_dir);
+    let link = autoheal::remote::connect(url, std::env::var("AUTOHEAL_TOKEN").ok());
+    let (themes, first, notice) = console_themes(theme);
+    let meta = Meta {
+        mode: format!("attached {url}"),
+        started_at: Some(now_ms()),
+        chaos: Default::default(),
+        operator: operator(),
+    };
+    let mut model = Model::new(State::default(), meta, themes);
+    model.ui.theme = first;
+    model.ui.flash = notice;
+    // No probe telemetry crosses the wire: the sparklines stay empty.
+    let (_no_samples, samples) = broadcast::channel(1);
+    let channels = Channels {
+        events: link.events,
+        samples,
+        commands: link.commands,
+        attached: true,
+    };
+    tui::app::run(model, channels).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -29,6 +29,9 @@ pub struct Channels {
     pub events: broadcast::Receiver<Event>,
     pub samples: broadcast::Receiver<Sample>,
     pub commands: mpsc::Sender<Command>,
+    /// Attached to a daemon: quitting leaves it running, and its restarts
+    /// (`engine_stopped`) do not end the console.
+    pub attached: bool,
 }
 
 type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
@@ -49,6 +52,7 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
             key = keys.next(), if !input_closed => match key {
                 Some(Ok(TermEvent::Key(key))) => {
                     match keys::key(&model, key) {
+                        Some(Action::Quit) if ch.attached => break,
                         Some(Action::Quit) => {
                             keys::apply(&mut model, UiAction::Flash("stopping: waiting for running actions".into()));
                             let _ = ch.commands.send(Command::Shutdown { reason: "operator quit".into() }).await;
@@ -67,6 +71,7 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
                 Some(Ok(TermEvent::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
                 // The terminal is gone (the SSH session dropped): stop like SIGHUP.
+                Some(Err(_)) | None if ch.attached => break,
                 Some(Err(_)) | None => {
                     input_closed = true;
                     let _ = ch.commands.send(Command::Shutdown { reason: "terminal closed".into() }).await;
@@ -79,7 +84,7 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
                 loop {
                     match next {
                         Ok(event) => {
-                            stopped |= matches!(event.kind, EventKind::EngineStopped { .. });
+                            stopped |= !ch.attached && matches!(event.kind, EventKind::EngineStopped { .. });
                             model.apply(event);
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {

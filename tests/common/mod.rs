@@ -1,6 +1,8 @@
 //! Shared test harness: a real engine over the real demo fleet.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::broadcast;

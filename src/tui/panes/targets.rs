@@ -56,7 +56,9 @@ pub fn health(ctx: &Ctx, name: &str, target: &TargetState) -> Health {
         Health::Remediating
     } else if target.failing {
         Health::Failing
-    } else if !ctx.model.telemetry.last.contains_key(name) {
+    } else if !ctx.model.telemetry.last.is_empty() && !ctx.model.telemetry.last.contains_key(name) {
+        // Not probed yet, while others are. A console attached to a daemon gets no
+        // probe samples at all; there the journal's word (not failing) stands.
         Health::Unknown
     } else {
         Health::Up
