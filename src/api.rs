@@ -1,5 +1,5 @@
-//! The HTTP API of `autoheal-tui serve`: health, the event stream (the same
-//! events the journal holds), and commands. Nothing a caller sends is ever run
+//! The HTTP API of `autoheal-tui serve`: health, metrics, the event stream (the
+//! same events the journal holds), and commands. Nothing a caller sends is ever run
 //! through a shell: a command is only ever one of the `Command` vocabulary.
 
 use axum::body::{Body, Bytes};
@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::engine::Subscriber;
 use crate::event::{Command, Event};
 use crate::journal;
+use crate::metrics::{self, SharedMetrics};
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -47,16 +48,35 @@ pub fn check_listen(addr: &SocketAddr, token: Option<&str>) -> Result<(), String
 }
 
 pub fn router(api: Api) -> Router {
+    routes(api, None)
+}
+
+/// [`router`] plus `GET /metrics`, served from `metrics` (see [`metrics::spawn`]).
+pub fn router_with_metrics(api: Api, metrics: SharedMetrics) -> Router {
+    routes(api, Some(metrics))
+}
+
+fn routes(api: Api, metrics: Option<SharedMetrics>) -> Router {
     let api = Arc::new(api);
     let protected = Router::new()
         .route("/api/events", get(events))
         .route("/api/commands", post(command))
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
-    Router::new()
-        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
-        .merge(protected)
+    let mut open =
+        Router::new().route("/health", get(|| async { Json(json!({ "status": "ok" })) }));
+    if let Some(metrics) = metrics {
+        // Outside the token, like /health: Prometheus scrapes without credentials, and
+        // the numbers (counts, latencies, target names) grant no power over the engine.
+        open = open.route("/metrics", get(move || scrape(metrics.clone())));
+    }
+    open.merge(protected)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(api)
+}
+
+async fn scrape(metrics: SharedMetrics) -> Response {
+    let text = metrics::lock(&metrics).render();
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

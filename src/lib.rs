@@ -11,6 +11,7 @@ pub mod demo;
 pub mod engine;
 pub mod event;
 pub mod journal;
+pub mod metrics;
 pub mod monitor;
 pub mod playbook;
 pub mod remote;

@@ -1,0 +1,218 @@
+//! `/metrics` in the OpenMetrics text format (which Prometheus scrapes).
+//!
+//! Nothing here counts on its own: [`Metrics`] keeps a `State` folded from the
+//! event stream, exactly as the journal replay builds it, plus the last probe
+//! [`Sample`] per target (telemetry, never journaled). Every scrape derives the
+//! numbers from those two into a fresh registry, so a daemon restart that
+//! replays the journal reports the same counts as before it.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::engine::Sample;
+use crate::event::Event;
+use crate::state::State;
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Bucket bounds of the time-to-resolve histogram, in seconds.
+pub const TTR_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// The metrics a running [`run`] task keeps up to date, shared with the HTTP API.
+pub type SharedMetrics = Arc<Mutex<Metrics>>;
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    state: State,
+    /// The last probe sample of each target.
+    samples: BTreeMap<String, Sample>,
+}
+
+impl Metrics {
+    /// Starts from `state`: the engine's state replayed from the journal.
+    pub fn new(state: State) -> Metrics {
+        Metrics {
+            state,
+            samples: BTreeMap::new(),
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        // Already folded in (the seed state and the stream may overlap).
+        if event.seq <= self.state.last_seq {
+            return;
+        }
+        self.state.apply(event);
+    }
+
+    pub fn observe(&mut self, sample: Sample) {
+        self.samples.insert(sample.target.clone(), sample);
+    }
+
+    /// The whole exposition, `# EOF` included.
+    pub fn render(&self) -> String {
+        let s = &self.state;
+        let mut registry = Registry::with_prefix("autoheal");
+
+        let incidents = Family::<Labels, Gauge>::default();
+        let mut by_status: HashMap<Labels, i64> = HashMap::new();
+        for inc in s.incidents.values() {
+            let labels = vec![
+                ("status", inc.status.label().replace(' ', "_")),
+                ("signature", inc.signature.clone()),
+            ];
+            *by_status.entry(labels).or_default() += 1;
+        }
+        for (labels, n) in &by_status {
+            incidents.get_or_create(labels).set(*n);
+        }
+        registry.register("incidents", "Incidents by status and signature", incidents);
+
+        let detected = Counter::<u64>::default();
+        detected.inc_by(s.counts.detected as u64);
+        registry.register(
+            "incidents_detected",
+            "Incidents detected since the journal began",
+            detected,
+        );
+
+        let actions = Family::<Labels, Counter>::default();
+        for (result, n) in [
+            ("ok", s.counts.actions_ok),
+            ("failed", s.counts.actions_failed),
+        ] {
+            actions
+                .get_or_create(&vec![("result", result.to_string())])
+                .inc_by(n as u64);
+        }
+        registry.register("actions", "Remediation actions by result", actions);
+
+        let ttr = Histogram::new(TTR_BUCKETS);
+        for ms in &s.ttr_ms {
+            ttr.observe(*ms as f64 / 1000.0);
+        }
+        registry.register_with_unit(
+            "time_to_resolve",
+            "Time from the first bad probe to the good one, per resolved incident",
+            Unit::Seconds,
+            ttr,
+        );
+
+        let latency = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        let up = Family::<Labels, Gauge>::default();
+        for (target, sample) in &self.samples {
+            let labels = vec![("target", target.clone())];
+            latency
+                .get_or_create(&labels)
+                .set(sample.latency.as_secs_f64());
+            up.get_or_create(&labels).set(i64::from(sample.healthy));
+        }
+        registry.register_with_unit(
+            "probe_latency",
+            "Latency of the last probe of each target",
+            Unit::Seconds,
+            latency,
+        );
+        registry.register(
+            "probe_up",
+            "Whether the last probe of each target was healthy (1) or not (0)",
+            up,
+        );
+
+        for (name, help, value) in [
+            (
+                "approval_queue",
+                "Incidents waiting for an operator's approval",
+                s.approval_queue().len() as i64,
+            ),
+            (
+                "running_actions",
+                "Remediation actions running now",
+                s.running_actions as i64,
+            ),
+            (
+                "automation_paused",
+                "Whether automation is paused (1) or not (0)",
+                i64::from(s.paused),
+            ),
+            (
+                "dry_run",
+                "Whether the engine plans without executing (1) or not (0)",
+                i64::from(s.dry_run),
+            ),
+            (
+                "last_event_seq",
+                "Sequence number of the last event folded in",
+                s.last_seq as i64,
+            ),
+        ] {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(value);
+            registry.register(name, help, gauge);
+        }
+
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &registry);
+        text
+    }
+}
+
+/// Seeds the metrics with `state` and keeps them up to date in a task of their own.
+/// Take `events` and `samples` from the `Engine` before `Engine::spawn`, and
+/// `state` from `Engine::state`, so no event falls between the two.
+pub fn spawn(
+    state: State,
+    events: broadcast::Receiver<Event>,
+    samples: broadcast::Receiver<Sample>,
+) -> SharedMetrics {
+    let metrics = Arc::new(Mutex::new(Metrics::new(state)));
+    tokio::spawn(run(metrics.clone(), events, samples));
+    metrics
+}
+
+/// Folds events and samples into `metrics` until the event stream closes.
+pub async fn run(
+    metrics: SharedMetrics,
+    mut events: broadcast::Receiver<Event>,
+    mut samples: broadcast::Receiver<Sample>,
+) {
+    let mut samples_open = true;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => lock(&metrics).apply(&event),
+                Err(RecvError::Lagged(n)) => tracing::warn!(
+                    "metrics fell {n} events behind; counts are low until a restart replays the journal"
+                ),
+                Err(RecvError::Closed) => return,
+            },
+            sample = samples.recv(), if samples_open => match sample {
+                Ok(sample) => lock(&metrics).observe(sample),
+                // Samples are only the latest value: missing some loses nothing.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => samples_open = false,
+            },
+        }
+    }
+}
+
+/// The metrics stay usable even if a holder panicked: they are only numbers.
+pub fn lock(metrics: &SharedMetrics) -> std::sync::MutexGuard<'_, Metrics> {
+    metrics.lock().unwrap_or_else(PoisonError::into_inner)
+}
