@@ -32,6 +32,8 @@ pub struct Api {
     pub journal: Option<PathBuf>,
     /// When set, every `/api` call must carry `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Served as `GET /metrics` when set (see [`metrics::spawn`]).
+    pub metrics: Option<SharedMetrics>,
 }
 
 /// Off loopback, an API without a token would let anyone on the network approve fixes.
@@ -48,15 +50,7 @@ pub fn check_listen(addr: &SocketAddr, token: Option<&str>) -> Result<(), String
 }
 
 pub fn router(api: Api) -> Router {
-    routes(api, None)
-}
-
-/// [`router`] plus `GET /metrics`, served from `metrics` (see [`metrics::spawn`]).
-pub fn router_with_metrics(api: Api, metrics: SharedMetrics) -> Router {
-    routes(api, Some(metrics))
-}
-
-fn routes(api: Api, metrics: Option<SharedMetrics>) -> Router {
+    let metrics = api.metrics.clone();
     let api = Arc::new(api);
     let protected = Router::new()
         .route("/api/events", get(events))

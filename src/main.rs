@@ -252,6 +252,10 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     })?;
     let state: State = engine.state().clone();
     let (events, samples) = (engine.subscribe(), engine.samples());
+    // Before spawning, so the metrics see every event from engine_started on.
+    let metrics = api_listener
+        .is_some()
+        .then(|| autoheal::metrics::spawn(state.clone(), engine.subscribe(), engine.samples()));
     let handle = engine.spawn();
     if let Some((listener, token)) = api_listener {
         let router = autoheal::api::router(autoheal::api::Api {
@@ -259,6 +263,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             events: handle.subscriber(),
             journal: Some(journal.clone()),
             token,
+            metrics,
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {

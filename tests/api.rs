@@ -16,6 +16,7 @@ async fn serve(token: Option<&str>) -> (common::Run, String) {
         events: run.handle.subscriber(),
         journal: Some(run.journal.clone()),
         token: token.map(str::to_string),
+        metrics: None,
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     (run, base)

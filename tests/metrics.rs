@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use autoheal::api::{Api, router_with_metrics};
+use autoheal::api::{Api, router};
 use autoheal::demo::DemoFleet;
 use autoheal::engine::{Engine, Settings};
 use autoheal::metrics::{self, Metrics};
@@ -33,16 +33,14 @@ async fn serve() -> (common::Run, String) {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router_with_metrics(
-        Api {
-            commands: handle.commands(),
-            events: handle.subscriber(),
-            journal: Some(journal.clone()),
-            // /metrics answers without it, like /health.
-            token: Some("s3cret".into()),
-        },
-        metrics,
-    );
+    let app = router(Api {
+        commands: handle.commands(),
+        events: handle.subscriber(),
+        journal: Some(journal.clone()),
+        // /metrics answers without it, like /health.
+        token: Some("s3cret".into()),
+        metrics: Some(metrics),
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     let run = common::Run {
         fleet,
