@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
@@ -29,16 +29,7 @@ const REAP: Duration = Duration::from_secs(1);
 const TRUNCATED: &str = "…(truncated)";
 
 pub async fn run(spec: &ExecAction, vars: &BTreeMap<String, String>) -> ActionOutcome {
-    let started = Instant::now();
-    let (ok, output) = match execute(spec, vars).await {
-        Ok(output) => (true, output),
-        Err(output) => (false, output),
-    };
-    ActionOutcome {
-        ok,
-        duration: started.elapsed(),
-        output,
-    }
+    super::timed(execute(spec, vars)).await
 }
 
 /// `Ok(output)` if the command exited 0, otherwise `Err(explanation and output)`.

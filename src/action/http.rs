@@ -6,7 +6,7 @@ use super::{ActionOutcome, HttpAction};
 use reqwest::Method;
 use std::collections::BTreeMap;
 use std::error::Error as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How much of a response body is read; the rest is not waited for.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -16,16 +16,7 @@ pub async fn run(
     vars: &BTreeMap<String, String>,
     client: &reqwest::Client,
 ) -> ActionOutcome {
-    let started = Instant::now();
-    let (ok, output) = match send(spec, vars, client).await {
-        Ok(output) => (true, output),
-        Err(output) => (false, output),
-    };
-    ActionOutcome {
-        ok,
-        duration: started.elapsed(),
-        output,
-    }
+    super::timed(send(spec, vars, client)).await
 }
 
 /// `Ok` with the response for a 2xx answer, `Err` with what went wrong otherwise.

@@ -78,6 +78,20 @@ pub struct ActionOutcome {
 /// How much action output is kept in the journal.
 pub const OUTPUT_LIMIT: usize = 2048;
 
+/// Times an action and turns its result (output either way) into an outcome.
+async fn timed(action: impl Future<Output = Result<String, String>>) -> ActionOutcome {
+    let started = std::time::Instant::now();
+    let (ok, output) = match action.await {
+        Ok(output) => (true, output),
+        Err(output) => (false, output),
+    };
+    ActionOutcome {
+        ok,
+        duration: started.elapsed(),
+        output,
+    }
+}
+
 /// Runs `spec` with `vars` templated into it (see [`template`]).
 pub async fn run(
     spec: &ActionSpec,
