@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::engine::Subscriber;
-use crate::event::{Command, Event};
+use crate::event::{Command, Event, Severity};
 use crate::journal;
 use crate::metrics::{self, SharedMetrics};
 
@@ -34,6 +35,8 @@ pub struct Api {
     pub token: Option<String>,
     /// Served as `GET /metrics` when set (see [`metrics::spawn`]).
     pub metrics: Option<SharedMetrics>,
+    /// Target names, so a report about an unknown service is answered at once.
+    pub targets: Vec<String>,
 }
 
 /// Off loopback, an API without a token would let anyone on the network approve fixes.
@@ -55,6 +58,8 @@ pub fn router(api: Api) -> Router {
     let protected = Router::new()
         .route("/api/events", get(events))
         .route("/api/commands", post(command))
+        .route("/api/incidents", post(incident))
+        .route("/api/alertmanager", post(alertmanager))
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
     let mut open =
         Router::new().route("/health", get(|| async { Json(json!({ "status": "ok" })) }));
@@ -112,6 +117,154 @@ async fn command(State(api): State<Arc<Api>>, body: Bytes) -> Response {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
     }
+}
+
+/// `POST /api/incidents` as incident-intake tools send it.
+#[derive(Deserialize)]
+struct Intake {
+    service: String,
+    error: String,
+    #[serde(default)]
+    severity: Option<String>,
+    /// `firing` (the default) or `resolved`.
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    detail: String,
+}
+
+async fn incident(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let intake: Intake = match serde_json::from_slice(&body) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid incident: {e}")),
+    };
+    if !api.targets.contains(&intake.service) {
+        let known = api.targets.join(", ");
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no target named {}: add it to the config (known: {known})",
+                intake.service
+            ),
+        );
+    }
+    let severity = match intake.severity.as_deref().map(parse_severity) {
+        Some(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid incident: `severity` must be low, medium, high, critical, info or warning",
+            );
+        }
+        Some(s) => s,
+        None => None,
+    };
+    let firing = match intake.status.as_deref() {
+        None | Some("firing") => true,
+        Some("resolved") => false,
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid incident: `status` must be firing or resolved",
+            );
+        }
+    };
+    let command = Command::Ingest {
+        source: "intake".into(),
+        target: intake.service,
+        signature: intake.error,
+        severity,
+        detail: intake.detail,
+        labels: Default::default(),
+        firing,
+    };
+    match api.commands.send(command).await {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+    }
+}
+
+/// Alertmanager's and intake tools' severity words, in ours.
+fn parse_severity(word: &str) -> Option<Severity> {
+    Some(match word.to_ascii_lowercase().as_str() {
+        "critical" | "page" => Severity::Critical,
+        "high" | "error" => Severity::High,
+        "medium" | "warning" => Severity::Medium,
+        "low" | "info" | "none" => Severity::Low,
+        _ => return None,
+    })
+}
+
+/// Alertmanager's webhook (version 4). Fields we do not use are ignored.
+#[derive(Deserialize)]
+struct Webhook {
+    alerts: Vec<Alert>,
+}
+
+#[derive(Deserialize)]
+struct Alert {
+    status: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    /// Alertmanager sends `null` when an alert has none.
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// `POST /api/alertmanager`: each alert opens (`firing`) or closes (`resolved`)
+/// the incident of its target and `alertname`. Retries and duplicates change
+/// nothing: the engine keeps one open incident per target and signature. Alerts
+/// about unknown targets are listed in the answer, which is still a 2xx so that
+/// Alertmanager does not retry a configuration problem forever.
+async fn alertmanager(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let hook: Webhook = match serde_json::from_slice(&body) {
+        Ok(h) => h,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid Alertmanager webhook: {e}"),
+            );
+        }
+    };
+    let (mut accepted, mut unknown) = (0, Vec::new());
+    for alert in hook.alerts {
+        let target = ["service", "job", "instance"]
+            .iter()
+            .find_map(|k| alert.labels.get(*k))
+            .cloned();
+        let (Some(target), Some(signature)) = (target, alert.labels.get("alertname").cloned())
+        else {
+            unknown.push(json!({ "labels": alert.labels, "why": "needs `alertname` and one of `service`, `job`, `instance`" }));
+            continue;
+        };
+        if !api.targets.contains(&target) {
+            unknown.push(json!({ "target": target, "why": "no such target in the config" }));
+            continue;
+        }
+        let annotations = alert.annotations.unwrap_or_default();
+        let detail = ["summary", "description"]
+            .iter()
+            .find_map(|k| annotations.get(*k))
+            .cloned()
+            .unwrap_or_default();
+        let command = Command::Ingest {
+            source: "alertmanager".into(),
+            target,
+            signature,
+            severity: alert.labels.get("severity").and_then(|s| parse_severity(s)),
+            detail,
+            labels: alert.labels,
+            firing: alert.status == "firing",
+        };
+        if api.commands.send(command).await.is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped");
+        }
+        accepted += 1;
+    }
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "accepted": accepted, "not_accepted": unknown })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -146,6 +146,9 @@ pub struct TargetConfig {
     pub host: Option<HostProbe>,
     #[serde(default)]
     pub process: Option<ProcessProbe>,
+    /// No probe: incidents arrive through the API (Alertmanager, intake tools).
+    #[serde(default)]
+    pub passive: Option<PassiveProbe>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub interval: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
@@ -188,6 +191,7 @@ pub enum ProbeSpec {
     Tcp(TcpProbe),
     Host(HostProbe),
     Process(ProcessProbe),
+    Passive(PassiveProbe),
 }
 
 impl ProbeSpec {
@@ -197,6 +201,7 @@ impl ProbeSpec {
             ProbeSpec::Tcp(_) => "tcp",
             ProbeSpec::Host(_) => "host",
             ProbeSpec::Process(_) => "process",
+            ProbeSpec::Passive(_) => "ingest",
         }
     }
 }
@@ -255,6 +260,12 @@ pub struct ProcessProbe {
     #[serde(default)]
     pub pid_file: Option<PathBuf>,
 }
+
+/// A target autoheal does not probe: it learns of failures (and recoveries)
+/// from the tools that watch it, through `serve`'s API.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveProbe {}
 
 /// A target that can break on request (the demo fleet): `POST {url}/{fault}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -329,6 +340,9 @@ impl Config {
             if let Some(p) = &t.host {
                 probes.push(ProbeSpec::Host(p.clone()));
             }
+            if let Some(p) = &t.passive {
+                probes.push(ProbeSpec::Passive(p.clone()));
+            }
             if let Some(p) = &t.process {
                 if p.name.is_none() == p.pid_file.is_none() {
                     return Err(format!(
@@ -340,7 +354,7 @@ impl Config {
             }
             if probes.len() != 1 {
                 return Err(format!(
-                    "target `{}` needs exactly one probe: `http`, `tcp`, `host` or `process` (found {})",
+                    "target `{}` needs exactly one probe: `http`, `tcp`, `host`, `process` or `passive` (found {})",
                     t.name,
                     probes.len()
                 ));

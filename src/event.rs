@@ -259,6 +259,20 @@ pub enum Command {
     Shutdown {
         reason: String,
     },
+    /// A failure of `target` (or, with `firing: false`, its end) reported by
+    /// another tool: Alertmanager, an incident intake. Repeats are idempotent.
+    Ingest {
+        source: String,
+        target: String,
+        signature: String,
+        #[serde(default)]
+        severity: Option<Severity>,
+        #[serde(default)]
+        detail: String,
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+        firing: bool,
+    },
 }
 
 /// `ts` is RFC 3339 in UTC with exactly three fractional digits.

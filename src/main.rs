@@ -243,6 +243,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         }
         None => None,
     };
+    let target_names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     let engine = Engine::new(Settings {
         targets,
         playbooks,
@@ -264,6 +265,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             journal: Some(journal.clone()),
             token,
             metrics,
+            targets: target_names,
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {

@@ -17,6 +17,13 @@ async fn serve(token: Option<&str>) -> (common::Run, String) {
         journal: Some(run.journal.clone()),
         token: token.map(str::to_string),
         metrics: None,
+        targets: run
+            .fleet
+            .config()
+            .targets
+            .into_iter()
+            .map(|t| t.name)
+            .collect(),
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     (run, base)

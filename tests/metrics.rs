@@ -40,6 +40,7 @@ async fn serve() -> (common::Run, String) {
         // /metrics answers without it, like /health.
         token: Some("s3cret".into()),
         metrics: Some(metrics),
+        targets: fleet.config().targets.into_iter().map(|t| t.name).collect(),
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     let run = common::Run {

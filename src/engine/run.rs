@@ -4,7 +4,7 @@ mod commands;
 mod remedy;
 
 use jiff::Timestamp;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::{Detector, Policy, Verdict, now_ms};
 use crate::action::ActionOutcome;
-use crate::config::Target;
+use crate::config::{ProbeSpec, Target};
 use crate::event::{Command, Event, EventKind, IncidentId, Severity};
 use crate::journal::{self, Journal};
 use crate::monitor::{Observation, Prober};
@@ -134,6 +134,7 @@ impl Engine {
                 kick: Arc::new(Notify::new()),
                 chaos: None,
                 last: Observation::default(),
+                labels: t.labels.clone(),
             })
             .collect();
         let by_name = self
@@ -258,6 +259,8 @@ struct Runtime {
     chaos: Option<(Timestamp, Instant)>,
     /// The latest observation, for playbook conditions.
     last: Observation,
+    /// The target's labels, plus those of the last alert about it: playbooks match on both.
+    labels: BTreeMap<String, String>,
 }
 
 /// Re-probing a target after its fix ran.
@@ -328,6 +331,9 @@ impl Runner {
             .map(|i| i.id)
             .collect();
         for (i, target) in self.settings.targets.iter().enumerate() {
+            if matches!(target.probe, ProbeSpec::Passive(_)) {
+                continue; // its failures arrive as Command::Ingest
+            }
             self.probe_tasks.push(tokio::spawn(probe_loop(
                 i,
                 target.clone(),
@@ -485,7 +491,7 @@ impl Runner {
                     rt.kick.notify_one();
                 }
             }
-            Verdict::Failing { since } => self.on_failing(idx, &obs, since),
+            Verdict::Failing { since } => self.on_failing(idx, &obs, since, None),
             Verdict::Recovered => self.on_recovered(idx),
         }
     }
@@ -497,7 +503,14 @@ impl Runner {
             .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
     }
 
-    fn on_failing(&mut self, idx: usize, obs: &Observation, since: Timestamp) {
+    /// A target turned (or stays) bad. `severity` is what a reporting tool said, if any.
+    fn on_failing(
+        &mut self,
+        idx: usize,
+        obs: &Observation,
+        since: Timestamp,
+        severity: Option<Severity>,
+    ) {
         let name = self.settings.targets[idx].name.clone();
         let signature = obs.signature.clone().unwrap_or_else(|| "UNHEALTHY".into());
         let known = self.state.targets.get(&name);
@@ -521,10 +534,11 @@ impl Runner {
             Some((injected, _)) if injected <= since => (injected, true),
             _ => (since, false),
         };
-        let severity = match self.find_playbook(idx, &signature) {
-            _ if self.settings.targets[idx].critical => Severity::Critical,
-            Some(p) => p.severity,
-            None => Severity::High,
+        let severity = match self.settings.targets[idx].critical {
+            true => Severity::Critical,
+            false => severity
+                .or_else(|| self.find_playbook(idx, &signature).map(|p| p.severity))
+                .unwrap_or(Severity::High),
         };
         let incident_id = self.state.next_incident_id();
         self.emit(EventKind::IncidentDetected {
@@ -573,7 +587,7 @@ impl Runner {
         let (target, obs) = (&self.settings.targets[idx], &self.targets[idx].last);
         Signal {
             target: &target.name,
-            labels: &target.labels,
+            labels: &self.targets[idx].labels,
             kind: SignalKind::parse(target.probe.kind()).unwrap_or(SignalKind::Http),
             signature,
             status: obs.status,

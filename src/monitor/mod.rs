@@ -92,6 +92,12 @@ impl Prober {
             ProbeSpec::Tcp(p) => tcp::probe(p, timeout).await,
             ProbeSpec::Host(p) => self.host.probe(p, timeout).await,
             ProbeSpec::Process(p) => self.processes.probe(p, timeout).await,
+            // The engine never probes a passive target; this answer is only for completeness.
+            ProbeSpec::Passive(_) => Observation {
+                healthy: true,
+                detail: "passive: failures arrive through the API".into(),
+                ..Default::default()
+            },
         }
     }
 }

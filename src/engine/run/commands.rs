@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use super::{Internal, Runner};
 use crate::engine::now_ms;
-use crate::event::{Command, Decision, EventKind, IncidentId};
+use crate::event::{Command, Decision, EventKind, IncidentId, Severity};
+use crate::monitor::Observation;
 use crate::state::{Incident, Status};
+use std::collections::BTreeMap;
 
 impl Runner {
     pub(super) fn on_command(&mut self, command: Command) {
@@ -82,6 +84,24 @@ impl Runner {
                 }
             }
             Command::Shutdown { reason } => self.stop(reason),
+            Command::Ingest {
+                source,
+                target,
+                signature,
+                severity,
+                detail,
+                labels,
+                firing,
+            } => {
+                let Some(&idx) = self.by_name.get(&target) else {
+                    return tracing::warn!("{source}: no target named {target}");
+                };
+                if firing {
+                    self.ingest_firing(idx, &source, signature, severity, detail, labels);
+                } else {
+                    self.ingest_resolved(idx, &source, &signature);
+                }
+            }
         }
     }
 
@@ -141,5 +161,61 @@ impl Runner {
                 result,
             });
         });
+    }
+
+    /// Another tool reports a failure: the same path as a failing probe, so
+    /// dedup (one open incident per target and signature), grace and policy apply.
+    fn ingest_firing(
+        &mut self,
+        idx: usize,
+        source: &str,
+        signature: String,
+        severity: Option<Severity>,
+        detail: String,
+        labels: BTreeMap<String, String>,
+    ) {
+        let runtime = &mut self.targets[idx];
+        runtime.labels = labels;
+        // The operator's labels win over a reporting tool's.
+        runtime
+            .labels
+            .extend(self.settings.targets[idx].labels.clone());
+        let obs = Observation {
+            healthy: false,
+            signature: Some(signature),
+            detail: format!("{source}: {detail}"),
+            ..Default::default()
+        };
+        runtime.last = obs.clone();
+        self.on_failing(idx, &obs, now_ms(), severity);
+    }
+
+    /// The tool says it is over: the incident resolves; for a target nobody
+    /// probes, that is also the verification of the fix that ran.
+    fn ingest_resolved(&mut self, idx: usize, source: &str, signature: &str) {
+        let name = self.settings.targets[idx].name.clone();
+        let Some(inc) = self.state.open_incident(&name, signature) else {
+            return;
+        };
+        let id = inc.id;
+        if let (Status::Verifying, Some(playbook), Some(step)) =
+            (inc.status, inc.playbook.clone(), inc.step.clone())
+        {
+            let detail = format!("{source} reports it resolved");
+            self.emit(EventKind::StepFinished {
+                incident_id: id,
+                playbook,
+                step,
+                ok: true,
+                detail,
+            });
+        }
+        self.verifying.remove(&id);
+        self.resolve(id);
+        if self.state.open_incidents_of(&name).next().is_none()
+            && self.state.targets.get(&name).is_some_and(|t| t.failing)
+        {
+            self.emit(EventKind::ProbeRecovered { target: name });
+        }
     }
 }

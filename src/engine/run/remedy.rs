@@ -6,6 +6,7 @@ use tokio::time::Instant;
 
 use super::{Internal, Runner, VERIFY_FIRST_DELAY, VERIFY_MAX_DELAY, Verify};
 use crate::action::{self, ActionOutcome, template};
+use crate::config::ProbeSpec;
 use crate::engine::{Context, Plan, decide, now_ms};
 use crate::event::{Decision, EventKind, IncidentId};
 use crate::monitor::Observation;
@@ -184,7 +185,10 @@ impl Runner {
         if self.stopping.is_some() || !still_open {
             return;
         }
-        if outcome.ok {
+        if outcome.ok && matches!(self.settings.targets[idx].probe, ProbeSpec::Passive(_)) {
+            // Nothing to re-probe: the tool that reported it says when it is over
+            // (Command::Ingest with firing: false), and the incident verifies then.
+        } else if outcome.ok {
             let now = Instant::now();
             self.verifying.insert(
                 id,

@@ -1,0 +1,212 @@
+//! Incidents reported by other tools (Alertmanager, intake) through the API,
+//! on a target autoheal does not probe, fixed by a real HTTP action.
+
+use axum::Router;
+use axum::routing::post;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+use autoheal::api::{Api, router};
+use autoheal::config::Config;
+use autoheal::engine::{Engine, EngineHandle, Settings};
+use autoheal::event::{Event, EventKind, Severity};
+use autoheal::playbook::Playbooks;
+
+const PLAYBOOK: &str = "name: restart-checkout\nmatch: { targets: [checkout], kind: ingest, signature: HighErrorRate }\nseverity: high\nconfidence: 0.95\nsteps:\n  - name: restart\n    http: { url: '{{control}}/restart' }\n";
+
+struct Setup {
+    base: String,
+    restarts: Arc<AtomicUsize>,
+    handle: EngineHandle,
+    events: broadcast::Receiver<Event>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    // The service's control endpoint: counts restarts.
+    let restarts = Arc::new(AtomicUsize::new(0));
+    let counter = restarts.clone();
+    let control = Router::new().route(
+        "/restart",
+        post(move || async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "restarted"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, control).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let books = dir.path().join("playbooks");
+    std::fs::create_dir(&books).unwrap();
+    std::fs::write(books.join("checkout.yaml"), PLAYBOOK).unwrap();
+    let config = format!(
+        "targets:\n  - name: checkout\n    passive: {{}}\n    vars: {{ control: '{control_url}' }}\n"
+    );
+    let (config, targets) = Config::parse(Path::new("test.yaml"), &config).unwrap();
+    let names = targets.iter().map(|t| t.name.clone()).collect();
+    let engine = Engine::new(Settings {
+        targets,
+        playbooks: Playbooks::load(Some(&books), &[]).unwrap(),
+        policy: config.policy,
+        dry_run: false,
+        journal: Some(dir.path().join("journal.jsonl")),
+    })
+    .unwrap();
+    let events = engine.subscribe();
+    let handle = engine.spawn();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(Api {
+        commands: handle.commands(),
+        events: handle.subscriber(),
+        journal: None,
+        token: None,
+        metrics: None,
+        targets: names,
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Setup {
+        base,
+        restarts,
+        handle,
+        events,
+        _dir: dir,
+    }
+}
+
+fn webhook(status: &str) -> String {
+    // As Alertmanager sends it, with a null `annotations` and fields we ignore.
+    format!(
+        r#"{{"version":"4","groupKey":"{{}}:{{}}","status":"{status}","receiver":"autoheal","alerts":[
+          {{"status":"{status}","labels":{{"alertname":"HighErrorRate","service":"checkout","severity":"warning"}},
+            "annotations":null,"startsAt":"2026-11-23T10:00:00Z","fingerprint":"c0ffee"}},
+          {{"status":"{status}","labels":{{"alertname":"DiskAlmostFull","instance":"db-7"}},"fingerprint":"d00d"}}]}}"#
+    )
+}
+
+async fn wait_for(
+    events: &mut broadcast::Receiver<Event>,
+    what: &str,
+    pred: impl Fn(&EventKind) -> bool,
+) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let e = events.recv().await.unwrap();
+            seen.push(e.clone());
+            if pred(&e.kind) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no {what}; saw {seen:#?}");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_firing_twice_opens_one_incident_and_resolved_closes_it() {
+    let mut s = setup().await;
+    let http = reqwest::Client::new();
+    let post = |body: String| {
+        http.post(format!("{}/api/alertmanager", s.base))
+            .body(body)
+            .send()
+    };
+
+    let first = post(webhook("firing")).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let answer: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(answer["not_accepted"][0]["target"], "db-7", "{answer}");
+    let seen = wait_for(&mut s.events, "the fix", |k| {
+        matches!(k, EventKind::ActionFinished { ok: true, .. })
+    })
+    .await;
+    let detected: Vec<_> = seen
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::IncidentDetected { .. }))
+        .collect();
+    assert_eq!(detected.len(), 1);
+    assert!(
+        matches!(
+            &detected[0].kind,
+            EventKind::IncidentDetected {
+                severity: Severity::Medium,
+                ..
+            }
+        ),
+        "the alert's `severity: warning` is kept: {:?}",
+        detected[0].kind
+    );
+
+    // Alertmanager retries and repeats: nothing new happens.
+    post(webhook("firing")).await.unwrap();
+    post(webhook("firing")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.restarts.load(Ordering::SeqCst),
+        1,
+        "one restart, whatever the repeats"
+    );
+
+    post(webhook("resolved")).await.unwrap();
+    let seen = wait_for(&mut s.events, "resolution", |k| {
+        matches!(k, EventKind::IncidentResolved { .. })
+    })
+    .await;
+    assert!(seen.iter().any(|e| matches!(&e.kind, EventKind::StepFinished { ok: true, detail, .. } if detail == "alertmanager reports it resolved")));
+    post(webhook("resolved")).await.unwrap();
+
+    let state = s.handle.shutdown("test over").await;
+    assert_eq!(state.incidents.len(), 1);
+    assert_eq!(state.counts.resolved, 1);
+    assert_eq!(state.learning.values().map(|r| r.successes).sum::<u32>(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_reports_open_and_close_incidents_and_bad_ones_are_refused() {
+    let mut s = setup().await;
+    let http = reqwest::Client::new();
+    let post = |body: &'static str| {
+        http.post(format!("{}/api/incidents", s.base))
+            .body(body)
+            .send()
+    };
+
+    let unknown = post(r#"{"service":"billing","error":"HighErrorRate"}"#)
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let bad = post(r#"{"service":"checkout","error":"HighErrorRate","severity":"apocalyptic"}"#)
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let missing = post(r#"{"service":"checkout"}"#).await.unwrap();
+    assert_eq!(missing.status(), 400);
+    let text = missing.text().await.unwrap();
+    assert!(text.contains("missing field `error`"), "{text}");
+
+    let open = post(r#"{"service":"checkout","error":"HighErrorRate","severity":"high"}"#)
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 202);
+    wait_for(&mut s.events, "the fix", |k| {
+        matches!(k, EventKind::ActionFinished { ok: true, .. })
+    })
+    .await;
+    post(r#"{"service":"checkout","error":"HighErrorRate","status":"resolved"}"#)
+        .await
+        .unwrap();
+    wait_for(&mut s.events, "resolution", |k| {
+        matches!(k, EventKind::IncidentResolved { .. })
+    })
+    .await;
+    assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
+    s.handle.shutdown("test over").await;
+}
