@@ -60,6 +60,7 @@ pub fn router(api: Api) -> Router {
         .route("/api/commands", post(command))
         .route("/api/incidents", post(incident))
         .route("/api/alertmanager", post(alertmanager))
+        .route("/api/events/publish", post(publish))
         .route_layer(middleware::from_fn_with_state(api.clone(), authorize));
     let mut open =
         Router::new().route("/health", get(|| async { Json(json!({ "status": "ok" })) }));
@@ -134,10 +135,54 @@ struct Intake {
 }
 
 async fn incident(State(api): State<Arc<Api>>, body: Bytes) -> Response {
-    let intake: Intake = match serde_json::from_slice(&body) {
-        Ok(i) => i,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid incident: {e}")),
+    match serde_json::from_slice::<Intake>(&body) {
+        Ok(intake) => ingest(&api, "intake", intake).await,
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid incident: {e}")),
+    }
+}
+
+/// `POST /api/events/publish` as event buses send it: `{type, source, payload}`, where
+/// `type` names the failure and `payload` says which service (and may carry
+/// `severity`, `status`, `detail`).
+#[derive(Deserialize)]
+struct Published {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    source: Option<String>,
+    payload: PublishedPayload,
+}
+
+#[derive(Deserialize)]
+struct PublishedPayload {
+    service: String,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    detail: String,
+}
+
+async fn publish(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let event: Published = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid event: {e}")),
     };
+    let source = event.source.unwrap_or_else(|| "publish".into());
+    let p = event.payload;
+    let intake = Intake {
+        service: p.service,
+        error: event.kind,
+        severity: p.severity,
+        status: p.status,
+        detail: p.detail,
+    };
+    ingest(&api, &source, intake).await
+}
+
+/// Checks a report about one service and hands it to the engine.
+async fn ingest(api: &Api, source: &str, intake: Intake) -> Response {
     if !api.targets.contains(&intake.service) {
         let known = api.targets.join(", ");
         return error(
@@ -152,7 +197,7 @@ async fn incident(State(api): State<Arc<Api>>, body: Bytes) -> Response {
         Some(None) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "invalid incident: `severity` must be low, medium, high, critical, info or warning",
+                "`severity` must be low, medium, high, critical, info or warning",
             );
         }
         Some(s) => s,
@@ -164,12 +209,12 @@ async fn incident(State(api): State<Arc<Api>>, body: Bytes) -> Response {
         Some(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "invalid incident: `status` must be firing or resolved",
+                "`status` must be firing or resolved",
             );
         }
     };
     let command = Command::Ingest {
-        source: "intake".into(),
+        source: source.to_string(),
         target: intake.service,
         signature: intake.error,
         severity,

@@ -210,3 +210,38 @@ async fn intake_reports_open_and_close_incidents_and_bad_ones_are_refused() {
     assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
     s.handle.shutdown("test over").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_bus_publish_opens_and_closes_an_incident() {
+    let mut s = setup().await;
+    let http = reqwest::Client::new();
+    let publish = |status: &str| {
+        let body = format!(
+            r#"{{"type":"HighErrorRate","source":"bus","payload":{{"service":"checkout","status":"{status}"}}}}"#
+        );
+        http.post(format!("{}/api/events/publish", s.base))
+            .body(body)
+            .send()
+    };
+    assert_eq!(publish("firing").await.unwrap().status(), 202);
+    let seen = wait_for(&mut s.events, "the fix", |k| {
+        matches!(k, EventKind::ActionFinished { ok: true, .. })
+    })
+    .await;
+    assert!(seen.iter().any(
+        |e| matches!(&e.kind, EventKind::ProbeFailed { detail, .. } if detail.starts_with("bus: "))
+    ));
+    publish("resolved").await.unwrap();
+    wait_for(&mut s.events, "resolution", |k| {
+        matches!(k, EventKind::IncidentResolved { .. })
+    })
+    .await;
+    let nameless = http
+        .post(format!("{}/api/events/publish", s.base))
+        .body(r#"{"type":"HighErrorRate","payload":{}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nameless.status(), 400);
+    s.handle.shutdown("test over").await;
+}
