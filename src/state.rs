@@ -3,7 +3,7 @@
 //! journal rebuilds exactly the state of the live run.
 
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::event::{Decision, Event, EventKind, IncidentId, Severity};
@@ -17,11 +17,11 @@ pub struct State {
     pub targets: BTreeMap<String, TargetState>,
     pub incidents: BTreeMap<IncidentId, Incident>,
     /// One open incident per (target, signature).
-    open: HashMap<(String, String), IncidentId>,
+    open: BTreeMap<(String, String), IncidentId>,
     /// Per (playbook, step): how often it fixed things.
     pub learning: HashMap<(String, String), StepRecord>,
     /// Remediations of real (not chaos) incidents, for cooldown, flap guard and rate limits.
-    remediations: Vec<Remediation>,
+    remediations: Remediations,
     pub running_actions: usize,
     pub counts: Counts,
     /// Time to detect and to resolve of every resolved incident, in order.
@@ -124,15 +124,41 @@ pub struct StepRecord {
     pub failures: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Remediation {
-    at: Timestamp,
-    target: String,
-    playbook: String,
-}
-
 /// How long remediations are remembered for policy (the longest window: one hour).
 const REMEDIATION_MEMORY: Duration = Duration::from_secs(3600);
+
+/// When real remediations started, indexed for the policy's questions so that
+/// none of them scans the last hour: time-ordered queues answer counts in a
+/// window by binary search, and the latest per (target, playbook) is kept.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Remediations {
+    all: VecDeque<Timestamp>,
+    by_target: HashMap<String, VecDeque<Timestamp>>,
+    last: HashMap<(String, String), Timestamp>,
+}
+
+impl Remediations {
+    fn record(&mut self, at: Timestamp, target: &str, playbook: &str) {
+        let horizon = at - REMEDIATION_MEMORY;
+        let queue = self.by_target.entry(target.to_string()).or_default();
+        for q in [&mut self.all, queue] {
+            q.push_back(at);
+            while q.front().is_some_and(|t| *t <= horizon) {
+                q.pop_front();
+            }
+        }
+        self.last
+            .insert((target.to_string(), playbook.to_string()), at);
+    }
+
+    fn count_since(&self, target: Option<&str>, since: Timestamp) -> usize {
+        let queue = match target {
+            Some(t) => self.by_target.get(t),
+            None => Some(&self.all),
+        };
+        queue.map_or(0, |q| q.len() - q.partition_point(|t| *t <= since))
+    }
+}
 
 impl State {
     pub fn apply(&mut self, event: &Event) {
@@ -258,15 +284,9 @@ impl State {
                         output: String::new(),
                     });
                     if !inc.chaos {
-                        self.remediations.push(Remediation {
-                            at: event.ts,
-                            target: inc.target.clone(),
-                            playbook: playbook.clone(),
-                        });
+                        self.remediations.record(event.ts, &inc.target, playbook);
                     }
                 }
-                let horizon = event.ts - REMEDIATION_MEMORY;
-                self.remediations.retain(|r| r.at > horizon);
             }
             EventKind::ActionFinished {
                 incident_id,
@@ -377,9 +397,10 @@ impl State {
         &'a self,
         target: &'a str,
     ) -> impl Iterator<Item = &'a Incident> + 'a {
+        // The map is ordered by (target, signature): this target's entries are one range.
         self.open
-            .iter()
-            .filter(move |((t, _), _)| t == target)
+            .range((target.to_string(), String::new())..)
+            .take_while(move |((t, _), _)| t == target)
             .filter_map(|(_, id)| self.incidents.get(id))
     }
 
@@ -408,22 +429,31 @@ impl State {
             .is_some_and(|until| until > now)
     }
 
-    /// Remediations of `target` (any playbook, or only `playbook`) in the last `window`.
-    pub fn remediations_since(
+    /// How many real remediations (of `target`, or of any) started in the last `window`.
+    pub fn remediation_count(
         &self,
         target: Option<&str>,
-        playbook: Option<&str>,
         now: Timestamp,
         window: Duration,
-    ) -> Vec<Timestamp> {
-        let since = now - window.min(REMEDIATION_MEMORY);
+    ) -> usize {
         self.remediations
-            .iter()
-            .filter(|r| r.at > since)
-            .filter(|r| target.is_none_or(|t| r.target == t))
-            .filter(|r| playbook.is_none_or(|p| r.playbook == p))
-            .map(|r| r.at)
-            .collect()
+            .count_since(target, now - window.min(REMEDIATION_MEMORY))
+    }
+
+    /// When the latest real remediation of `target` (by `playbook`, or by any) started.
+    pub fn last_remediation(&self, target: &str, playbook: Option<&str>) -> Option<Timestamp> {
+        match playbook {
+            Some(p) => self
+                .remediations
+                .last
+                .get(&(target.to_string(), p.to_string()))
+                .copied(),
+            None => self
+                .remediations
+                .by_target
+                .get(target)
+                .and_then(|q| q.back().copied()),
+        }
     }
 
     /// The stated confidence blended with what this step achieved so far;

@@ -170,18 +170,14 @@ fn gate(
             ),
         );
     }
-    let hourly = state
-        .remediations_since(None, None, now, Duration::from_secs(3600))
-        .len();
+    let hourly = state.remediation_count(None, now, Duration::from_secs(3600));
     if hourly >= policy.max_per_hour {
         return (
             ApprovalRequired,
             format!("blast radius: {hourly} remediations in the last hour"),
         );
     }
-    let recent = state
-        .remediations_since(Some(&target.name), None, now, policy.flap_window)
-        .len();
+    let recent = state.remediation_count(Some(&target.name), now, policy.flap_window);
     if recent >= policy.flap_max {
         return (
             ApprovalRequired,
@@ -194,10 +190,10 @@ fn gate(
     }
     let cooldown = playbook.cooldown.unwrap_or(policy.cooldown);
     if let Some(last) = state
-        .remediations_since(Some(&target.name), Some(&playbook.name), now, cooldown)
-        .last()
+        .last_remediation(&target.name, Some(&playbook.name))
+        .filter(|last| *last > now - cooldown)
     {
-        let ago = now.duration_since(*last).as_secs();
+        let ago = now.duration_since(last).as_secs();
         return (
             ApprovalRequired,
             format!(
@@ -222,19 +218,23 @@ fn backoff(cx: &Context, incident: &Incident) -> Duration {
     if incident.chaos || !incident.tried_steps.is_empty() {
         return Duration::ZERO;
     }
-    let recent =
-        cx.state
-            .remediations_since(Some(&cx.target.name), None, cx.now, cx.policy.backoff_reset);
-    let Some(last) = recent.last() else {
+    let recent = cx
+        .state
+        .remediation_count(Some(&cx.target.name), cx.now, cx.policy.backoff_reset);
+    let Some(last) = cx
+        .state
+        .last_remediation(&cx.target.name, None)
+        .filter(|_| recent > 0)
+    else {
         return Duration::ZERO;
     };
-    let exp = u32::try_from(recent.len() - 1).unwrap_or(u32::MAX).min(16);
+    let exp = u32::try_from(recent - 1).unwrap_or(u32::MAX).min(16);
     let wait = cx
         .policy
         .backoff_base
         .saturating_mul(1 << exp)
         .min(cx.policy.backoff_max);
-    let since = Duration::try_from(cx.now.duration_since(*last)).unwrap_or(Duration::ZERO);
+    let since = Duration::try_from(cx.now.duration_since(last)).unwrap_or(Duration::ZERO);
     wait.saturating_sub(since)
 }
 

@@ -497,10 +497,19 @@ impl Runner {
     }
 
     /// A remediation of this target is running or being verified: its grace period.
+    /// Only for probed targets: our own probes see a restarting service fail in new
+    /// ways, while a report from another tool is a deliberate statement that a
+    /// dropped report would lose (an intake tool sends it once).
     fn remediating(&self, target: &str) -> bool {
-        self.state
-            .open_incidents_of(target)
-            .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
+        let passive = self
+            .by_name
+            .get(target)
+            .is_some_and(|i| matches!(self.settings.targets[*i].probe, ProbeSpec::Passive(_)));
+        !passive
+            && self
+                .state
+                .open_incidents_of(target)
+                .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
     }
 
     /// A target turned (or stays) bad. `severity` is what a reporting tool said, if any.
