@@ -152,11 +152,12 @@ async fn main() {
         task.await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (sent, started) = (sent.lock().unwrap(), started.lock().unwrap());
-    let mut latencies: Vec<Duration> = sent
-        .iter()
-        .filter_map(|(sig, at)| started.get(sig).map(|s| s.saturating_duration_since(*at)))
-        .collect();
+    let mut latencies: Vec<Duration> = {
+        let (sent, started) = (sent.lock().unwrap(), started.lock().unwrap());
+        sent.iter()
+            .filter_map(|(sig, at)| started.get(sig).map(|s| s.saturating_duration_since(*at)))
+            .collect()
+    };
     latencies.sort();
     println!(
         "paced {rate}/s for {secs}s: {} of {total} reached action_started; ingest -> action_started p50 {:.2?} p99 {:.2?} max {:.2?}",
