@@ -99,6 +99,76 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     #[serde(default)]
     pub api: ApiConfig,
+    /// Webhooks told about escalations, resolutions and failures.
+    #[serde(default)]
+    pub notify: Vec<NotifyConfig>,
+}
+
+/// One webhook: where to POST, in which shape, and for which events.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    #[serde(deserialize_with = "hook_url")]
+    pub url: String,
+    #[serde(default)]
+    pub format: NotifyFormat,
+    /// Key of the `X-Autoheal-Signature` HMAC; never logged or journaled.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default = "NotifyEvent::all")]
+    pub events: Vec<NotifyEvent>,
+}
+
+/// Debug without the secret, so a logged config never leaks it.
+impl fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("url", &self.url)
+            .field("format", &self.format)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyFormat {
+    /// `{"event", "incident", "text"}`.
+    #[default]
+    Json,
+    /// `{"text"}`, what Slack (and Mattermost, Rocket.Chat) incoming webhooks take.
+    Slack,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    Escalated,
+    Resolved,
+    /// A failed action or a step that did not fix it.
+    Failed,
+}
+
+impl NotifyEvent {
+    pub fn all() -> Vec<NotifyEvent> {
+        vec![
+            NotifyEvent::Escalated,
+            NotifyEvent::Resolved,
+            NotifyEvent::Failed,
+        ]
+    }
+}
+
+/// serde helper: an absolute http or https URL.
+fn hook_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    match reqwest::Url::parse(&text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(text),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid webhook url `{text}`: write an http:// or https:// URL"
+        ))),
+    }
 }
 
 /// Settings of `autoheal-tui serve`'s HTTP API.
@@ -455,5 +525,53 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("-2s").is_err());
+    }
+
+    fn parse_config(text: &str) -> Result<Config, LoadError> {
+        Config::parse(Path::new("cfg.yaml"), text).map(|(c, _)| c)
+    }
+
+    #[test]
+    fn a_hook_defaults_to_json_and_every_event() {
+        let config = parse_config("notify:\n  - url: https://hooks.example/x\n").unwrap();
+        let hook = &config.notify[0];
+        assert_eq!(hook.format, NotifyFormat::Json);
+        assert_eq!(hook.secret, None);
+        assert_eq!(hook.events, NotifyEvent::all());
+        assert!(Config::default().notify.is_empty());
+    }
+
+    #[test]
+    fn a_hook_reads_format_secret_and_events() {
+        let config = parse_config(
+            "notify:\n  - url: http://127.0.0.1:9/h\n    format: slack\n    secret: s3cret\n    events: [resolved]\n",
+        )
+        .unwrap();
+        let hook = &config.notify[0];
+        assert_eq!(hook.format, NotifyFormat::Slack);
+        assert_eq!(hook.events, vec![NotifyEvent::Resolved]);
+        assert!(!format!("{hook:?}").contains("s3cret"), "{hook:?}");
+    }
+
+    #[test]
+    fn an_unknown_format_names_its_line_and_column() {
+        let err =
+            parse_config("notify:\n  - url: https://h.example/x\n    format: teams\n").unwrap_err();
+        assert_eq!(err.location, Some((3, 13)), "{err}");
+        assert!(err.message.contains("unknown variant `teams`"), "{err}");
+        assert!(err.message.contains("json"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_hook_field_or_event_or_url_is_an_error() {
+        let err =
+            parse_config("notify:\n  - url: https://h.example/x\n    token: t\n").unwrap_err();
+        assert!(err.message.contains("unknown field `token`"), "{err}");
+        let err = parse_config("notify:\n  - url: https://h.example/x\n    events: [fixed]\n")
+            .unwrap_err();
+        assert!(err.message.contains("unknown variant `fixed`"), "{err}");
+        let err = parse_config("notify:\n  - url: ftp://h.example/x\n").unwrap_err();
+        assert_eq!(err.location, Some((2, 10)), "{err}");
+        assert!(err.message.contains("invalid webhook url"), "{err}");
     }
 }

@@ -172,6 +172,13 @@ pub enum EventKind {
         target: String,
         by: String,
     },
+    /// A webhook still failed after its retries. `url` has no credentials,
+    /// query or path (those can hold a token); the hook's secret is never here.
+    NotificationFailed {
+        url: String,
+        incident_id: Option<IncidentId>,
+        error: String,
+    },
 }
 
 fn is_false(b: &bool) -> bool {
@@ -200,6 +207,7 @@ impl EventKind {
             EventKind::AutomationResumed { .. } => "automation_resumed",
             EventKind::TargetSilenced { .. } => "target_silenced",
             EventKind::TargetUnsilenced { .. } => "target_unsilenced",
+            EventKind::NotificationFailed { .. } => "notification_failed",
         }
     }
 
@@ -215,6 +223,7 @@ impl EventKind {
             | EventKind::IncidentEscalated { incident_id, .. }
             | EventKind::ApprovalGranted { incident_id, .. }
             | EventKind::ApprovalRejected { incident_id, .. } => Some(*incident_id),
+            EventKind::NotificationFailed { incident_id, .. } => *incident_id,
             _ => None,
         }
     }
@@ -272,6 +281,13 @@ pub enum Command {
         #[serde(default)]
         labels: std::collections::BTreeMap<String, String>,
         firing: bool,
+    },
+    /// A notifier gave up on a webhook: the engine journals it as `notification_failed`.
+    RecordNotificationFailure {
+        url: String,
+        #[serde(default)]
+        incident_id: Option<IncidentId>,
+        error: String,
     },
 }
 

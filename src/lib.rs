@@ -13,6 +13,7 @@ pub mod event;
 pub mod journal;
 pub mod metrics;
 pub mod monitor;
+pub mod notify;
 pub mod playbook;
 pub mod remote;
 pub mod report;

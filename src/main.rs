@@ -257,6 +257,15 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     let metrics = api_listener
         .is_some()
         .then(|| autoheal::metrics::spawn(state.clone(), engine.subscribe(), engine.samples()));
+    // Webhooks, in every mode; subscribed before spawning for the same reason.
+    if !config.notify.is_empty() {
+        tokio::spawn(autoheal::notify::run(
+            config.notify.clone(),
+            engine.subscribe(),
+            state.clone(),
+            engine.commands(),
+        ));
+    }
     let handle = engine.spawn();
     if let Some((listener, token)) = api_listener {
         let router = autoheal::api::router(autoheal::api::Api {

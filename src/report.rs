@@ -229,6 +229,22 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             target.clone(),
             format!("by {by}"),
         ),
+        EventKind::NotificationFailed {
+            url,
+            incident_id,
+            error,
+        } => {
+            let (target, about) = match incident_id {
+                Some(id) => (of(id), format!("{id} ")),
+                None => (String::new(), String::new()),
+            };
+            d(
+                "NOTIFY FAIL",
+                Tone::Bad,
+                target,
+                format!("{about}{url}: {error}"),
+            )
+        }
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Counts {
     pub escalated: usize,
     pub actions_ok: usize,
     pub actions_failed: usize,
+    /// Webhook notifications given up on after their retries.
+    pub notifications_failed: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -382,6 +384,7 @@ impl State {
                     .or_default()
                     .silenced_until = None;
             }
+            EventKind::NotificationFailed { .. } => self.counts.notifications_failed += 1,
         }
     }
 

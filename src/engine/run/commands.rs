@@ -102,6 +102,15 @@ impl Runner {
                     self.ingest_resolved(idx, &source, &signature);
                 }
             }
+            Command::RecordNotificationFailure {
+                url,
+                incident_id,
+                error,
+            } => self.emit(EventKind::NotificationFailed {
+                url,
+                incident_id,
+                error,
+            }),
         }
     }
 
