@@ -57,6 +57,7 @@ pub fn router(api: Api) -> Router {
     let api = Arc::new(api);
     let protected = Router::new()
         .route("/api/events", get(events))
+        .route("/api/state", get(snapshot))
         .route("/api/commands", post(command))
         .route("/api/incidents", post(incident))
         .route("/api/alertmanager", post(alertmanager))
@@ -104,6 +105,18 @@ async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next) ->
 /// about how much of a guessed token was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /api/state`: the whole state with the `seq` it is folded up to; a
+/// client may then follow `/api/events?since=SEQ`. The daemon's fold lives with
+/// its metrics (both are the same `State`), so it is served when those are.
+async fn snapshot(State(api): State<Arc<Api>>) -> Response {
+    let Some(metrics) = &api.metrics else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "this API keeps no state");
+    };
+    let metrics = metrics::lock(metrics);
+    let state = metrics.state();
+    Json(json!({ "seq": state.last_seq, "state": state })).into_response()
 }
 
 /// `POST /api/commands` with one `Command` as JSON, e.g.

@@ -3,12 +3,13 @@
 //! journal rebuilds exactly the state of the live run.
 
 use jiff::Timestamp;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::event::{Decision, Event, EventKind, IncidentId, Severity};
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct State {
     pub last_seq: u64,
     pub last_ts: Option<Timestamp>,
@@ -17,10 +18,13 @@ pub struct State {
     pub targets: BTreeMap<String, TargetState>,
     pub incidents: BTreeMap<IncidentId, Incident>,
     /// One open incident per (target, signature).
+    #[serde(skip)]
     open: BTreeMap<(String, String), IncidentId>,
     /// Per (playbook, step): how often it fixed things.
+    #[serde(serialize_with = "learning_as_list")]
     pub learning: HashMap<(String, String), StepRecord>,
     /// Remediations of real (not chaos) incidents, for cooldown, flap guard and rate limits.
+    #[serde(skip)]
     remediations: Remediations,
     pub running_actions: usize,
     pub counts: Counts,
@@ -29,7 +33,7 @@ pub struct State {
     pub ttr_ms: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub detected: usize,
     pub resolved: usize,
@@ -40,7 +44,7 @@ pub struct Counts {
     pub notifications_failed: usize,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TargetState {
     pub failing: bool,
     pub signature: Option<String>,
@@ -49,7 +53,8 @@ pub struct TargetState {
     pub silenced_until: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     Detected,
     AwaitingApproval,
@@ -82,7 +87,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Incident {
     pub id: IncidentId,
     pub target: String,
@@ -109,7 +114,7 @@ pub struct Incident {
     pub timeline: Vec<Event>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attempt {
     pub step: String,
     pub action: String,
@@ -120,10 +125,27 @@ pub struct Attempt {
     pub output: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StepRecord {
     pub successes: u32,
     pub failures: u32,
+}
+
+/// JSON keys are strings: learning goes out as a list of records.
+fn learning_as_list<S: serde::Serializer>(
+    learning: &HashMap<(String, String), StepRecord>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(learning.len()))?;
+    let mut sorted: Vec<_> = learning.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    for ((playbook, step), r) in sorted {
+        seq.serialize_element(&serde_json::json!({
+            "playbook": playbook, "step": step, "successes": r.successes, "failures": r.failures,
+        }))?;
+    }
+    seq.end()
 }
 
 /// How long remediations are remembered for policy (the longest window: one hour).

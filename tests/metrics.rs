@@ -123,6 +123,30 @@ async fn a_healed_incident_shows_in_the_scrape() {
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
 
+    // The same fold as a snapshot, behind the token, with the seq to follow on from.
+    let anonymous = http.get(format!("{base}/api/state")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let snapshot: serde_json::Value = http
+        .get(format!("{base}/api/state"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        snapshot["seq"].as_u64().is_some_and(|n| n > 0),
+        "{snapshot}"
+    );
+    let incident = &snapshot["state"]["incidents"]["1"];
+    assert_eq!(incident["status"], "resolved", "{snapshot}");
+    assert_eq!(incident["target"], "orders-db");
+    assert_eq!(
+        snapshot["state"]["learning"][0]["successes"], 1,
+        "{snapshot}"
+    );
+
     // The same numbers come back from the journal alone, as after a daemon restart.
     let (live, journal, _dir) = run.stop().await;
     let mut replayed = Metrics::default();
