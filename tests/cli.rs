@@ -111,3 +111,31 @@ fn sigterm_stops_cleanly_with_the_journal_flushed() {
     let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
     assert_eq!(last["kind"], "engine_stopped");
 }
+
+#[test]
+fn the_readme_example_configs_validate() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    // Every YAML block in README that is a whole config file (it lists targets).
+    for block in readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+    {
+        if !block.lines().any(|l| l.starts_with("targets:")) {
+            continue;
+        }
+        let path = dir.path().join(format!("readme-{checked}.yaml"));
+        std::fs::write(&path, block).unwrap();
+        let out = autoheal(&["validate", "--config", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{block}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "found {checked} config blocks in README");
+}
