@@ -64,7 +64,7 @@ async fn setup() -> Setup {
     let app = router(Api {
         commands: handle.commands(),
         events: handle.subscriber(),
-        journal: None,
+        journal: Some(dir.path().join("journal.jsonl")),
         token: None,
         metrics: None,
         targets: names,
@@ -243,5 +243,57 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
         .await
         .unwrap();
     assert_eq!(nameless.status(), 400);
+    s.handle.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_shows_its_whole_remediation_on_the_event_stream() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let report = r#"{"service":"checkout","error":"HighErrorRate"}"#;
+    let sent = http
+        .post(format!("{}/api/incidents", s.base))
+        .body(report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+
+    // Over HTTP, as a remote console or script sees it: report -> incident -> playbook -> action.
+    let mut stream = http
+        .get(format!("{}/api/events?since=0", s.base))
+        .send()
+        .await
+        .unwrap();
+    let (mut text, mut kinds) = (String::new(), Vec::new());
+    let done = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find('\n') {
+                let line: serde_json::Value = serde_json::from_str(&text[..end]).unwrap();
+                text.drain(..=end);
+                kinds.push(line["kind"].as_str().unwrap().to_string());
+                if line["kind"] == "action_finished" {
+                    assert_eq!(line["ok"], true, "{line}");
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(done.is_ok(), "{kinds:?}");
+    let expected = [
+        "incident_detected",
+        "incident_analyzed",
+        "action_started",
+        "action_finished",
+    ];
+    let order: Vec<&str> = kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| expected.contains(k))
+        .collect();
+    assert_eq!(order, expected);
+    assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
     s.handle.shutdown("test over").await;
 }
