@@ -31,15 +31,18 @@ fn an_approval_from_one_console_shows_in_both_with_who_gave_it() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
-            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--journal", journal_path.to_str().unwrap()])
-            .env("HOME", dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let start_daemon = || {
+        Daemon(
+            Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
+                .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+                .args(["--journal", journal_path.to_str().unwrap()])
+                .env("HOME", dir.path())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut daemon = start_daemon();
     let health = || {
         use std::io::{Read, Write};
         let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -110,4 +113,28 @@ fn an_approval_from_one_console_shows_in_both_with_who_gave_it() {
         "quitting a console does not stop the engine"
     );
     assert!(bob.alternate_screen(), "Bob's console is still up");
+
+    // The daemon restarts on the same journal: Bob's console follows it by itself.
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
+    let _ = daemon.0.wait();
+    daemon = start_daemon();
+    wait("the daemon to answer again", &health);
+    let starts = || {
+        journal(&journal_path)
+            .iter()
+            .filter(|e| e["kind"] == "engine_started")
+            .count()
+    };
+    wait("the second start in the journal", &|| starts() == 2);
+    bob.until(
+        "the restart on Bob's screen",
+        Duration::from_secs(10),
+        // Newest first: the new daemon's STARTED now stands above the old one's STOPPED.
+        |t| {
+            let screen = t.screen();
+            matches!((screen.find("STARTED"), screen.find("STOPPED")), (Some(a), Some(b)) if a < b)
+        },
+    );
+    drop(daemon);
 }
