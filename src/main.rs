@@ -299,10 +299,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         eprintln!("autoheal-tui: {}; journal {}", meta.mode, journal.display());
         print_events(events, state).await;
     } else {
-        let (themes, first, notice) = console_themes(cli.theme.as_deref());
-        let mut model = Model::new(state, meta, themes);
-        model.ui.theme = first;
-        model.ui.flash = notice;
+        let model = console_model(state, meta, cli.theme.as_deref());
         let channels = Channels {
             events,
             samples,
@@ -333,16 +330,13 @@ async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
     }
     let _log_guard = init_logging(false, &Paths::discover().data_dir);
     let link = autoheal::remote::connect(url, std::env::var("AUTOHEAL_TOKEN").ok());
-    let (themes, first, notice) = console_themes(theme);
     let meta = Meta {
         mode: format!("attached {url}"),
         started_at: Some(now_ms()),
         chaos: Default::default(),
         operator: operator(),
     };
-    let mut model = Model::new(State::default(), meta, themes);
-    model.ui.theme = first;
-    model.ui.flash = notice;
+    let model = console_model(State::default(), meta, theme);
     // No probe telemetry crosses the wire: the sparklines stay empty.
     let (_no_samples, samples) = broadcast::channel(1);
     let channels = Channels {
@@ -355,13 +349,14 @@ async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Shipped and user themes in the terminal's colour depth, and the one to start with.
-/// A broken theme file or an unknown name is a warning on the status line, never a failure.
-fn console_themes(name: Option<&str>) -> (Vec<Theme>, usize, Option<String>) {
+/// The console's model over `state`, with shipped and user themes in the terminal's
+/// colour depth. A broken theme file or an unknown name is a warning on the status
+/// line, never a failure.
+fn console_model(state: State, meta: Meta, theme_name: Option<&str>) -> Model {
     let (themes, mut warnings) = theme::load_all(theme::user_dir().as_deref());
     let depth = ColorDepth::detect(|k| std::env::var(k).ok());
     let themes: Vec<Theme> = themes.iter().map(|t| t.for_depth(depth)).collect();
-    let first = match name {
+    let first = match theme_name {
         Some(name) => theme::find(&themes, name).unwrap_or_else(|| {
             warnings.push(format!("no theme named {name}; using {}", themes[0].name));
             0
@@ -371,11 +366,10 @@ fn console_themes(name: Option<&str>) -> (Vec<Theme>, usize, Option<String>) {
     for w in &warnings {
         tracing::warn!("theme: {w}");
     }
-    (
-        themes,
-        first,
-        warnings.first().map(|w| format!("theme: {w}")),
-    )
+    let mut model = Model::new(state, meta, themes);
+    model.ui.theme = first;
+    model.ui.flash = warnings.first().map(|w| format!("theme: {w}"));
+    model
 }
 
 /// Headless mode: one line per event on stderr, then the summary of this run.
