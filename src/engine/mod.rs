@@ -3,11 +3,13 @@
 //! report back on a channel, so nothing slow ever blocks a decision.
 
 mod detect;
+mod heartbeat;
 mod plan;
 mod policy;
 mod run;
 
 pub use detect::{Detector, Verdict};
+pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
 pub use policy::Policy;
 pub use run::{Engine, EngineHandle, Sample, Settings, Subscriber};

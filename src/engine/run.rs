@@ -12,7 +12,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Detector, Policy, Verdict, now_ms};
+use super::{Detector, Heartbeat, PULSE, Policy, Verdict, now_ms};
 use crate::action::ActionOutcome;
 use crate::config::{ProbeSpec, Target};
 use crate::event::{Command, Event, EventKind, IncidentId, Severity};
@@ -57,6 +57,7 @@ pub struct Engine {
 /// The running engine.
 pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
+    heartbeat: Heartbeat,
     events: broadcast::Sender<Event>,
     task: JoinHandle<State>,
 }
@@ -164,10 +165,13 @@ impl Engine {
             prober: Arc::new(Prober::new()),
             probe_tasks: Vec::new(),
             stopping: None,
+            heartbeat: Heartbeat::default(),
         };
+        let heartbeat = runner.heartbeat.clone();
         let task = tokio::spawn(runner.run(commands_rx, internal_rx));
         EngineHandle {
             commands: commands_tx,
+            heartbeat,
             events: self.events,
             task,
         }
@@ -191,6 +195,11 @@ impl EngineHandle {
 
     pub fn commands(&self) -> mpsc::Sender<Command> {
         self.commands.clone()
+    }
+
+    /// The engine loop's pulse, for liveness checks.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.heartbeat.clone()
     }
 
     pub async fn send(&self, command: Command) {
@@ -294,6 +303,7 @@ struct Runner {
     prober: Arc<Prober>,
     probe_tasks: Vec<JoinHandle<()>>,
     stopping: Option<(String, Instant)>,
+    heartbeat: Heartbeat,
 }
 
 impl Runner {
@@ -342,9 +352,13 @@ impl Runner {
                 self.internal_tx.clone(),
             )));
         }
+        let mut pulse = tokio::time::interval(PULSE);
+        pulse.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.heartbeat.beat();
             let deadline = self.stopping.as_ref().map(|(_, d)| *d);
             tokio::select! {
+                _ = pulse.tick() => {}
                 command = commands.recv(), if self.stopping.is_none() => match command {
                     Some(command) => self.on_command(command),
                     None => self.stop("every command sender closed".into()),
