@@ -128,7 +128,7 @@ fn the_readme_example_configs_validate() {
             continue;
         }
         let path = dir.path().join(format!("readme-{checked}.yaml"));
-        std::fs::write(&path, block).unwrap();
+        std::fs::write(&path, with_playbook_dirs_in(dir.path(), block)).unwrap();
         let out = autoheal(&["validate", "--config", path.to_str().unwrap()]);
         assert!(
             out.status.success(),
@@ -138,4 +138,18 @@ fn the_readme_example_configs_validate() {
         checked += 1;
     }
     assert!(checked >= 3, "found {checked} config blocks in README");
+}
+
+/// The playbook directories a README config names (`/etc/autoheal/playbooks`)
+/// must exist to validate: made under `sandbox`, and the config pointed there.
+fn with_playbook_dirs_in(sandbox: &std::path::Path, config: &str) -> String {
+    let value: serde_norway::Value = serde_norway::from_str(config).unwrap();
+    let mut config = config.to_string();
+    let dirs = value.get("playbooks").and_then(|p| p.as_sequence());
+    for named in dirs.into_iter().flatten().filter_map(|d| d.as_str()) {
+        let made = sandbox.join(named.trim_start_matches('/'));
+        std::fs::create_dir_all(&made).unwrap();
+        config = config.replace(named, made.to_str().unwrap());
+    }
+    config
 }
