@@ -90,6 +90,14 @@ impl fmt::Display for LoadErrors {
     }
 }
 
+impl LoadErrors {
+    /// Errors of one file, sorted by where they are, as an editor would walk them.
+    pub fn in_file_order(mut errors: Vec<LoadError>) -> LoadErrors {
+        errors.sort_by_key(|e| e.location.unwrap_or((usize::MAX, usize::MAX)));
+        LoadErrors(errors)
+    }
+}
+
 impl From<LoadError> for LoadErrors {
     fn from(error: LoadError) -> Self {
         LoadErrors(vec![error])
@@ -226,7 +234,7 @@ impl Config {
         let problems = config.problems();
         if !problems.is_empty() {
             let errors = problems.into_iter().map(|p| p.locate(path, text, 0));
-            return Err(LoadErrors(errors.collect()));
+            return Err(LoadErrors::in_file_order(errors.collect()));
         }
         let targets = config.targets();
         Ok((config, targets))
@@ -413,6 +421,13 @@ targets:
                 "cfg.yaml:1:53: policy: `max_per_hour` must be at least 1",
             ]
         );
+    }
+
+    #[test]
+    fn a_duration_past_ten_years_is_refused_at_its_value() {
+        let err = parse("policy:\n  cooldown: 1000000000h\n").unwrap_err();
+        assert_eq!(err.location, Some((2, 13)), "{err}");
+        assert!(err.message.contains("at most 10 years"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::action::{ActionSpec, ExecAction, HttpAction, template};
-use crate::config::{LoadError, opt_duration, parse_yaml_documents};
+use crate::config::{
+    LoadError, LoadErrors, Problem, YamlPath, locate, opt_duration, parse_yaml_documents, percent,
+    templated_http_url,
+};
 use crate::event::Severity;
 
 /// Playbooks compiled into the binary, so a fresh install heals the demo fleet.
@@ -70,6 +73,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The most `retries` a playbook may ask for: each retry waits up to a
+/// minute or so, and a fix that failed a hundred times is not going to work.
+pub const MAX_RETRIES: u32 = 100;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playbook {
     pub name: String,
@@ -81,7 +88,8 @@ pub struct Playbook {
     pub approval: Approval,
     /// Overrides the policy cooldown for this playbook.
     pub cooldown: Option<Duration>,
-    /// Extra attempts of a step whose action failed (not whose verification failed).
+    /// Extra attempts of a step whose action failed (not whose verification failed),
+    /// at most [`MAX_RETRIES`].
     pub retries: u32,
     /// Tried in order; an empty list means "watch and escalate, never act".
     pub steps: Vec<Step>,
@@ -270,24 +278,27 @@ impl Playbooks {
         }
         let mut all = Vec::new();
         for (path, text) in &files {
-            match parse_file(path, text) {
+            match parse_located(path, text) {
                 Ok(books) => all.extend(books),
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e.0),
             }
         }
         let mut seen = HashSet::new();
-        for book in &all {
+        for (book, name_at) in &all {
             if !seen.insert(book.name.as_str()) {
-                errors.push(LoadError::new(
-                    &book.file,
-                    format!("playbook name `{}` is used twice", book.name),
-                ));
+                errors.push(LoadError {
+                    file: book.file.clone(),
+                    location: *name_at,
+                    message: format!("playbook name `{}` is used twice", book.name),
+                });
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Playbooks::new(all))
+        Ok(Playbooks::new(
+            all.into_iter().map(|(book, _)| book).collect(),
+        ))
     }
 
     pub fn new(mut all: Vec<Playbook>) -> Playbooks {
@@ -399,63 +410,138 @@ struct RawStep {
     http: Option<HttpAction>,
 }
 
-/// Parses one file (one playbook per YAML document).
-pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Playbook>, LoadError> {
-    let raws: Vec<RawPlaybook> = parse_yaml_documents(path, text)?;
-    raws.into_iter().map(|raw| check(path, raw)).collect()
+/// Parses one file (one playbook per YAML document), reporting every problem.
+pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Playbook>, LoadErrors> {
+    let books = parse_located(path, text)?;
+    Ok(books.into_iter().map(|(book, _)| book).collect())
 }
 
-fn check(path: &Path, raw: RawPlaybook) -> Result<Playbook, LoadError> {
-    let fail = |msg: String| LoadError::new(path, format!("playbook `{}`: {msg}", raw.name));
-    if raw.name.trim().is_empty() {
-        return Err(LoadError::new(path, "a playbook has an empty `name`"));
+/// Where a playbook's `name` is written, for errors that involve two files.
+type NameAt = Option<(usize, usize)>;
+
+fn parse_located(path: &Path, text: &str) -> Result<Vec<(Playbook, NameAt)>, LoadErrors> {
+    let raws: Vec<RawPlaybook> = parse_yaml_documents(path, text)?;
+    let mut books = Vec::new();
+    let mut errors = Vec::new();
+    for (document, raw) in raws.into_iter().enumerate() {
+        match check(path, raw) {
+            Ok(book) => books.push((book, locate(text, document, &YamlPath::root().key("name")))),
+            Err(problems) => {
+                errors.extend(problems.into_iter().map(|p| p.locate(path, text, document)));
+            }
+        }
     }
+    if errors.is_empty() {
+        Ok(books)
+    } else {
+        Err(LoadErrors::in_file_order(errors))
+    }
+}
+
+/// Turns a raw playbook into a checked one, or lists everything wrong with it.
+fn check(path: &Path, raw: RawPlaybook) -> Result<Playbook, Vec<Problem>> {
+    let root = YamlPath::root();
+    let mut problems = Vec::new();
+    if raw.name.trim().is_empty() {
+        problems.push(Problem::new(
+            root.key("name"),
+            "a playbook has an empty `name`",
+        ));
+    }
+    let mut fail = |at: YamlPath, msg: String| {
+        problems.push(Problem::new(at, format!("playbook `{}`: {msg}", raw.name)));
+    };
     if !(0.0..=1.0).contains(&raw.confidence) {
-        return Err(fail(format!(
-            "`confidence` must be between 0 and 1, not {}",
-            raw.confidence
-        )));
+        fail(
+            root.key("confidence"),
+            format!(
+                "`confidence` must be between 0 and 1, not {}",
+                raw.confidence
+            ),
+        );
+    }
+    if raw.retries > MAX_RETRIES {
+        fail(
+            root.key("retries"),
+            format!(
+                "`retries` must be at most {MAX_RETRIES}, not {}",
+                raw.retries
+            ),
+        );
+    }
+    for (key, value) in [
+        ("cpu_over", raw.matcher.cpu_over),
+        ("memory_over", raw.matcher.memory_over),
+    ] {
+        if let Some(Err(why)) = value.map(|v| percent(f64::from(v))) {
+            fail(root.key("match").key(key), format!("`match.{key}` {why}"));
+        }
     }
     let mut steps = Vec::new();
     for (i, step) in raw.steps.iter().enumerate() {
-        let action = match (&step.exec, &step.http) {
-            (Some(exec), None) => {
-                if exec.argv.is_empty() || (exec.shell && exec.argv.len() != 1) {
-                    return Err(fail(format!(
-                        "step {}: `exec.argv` needs the program and its arguments, or with `shell: true` exactly one script",
-                        i + 1
-                    )));
-                }
-                ActionSpec::Exec(exec.clone())
-            }
-            (None, Some(http)) => {
-                if reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes()).is_err() {
-                    return Err(fail(format!(
-                        "step {}: `http.method` `{}` is not an HTTP method",
-                        i + 1,
-                        http.method
-                    )));
-                }
-                ActionSpec::Http(http.clone())
-            }
+        let at = root.key("steps").index(i);
+        let n = i + 1;
+        let (kind, action) = match (&step.exec, &step.http) {
+            (Some(exec), None) => ("exec", ActionSpec::Exec(exec.clone())),
+            (None, Some(http)) => ("http", ActionSpec::Http(http.clone())),
             _ => {
-                return Err(fail(format!(
-                    "step {} needs exactly one action: `exec` or `http`",
-                    i + 1
-                )));
+                fail(
+                    at,
+                    format!("step {n} needs exactly one action: `exec` or `http`"),
+                );
+                continue;
             }
         };
-        if let Err(e) = check_templates(&action) {
-            return Err(fail(format!("step {}: {e}", i + 1)));
+        let at_action = at.key(kind);
+        match &action {
+            ActionSpec::Exec(exec) => {
+                if exec.argv.is_empty() || (exec.shell && exec.argv.len() != 1) {
+                    fail(
+                        at_action.key("argv"),
+                        format!(
+                            "step {n}: `exec.argv` needs the program and its arguments, or with `shell: true` exactly one script"
+                        ),
+                    );
+                }
+                if exec.timeout.is_zero() {
+                    fail(
+                        at_action.key("timeout"),
+                        format!("step {n}: `exec.timeout` must be above zero"),
+                    );
+                }
+            }
+            ActionSpec::Http(http) => {
+                if reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes()).is_err() {
+                    fail(
+                        at_action.key("method"),
+                        format!(
+                            "step {n}: `http.method` `{}` is not an HTTP method",
+                            http.method
+                        ),
+                    );
+                }
+                if let Err(why) = templated_http_url(&http.url) {
+                    fail(at_action.key("url"), format!("step {n}: `http.url` {why}"));
+                }
+                if http.timeout.is_zero() {
+                    fail(
+                        at_action.key("timeout"),
+                        format!("step {n}: `http.timeout` must be above zero"),
+                    );
+                }
+            }
         }
-        let name = step
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("step-{}", i + 1));
+        if let Err(e) = check_templates(&action) {
+            fail(at_action, format!("step {n}: {e}"));
+        }
+        let name = step.name.clone().unwrap_or_else(|| format!("step-{n}"));
         if steps.iter().any(|s: &Step| s.name == name) {
-            return Err(fail(format!("step name `{name}` is used twice")));
+            fail(at.key("name"), format!("step name `{name}` is used twice"));
         }
         steps.push(Step { name, action });
+    }
+    if !problems.is_empty() {
+        return Err(problems);
     }
     Ok(Playbook {
         name: raw.name,
@@ -496,7 +582,18 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<Playbook>, LoadError> {
-        parse_file(Path::new("pb.yaml"), text)
+        parse_file(Path::new("pb.yaml"), text).map_err(|mut errors| {
+            assert_eq!(errors.0.len(), 1, "{errors}");
+            errors.0.remove(0)
+        })
+    }
+
+    /// Every error of `text`, as `validate` prints them.
+    fn errors(text: &str) -> Vec<String> {
+        match parse_file(Path::new("pb.yaml"), text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        }
     }
 
     const GOOD: &str = "name: flush\nmatch:\n  targets: ['orders-*']\n  signature: DB_TIMEOUT\nseverity: high\nconfidence: 0.99\nsteps:\n  - name: flush pool\n    http: { url: '{{admin_url}}/flush-pool' }\n";
@@ -600,6 +697,14 @@ mod tests {
     }
 
     #[test]
+    fn a_playbook_duration_past_ten_years_is_refused() {
+        let err = parse(&GOOD.replace("confidence: 0.99", "confidence: 0.99\ncooldown: 1000000h"))
+            .unwrap_err();
+        assert_eq!(err.location, Some((7, 11)), "{err}");
+        assert!(err.message.contains("at most 10 years"), "{err}");
+    }
+
+    #[test]
     fn a_step_needs_exactly_one_action() {
         let err =
             parse(&GOOD.replace("    http:", "    exec: { argv: [true] }\n    http:")).unwrap_err();
@@ -626,5 +731,65 @@ mod tests {
     fn several_documents_in_one_file() {
         let two = format!("{GOOD}---\n{}", GOOD.replace("name: flush", "name: flush2"));
         assert_eq!(parse(&two).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn every_problem_of_every_playbook_is_reported_at_its_value() {
+        let text = "\
+name: a
+match: { cpu_over: 120 }
+severity: high
+confidence: .nan
+retries: 4294967295
+steps:
+  - exec: { argv: [systemctl, restart, web], timeout: 0s }
+  - http: { url: 'not a url', timeout: 0s }
+  - http: { method: 'GE T', url: 'ftp://{{host}}/x' }
+  - exec: { argv: [true] }
+    http: { url: 'http://x' }
+---
+name: b
+match: {}
+severity: low
+confidence: 0.5
+steps:
+  - name: same
+    exec: { argv: [true] }
+  - name: same
+    exec: { argv: [] }
+";
+        assert_eq!(
+            errors(text),
+            [
+                "pb.yaml:2:20: playbook `a`: `match.cpu_over` must be a percentage from 0 to 100, not 120",
+                "pb.yaml:4:13: playbook `a`: `confidence` must be between 0 and 1, not NaN",
+                "pb.yaml:5:10: playbook `a`: `retries` must be at most 100, not 4294967295",
+                "pb.yaml:7:55: playbook `a`: step 1: `exec.timeout` must be above zero",
+                "pb.yaml:8:18: playbook `a`: step 2: `http.url` `not a url` is not an http:// or https:// URL (relative URL without a base)",
+                "pb.yaml:8:40: playbook `a`: step 2: `http.timeout` must be above zero",
+                "pb.yaml:9:21: playbook `a`: step 3: `http.method` `GE T` is not an HTTP method",
+                "pb.yaml:9:34: playbook `a`: step 3: `http.url` `ftp://{{host}}/x` is not an http:// or https:// URL: start it with http://, https:// or a `{{variable}}`",
+                "pb.yaml:10:5: playbook `a`: step 4 needs exactly one action: `exec` or `http`",
+                "pb.yaml:20:11: playbook `b`: step name `same` is used twice",
+                "pb.yaml:21:19: playbook `b`: step 2: `exec.argv` needs the program and its arguments, or with `shell: true` exactly one script",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_name_used_twice_across_files_is_reported_where_it_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.yaml"), GOOD).unwrap();
+        let again = format!("# the same again\n{GOOD}");
+        std::fs::write(dir.path().join("2.yaml"), again).unwrap();
+        let errors = Playbooks::load(Some(dir.path()), &[]).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [format!(
+                "{}:2:7: playbook name `flush` is used twice",
+                dir.path().join("2.yaml").display()
+            )]
+        );
     }
 }
