@@ -2,12 +2,22 @@
 //! so the smallest useful config is a list of targets.
 
 use serde::{Deserialize, Deserializer};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::engine::Policy;
+mod check;
+mod duration;
+mod policy;
+mod probe;
+mod target;
+mod yaml;
+
+pub use check::{Problem, http_url, percent, socket_address, templated_http_url};
+pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
+pub use policy::Policy;
+pub use probe::{ChaosSpec, HostProbe, HttpProbe, PassiveProbe, ProbeSpec, ProcessProbe, TcpProbe};
+pub use target::{Target, TargetConfig, TargetDefaults};
+pub use yaml::{YamlPath, locate};
 
 /// A config or playbook file that could not be read, with where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -67,6 +77,31 @@ fn first_quoted(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(&message[start..start + len]).filter(|q| !q.is_empty())
+}
+
+/// Every error found in one or more files, so one run shows them all.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl LoadErrors {
+    /// Errors of one file, sorted by where they are, as an editor would walk them.
+    pub fn in_file_order(mut errors: Vec<LoadError>) -> LoadErrors {
+        errors.sort_by_key(|e| e.location.unwrap_or((usize::MAX, usize::MAX)));
+        LoadErrors(errors)
+    }
+}
+
+impl From<LoadError> for LoadErrors {
+    fn from(error: LoadError) -> Self {
+        LoadErrors(vec![error])
+    }
 }
 
 /// Parses every YAML document in `text` (documents are separated by `---`).
@@ -180,288 +215,69 @@ pub struct ApiConfig {
     pub token: Option<String>,
 }
 
-/// Probe settings shared by every target unless it sets its own.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TargetDefaults {
-    #[serde(deserialize_with = "duration")]
-    pub interval: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub timeout: Duration,
-    pub failure_threshold: u32,
-    pub success_threshold: u32,
-}
-
-impl Default for TargetDefaults {
-    fn default() -> Self {
-        TargetDefaults {
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(2),
-            failure_threshold: 2,
-            success_threshold: 1,
-        }
-    }
-}
-
-/// One target as written in the config file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    pub name: String,
-    #[serde(default)]
-    pub http: Option<HttpProbe>,
-    #[serde(default)]
-    pub tcp: Option<TcpProbe>,
-    #[serde(default)]
-    pub host: Option<HostProbe>,
-    #[serde(default)]
-    pub process: Option<ProcessProbe>,
-    /// No probe: incidents arrive through the API (Alertmanager, intake tools).
-    #[serde(default)]
-    pub passive: Option<PassiveProbe>,
-    #[serde(default, deserialize_with = "opt_duration")]
-    pub interval: Option<Duration>,
-    #[serde(default, deserialize_with = "opt_duration")]
-    pub timeout: Option<Duration>,
-    #[serde(default)]
-    pub failure_threshold: Option<u32>,
-    #[serde(default)]
-    pub success_threshold: Option<u32>,
-    /// Every fix for a critical target waits for approval unless its playbook says `approval: auto`.
-    #[serde(default)]
-    pub critical: bool,
-    /// Matched by playbooks (`match.labels`).
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Templated into actions as `{{name}}`.
-    #[serde(default)]
-    pub vars: BTreeMap<String, String>,
-    #[serde(default)]
-    pub chaos: Option<ChaosSpec>,
-}
-
-/// A target ready to probe: defaults applied, exactly one probe.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    pub name: String,
-    pub probe: ProbeSpec,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub failure_threshold: u32,
-    pub success_threshold: u32,
-    pub critical: bool,
-    pub labels: BTreeMap<String, String>,
-    pub vars: BTreeMap<String, String>,
-    pub chaos: Option<ChaosSpec>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProbeSpec {
-    Http(HttpProbe),
-    Tcp(TcpProbe),
-    Host(HostProbe),
-    Process(ProcessProbe),
-    Passive(PassiveProbe),
-}
-
-impl ProbeSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProbeSpec::Http(_) => "http",
-            ProbeSpec::Tcp(_) => "tcp",
-            ProbeSpec::Host(_) => "host",
-            ProbeSpec::Process(_) => "process",
-            ProbeSpec::Passive(_) => "ingest",
-        }
-    }
-}
-
-/// Healthy when the status is 2xx (or `expect_status`), the answer came
-/// within `max_latency`, and the body contains `body_contains`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpProbe {
-    pub url: String,
-    #[serde(default)]
-    pub expect_status: Option<u16>,
-    #[serde(default, deserialize_with = "opt_duration")]
-    pub max_latency: Option<Duration>,
-    #[serde(default)]
-    pub body_contains: Option<String>,
-}
-
-/// Healthy when a TCP connection to `address` (host:port) opens.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TcpProbe {
-    pub address: String,
-}
-
-/// The local host, against thresholds in percent (load: per core).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HostProbe {
-    pub cpu_percent: f32,
-    pub memory_percent: f32,
-    pub disk_percent: f32,
-    /// Mount point whose usage is checked.
-    pub disk_path: PathBuf,
-    pub load_per_core: Option<f64>,
-}
-
-impl Default for HostProbe {
-    fn default() -> Self {
-        HostProbe {
-            cpu_percent: 95.0,
-            memory_percent: 95.0,
-            disk_percent: 95.0,
-            disk_path: PathBuf::from("/"),
-            load_per_core: None,
-        }
-    }
-}
-
-/// Healthy when a process with this exact name runs, or the pid in `pid_file` is alive.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProcessProbe {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub pid_file: Option<PathBuf>,
-}
-
-/// A target autoheal does not probe: it learns of failures (and recoveries)
-/// from the tools that watch it, through `serve`'s API.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PassiveProbe {}
-
-/// A target that can break on request (the demo fleet): `POST {url}/{fault}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChaosSpec {
-    pub url: String,
-    pub faults: Vec<String>,
-}
-
-/// The longest duration accepted anywhere (config, CLI, API): ten years. Far
-/// beyond any useful cooldown or silence, and far enough from the limits of
-/// time arithmetic that `now + d` and `now - d` always hold.
-pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// Parses "500ms", "2s", "5m", "1h 30m" (and ISO 8601 "PT2S"), at most [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text.trim().parse().map_err(|_| {
-        format!("invalid duration `{text}`: write a number and a unit, like 500ms, 2s, 5m or 1h")
-    })?;
-    let d = Duration::try_from(signed)
-        .map_err(|_| format!("invalid duration `{text}`: must not be negative"))?;
-    if d > MAX_DURATION {
-        return Err(format!(
-            "invalid duration `{text}`: at most 10 years (87600h)"
-        ));
-    }
-    Ok(d)
-}
-
-/// serde helper: a duration written as text.
-pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
-}
-
-/// serde helper: an optional duration written as text.
-pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d).map(Some)
-}
-
 impl Config {
     /// Reads and checks a config file; every problem names the file and, where known, line and column.
-    pub fn load(path: &Path) -> Result<(Config, Vec<Target>), LoadError> {
+    pub fn load(path: &Path) -> Result<(Config, Vec<Target>), LoadErrors> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
         Self::parse(path, &text)
     }
 
-    pub fn parse(path: &Path, text: &str) -> Result<(Config, Vec<Target>), LoadError> {
+    /// Parses `text`: a YAML or type error stops there; after that every
+    /// problem is reported, each at the line and column of its value.
+    pub fn parse(path: &Path, text: &str) -> Result<(Config, Vec<Target>), LoadErrors> {
         let config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
             serde_norway::from_str(text).map_err(|e| LoadError::from_yaml(path, text, e))?
         };
-        let targets = config
-            .resolve_targets()
-            .map_err(|m| LoadError::new(path, m))?;
-        config
-            .policy
-            .check()
-            .map_err(|m| LoadError::new(path, format!("policy: {m}")))?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            let errors = problems.into_iter().map(|p| p.locate(path, text, 0));
+            return Err(LoadErrors::in_file_order(errors.collect()));
+        }
+        let targets = config.targets();
         Ok((config, targets))
     }
 
-    /// Applies defaults and checks what serde cannot: one probe per target, unique names.
-    pub fn resolve_targets(&self) -> Result<Vec<Target>, String> {
-        let mut seen = std::collections::HashSet::new();
+    /// Everything serde cannot check, in file order: playbook directories,
+    /// policy, defaults, targets (one probe each, unique names, usable values).
+    pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
-        for t in &self.targets {
-            if t.name.trim().is_empty() {
-                return Err("a target has an empty `name`".into());
-            }
-            if !seen.insert(t.name.as_str()) {
-                return Err(format!("target `{}` is defined twice", t.name));
-            }
-            let mut probes = Vec::new();
-            if let Some(p) = &t.http {
-                probes.push(ProbeSpec::Http(p.clone()));
-            }
-            if let Some(p) = &t.tcp {
-                probes.push(ProbeSpec::Tcp(p.clone()));
-            }
-            if let Some(p) = &t.host {
-                probes.push(ProbeSpec::Host(p.clone()));
-            }
-            if let Some(p) = &t.passive {
-                probes.push(ProbeSpec::Passive(p.clone()));
-            }
-            if let Some(p) = &t.process {
-                if p.name.is_none() == p.pid_file.is_none() {
-                    return Err(format!(
-                        "target `{}`: `process` needs exactly one of `name` or `pid_file`",
-                        t.name
-                    ));
-                }
-                probes.push(ProbeSpec::Process(p.clone()));
-            }
-            if probes.len() != 1 {
-                return Err(format!(
-                    "target `{}` needs exactly one probe: `http`, `tcp`, `host`, `process` or `passive` (found {})",
-                    t.name,
-                    probes.len()
+        for (i, dir) in self.playbooks.iter().enumerate() {
+            if !dir.is_dir() {
+                let why = if dir.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                };
+                out.push(Problem::new(
+                    YamlPath::root().key("playbooks").index(i),
+                    format!("playbook directory `{}` {why}", dir.display()),
                 ));
             }
-            let d = &self.defaults;
-            let target = Target {
-                name: t.name.clone(),
-                probe: probes.remove(0),
-                interval: t.interval.unwrap_or(d.interval),
-                timeout: t.timeout.unwrap_or(d.timeout),
-                failure_threshold: t.failure_threshold.unwrap_or(d.failure_threshold).max(1),
-                success_threshold: t.success_threshold.unwrap_or(d.success_threshold).max(1),
-                critical: t.critical,
-                labels: t.labels.clone(),
-                vars: t.vars.clone(),
-                chaos: t.chaos.clone(),
-            };
-            if target.interval.is_zero() || target.timeout.is_zero() {
-                return Err(format!(
-                    "target `{}`: `interval` and `timeout` must be above zero",
-                    t.name
-                ));
-            }
-            out.push(target);
         }
-        Ok(out)
+        out.extend(self.policy.problems());
+        out.extend(target::problems(&self.defaults, &self.targets));
+        out
+    }
+
+    /// Applies defaults to every target, once [`Config::problems`] found none;
+    /// otherwise says what is wrong, one problem a line.
+    pub fn resolve_targets(&self) -> Result<Vec<Target>, String> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            return Ok(self.targets());
+        }
+        let lines: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+        Err(lines.join("\n"))
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        self.targets
+            .iter()
+            .filter_map(|t| Target::resolve(t, &self.defaults))
+            .collect()
     }
 }
 
@@ -493,9 +309,25 @@ impl Paths {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn parse(text: &str) -> Result<Vec<Target>, LoadError> {
-        Config::parse(Path::new("cfg.yaml"), text).map(|(_, t)| t)
+        Config::parse(Path::new("cfg.yaml"), text)
+            .map(|(_, t)| t)
+            .map_err(only)
+    }
+
+    fn only(mut errors: LoadErrors) -> LoadError {
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        errors.0.remove(0)
+    }
+
+    /// Every error of `text`, as `validate` prints them.
+    fn errors(text: &str) -> Vec<String> {
+        match Config::parse(Path::new("cfg.yaml"), text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        }
     }
 
     #[test]
@@ -532,21 +364,108 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("-2s").is_err());
+    fn every_problem_in_the_file_is_reported_at_its_value() {
+        let text = "\
+defaults:
+  interval: 0s
+targets:
+  - name: web
+    http: { url: 'not a url' }
+  - name: ftp
+    http:
+      url: ftp://files.example/x
+  - name: db
+    tcp: { address: nope }
+    timeout: 0s
+  - name: web
+    host: { cpu_percent: -5, load_per_core: .inf }
+  - name: both
+    tcp: { address: 'db:5432' }
+    passive: {}
+  - name: demo
+    passive: {}
+    chaos: { url: 'localhost', faults: [crash] }
+";
+        assert_eq!(
+            errors(text),
+            [
+                "cfg.yaml:2:13: defaults: `interval` must be above zero",
+                "cfg.yaml:5:18: target `web`: `http.url` `not a url` is not an http:// or https:// URL (relative URL without a base)",
+                "cfg.yaml:8:12: target `ftp`: `http.url` `ftp://files.example/x` is not an http:// or https:// URL (scheme `ftp`)",
+                "cfg.yaml:10:21: target `db`: `tcp.address` invalid address `nope`: no port; write host:port, like db.internal:5432 or [::1]:6379",
+                "cfg.yaml:11:14: target `db`: `timeout` must be above zero",
+                "cfg.yaml:12:11: target `web` is defined twice",
+                "cfg.yaml:13:26: target `web`: `host.cpu_percent` must be a percentage from 0 to 100, not -5",
+                "cfg.yaml:13:45: target `web`: `host.load_per_core` must be a finite number above 0, not inf",
+                "cfg.yaml:14:5: target `both` needs exactly one probe: `http`, `tcp`, `host`, `process` or `passive` (found 2)",
+                "cfg.yaml:19:19: target `demo`: `chaos.url` `localhost` is not an http:// or https:// URL (relative URL without a base)",
+            ]
+        );
     }
 
     #[test]
-    fn durations_past_ten_years_are_refused() {
-        assert_eq!(parse_duration("87600h"), Ok(MAX_DURATION));
-        let err = parse_duration("1000000000h").unwrap_err();
-        assert!(err.contains("at most 10 years"), "{err}");
+    fn policy_numbers_must_be_usable() {
+        for (value, shown) in [(".nan", "NaN"), (".inf", "inf"), ("-1", "-1")] {
+            let text = format!("policy:\n  cooldown: 1m\n  learning_prior: {value}\n");
+            assert_eq!(
+                errors(&text),
+                [format!(
+                    "cfg.yaml:3:19: policy: `learning_prior` must be a finite number, 0 or more, not {shown}"
+                )]
+            );
+        }
+        assert_eq!(
+            errors("policy: { confidence_threshold: .nan, max_per_hour: 0 }\n"),
+            [
+                "cfg.yaml:1:33: policy: `confidence_threshold` must be between 0 and 1, not NaN",
+                "cfg.yaml:1:53: policy: `max_per_hour` must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_duration_past_ten_years_is_refused_at_its_value() {
+        let err = parse("policy:\n  cooldown: 1000000000h\n").unwrap_err();
+        assert_eq!(err.location, Some((2, 13)), "{err}");
+        assert!(err.message.contains("at most 10 years"), "{err}");
+    }
+
+    #[test]
+    fn a_listed_playbook_directory_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let there = dir.path().display();
+        let text = format!("playbooks:\n  - {there}\n  - {there}/missing\n");
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "cfg.yaml:3:5: playbook directory `{there}/missing` does not exist"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_process_probe_needs_a_name_or_a_pid_file() {
+        let text =
+            "targets:\n  - name: p\n    process: {}\n  - name: q\n    process: { name: '' }\n";
+        assert_eq!(
+            errors(text),
+            [
+                "cfg.yaml:3:14: target `p`: `process` needs exactly one of `name` or `pid_file`",
+                "cfg.yaml:5:22: target `q`: `process.name` must not be empty",
+            ]
+        );
+    }
+
+    #[test]
+    fn good_addresses_and_urls_pass() {
+        let text = "targets:\n  - name: a\n    tcp: { address: '[::1]:6379' }\n  - name: b\n    http: { url: 'https://example.com/health' }\n";
+        assert_eq!(parse(text).unwrap().len(), 2);
     }
 
     fn parse_config(text: &str) -> Result<Config, LoadError> {
-        Config::parse(Path::new("cfg.yaml"), text).map(|(c, _)| c)
+        Config::parse(Path::new("cfg.yaml"), text)
+            .map(|(c, _)| c)
+            .map_err(only)
     }
 
     #[test]

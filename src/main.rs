@@ -142,7 +142,7 @@ fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
                 config
             }
             Err(e) => {
-                errors.push(e);
+                errors.extend(e.0);
                 Config::default()
             }
         },

@@ -6,9 +6,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::action::{ActionSpec, ExecAction, HttpAction, template};
-use crate::config::{LoadError, opt_duration, parse_yaml_documents};
+use crate::action::ActionSpec;
+use crate::config::{LoadError, opt_duration};
 use crate::event::Severity;
+
+mod load;
+
+pub use load::parse_file;
 
 /// Playbooks compiled into the binary, so a fresh install heals the demo fleet.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -70,6 +74,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The most `retries` a playbook may ask for: each retry waits up to a
+/// minute or so, and a fix that failed a hundred times is not going to work.
+pub const MAX_RETRIES: u32 = 100;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playbook {
     pub name: String,
@@ -81,7 +89,8 @@ pub struct Playbook {
     pub approval: Approval,
     /// Overrides the policy cooldown for this playbook.
     pub cooldown: Option<Duration>,
-    /// Extra attempts of a step whose action failed (not whose verification failed).
+    /// Extra attempts of a step whose action failed (not whose verification failed),
+    /// at most [`MAX_RETRIES`].
     pub retries: u32,
     /// Tried in order; an empty list means "watch and escalate, never act".
     pub steps: Vec<Step>,
@@ -258,7 +267,7 @@ impl Playbooks {
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         let mut errors = Vec::new();
         match shipped_dir {
-            Some(dir) => read_dir_into(dir, &mut files, &mut errors, true),
+            Some(dir) => load::read_dir_into(dir, &mut files, &mut errors, true),
             None => files.extend(
                 SHIPPED
                     .iter()
@@ -266,28 +275,31 @@ impl Playbooks {
             ),
         }
         for dir in extra_dirs {
-            read_dir_into(dir, &mut files, &mut errors, false);
+            load::read_dir_into(dir, &mut files, &mut errors, false);
         }
         let mut all = Vec::new();
         for (path, text) in &files {
-            match parse_file(path, text) {
+            match load::parse_located(path, text) {
                 Ok(books) => all.extend(books),
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e.0),
             }
         }
         let mut seen = HashSet::new();
-        for book in &all {
+        for (book, name_at) in &all {
             if !seen.insert(book.name.as_str()) {
-                errors.push(LoadError::new(
-                    &book.file,
-                    format!("playbook name `{}` is used twice", book.name),
-                ));
+                errors.push(LoadError {
+                    file: book.file.clone(),
+                    location: *name_at,
+                    message: format!("playbook name `{}` is used twice", book.name),
+                });
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Playbooks::new(all))
+        Ok(Playbooks::new(
+            all.into_iter().map(|(book, _)| book).collect(),
+        ))
     }
 
     pub fn new(mut all: Vec<Playbook>) -> Playbooks {
@@ -335,171 +347,15 @@ impl Playbooks {
     }
 }
 
-/// Reads `*.yaml`/`*.yml` under `dir` (recursively, sorted). A missing extra
-/// directory is fine (the user may not have made one); a missing shipped one is not.
-fn read_dir_into(
-    dir: &Path,
-    files: &mut Vec<(PathBuf, String)>,
-    errors: &mut Vec<LoadError>,
-    must_exist: bool,
-) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if !must_exist && e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => {
-            return errors.push(LoadError::new(
-                dir,
-                format!("cannot read playbook directory: {e}"),
-            ));
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            read_dir_into(&path, files, errors, true);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => files.push((path, text)),
-                Err(e) => errors.push(LoadError::new(&path, format!("cannot read: {e}"))),
-            }
-        }
-    }
-}
-
-/// The playbook as written; [`Playbook`] is what it becomes once checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlaybook {
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(rename = "match")]
-    matcher: Match,
-    severity: Severity,
-    confidence: f64,
-    #[serde(default)]
-    approval: Approval,
-    #[serde(default, deserialize_with = "opt_duration")]
-    cooldown: Option<Duration>,
-    #[serde(default)]
-    retries: u32,
-    #[serde(default)]
-    steps: Vec<RawStep>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStep {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    exec: Option<ExecAction>,
-    #[serde(default)]
-    http: Option<HttpAction>,
-}
-
-/// Parses one file (one playbook per YAML document).
-pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Playbook>, LoadError> {
-    let raws: Vec<RawPlaybook> = parse_yaml_documents(path, text)?;
-    raws.into_iter().map(|raw| check(path, raw)).collect()
-}
-
-fn check(path: &Path, raw: RawPlaybook) -> Result<Playbook, LoadError> {
-    let fail = |msg: String| LoadError::new(path, format!("playbook `{}`: {msg}", raw.name));
-    if raw.name.trim().is_empty() {
-        return Err(LoadError::new(path, "a playbook has an empty `name`"));
-    }
-    if !(0.0..=1.0).contains(&raw.confidence) {
-        return Err(fail(format!(
-            "`confidence` must be between 0 and 1, not {}",
-            raw.confidence
-        )));
-    }
-    let mut steps = Vec::new();
-    for (i, step) in raw.steps.iter().enumerate() {
-        let action = match (&step.exec, &step.http) {
-            (Some(exec), None) => {
-                if exec.argv.is_empty() || (exec.shell && exec.argv.len() != 1) {
-                    return Err(fail(format!(
-                        "step {}: `exec.argv` needs the program and its arguments, or with `shell: true` exactly one script",
-                        i + 1
-                    )));
-                }
-                ActionSpec::Exec(exec.clone())
-            }
-            (None, Some(http)) => {
-                if reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes()).is_err() {
-                    return Err(fail(format!(
-                        "step {}: `http.method` `{}` is not an HTTP method",
-                        i + 1,
-                        http.method
-                    )));
-                }
-                ActionSpec::Http(http.clone())
-            }
-            _ => {
-                return Err(fail(format!(
-                    "step {} needs exactly one action: `exec` or `http`",
-                    i + 1
-                )));
-            }
-        };
-        if let Err(e) = check_templates(&action) {
-            return Err(fail(format!("step {}: {e}", i + 1)));
-        }
-        let name = step
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("step-{}", i + 1));
-        if steps.iter().any(|s: &Step| s.name == name) {
-            return Err(fail(format!("step name `{name}` is used twice")));
-        }
-        steps.push(Step { name, action });
-    }
-    Ok(Playbook {
-        name: raw.name,
-        description: raw.description,
-        file: path.to_path_buf(),
-        matcher: raw.matcher,
-        severity: raw.severity,
-        confidence: raw.confidence,
-        approval: raw.approval,
-        cooldown: raw.cooldown,
-        retries: raw.retries,
-        steps,
-    })
-}
-
-/// Template syntax (and, for shell scripts, where values may go) is checked
-/// when the playbook loads, not when it first runs at 2 AM.
-fn check_templates(action: &ActionSpec) -> Result<(), String> {
-    match action {
-        ActionSpec::Exec(e) => {
-            e.argv
-                .iter()
-                .try_for_each(|a| template::check(a, e.shell))?;
-            e.env.values().try_for_each(|v| template::check(v, false))
-        }
-        ActionSpec::Http(h) => {
-            template::check(&h.url, false)?;
-            h.headers
-                .values()
-                .try_for_each(|v| template::check(v, false))?;
-            h.body.iter().try_for_each(|b| template::check(b, false))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Vec<Playbook>, LoadError> {
-        parse_file(Path::new("pb.yaml"), text)
+    fn parse(text: &str) -> Vec<Playbook> {
+        parse_file(Path::new("pb.yaml"), text).unwrap()
     }
 
-    const GOOD: &str = "name: flush\nmatch:\n  targets: ['orders-*']\n  signature: DB_TIMEOUT\nseverity: high\nconfidence: 0.99\nsteps:\n  - name: flush pool\n    http: { url: '{{admin_url}}/flush-pool' }\n";
+    pub(super) const GOOD: &str = "name: flush\nmatch:\n  targets: ['orders-*']\n  signature: DB_TIMEOUT\nseverity: high\nconfidence: 0.99\nsteps:\n  - name: flush pool\n    http: { url: '{{admin_url}}/flush-pool' }\n";
 
     fn signal<'a>(
         target: &'a str,
@@ -527,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_good_playbook_matches_its_target_and_signature_only() {
-        let books = Playbooks::new(parse(GOOD).unwrap());
+        let books = Playbooks::new(parse(GOOD));
         let none = BTreeMap::new();
         assert_eq!(
             books
@@ -551,8 +407,8 @@ mod tests {
     #[test]
     fn exact_signature_beats_a_catch_all() {
         let fallback = "name: any\nmatch: { signature: '*' }\nseverity: high\nconfidence: 0.8\n";
-        let mut all = parse(fallback).unwrap();
-        all.extend(parse(GOOD).unwrap());
+        let mut all = parse(fallback);
+        all.extend(parse(GOOD));
         let books = Playbooks::new(all);
         let none = BTreeMap::new();
         assert_eq!(
@@ -569,62 +425,5 @@ mod tests {
                 .name,
             "any"
         );
-    }
-
-    #[test]
-    fn unknown_key_is_an_error_with_line_and_column() {
-        let err = parse(&GOOD.replace("severity: high", "severity: high\nretry: 3")).unwrap_err();
-        assert_eq!(err.location, Some((6, 1)), "{err}");
-        assert!(err.message.contains("unknown field `retry`"), "{err}");
-    }
-
-    #[test]
-    fn bad_glob_points_at_the_pattern() {
-        let err = parse(&GOOD.replace("'orders-*'", "'orders-[a'")).unwrap_err();
-        assert_eq!(err.location.map(|l| l.0), Some(3), "{err}");
-        assert!(err.message.contains("invalid glob `orders-[a`"), "{err}");
-    }
-
-    #[test]
-    fn bad_duration_points_at_the_value() {
-        let err = parse(&GOOD.replace(
-            "{{admin_url}}/flush-pool' }",
-            "{{admin_url}}/flush-pool', timeout: 5 parsecs }",
-        ))
-        .unwrap_err();
-        assert_eq!(err.location.map(|l| l.0), Some(9), "{err}");
-        assert!(
-            err.message.contains("invalid duration `5 parsecs`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_step_needs_exactly_one_action() {
-        let err =
-            parse(&GOOD.replace("    http:", "    exec: { argv: [true] }\n    http:")).unwrap_err();
-        assert!(
-            err.message.contains("step 1 needs exactly one action"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_value_inside_shell_double_quotes_is_refused_at_load() {
-        let text = GOOD.replace(
-            "http: { url: '{{admin_url}}/flush-pool' }",
-            "exec: { shell: true, argv: ['echo \"restarting {{target}}\"'] }",
-        );
-        let err = parse(&text).unwrap_err();
-        assert!(
-            err.message.contains("step 1: template variable `target`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn several_documents_in_one_file() {
-        let two = format!("{GOOD}---\n{}", GOOD.replace("name: flush", "name: flush2"));
-        assert_eq!(parse(&two).unwrap().len(), 2);
     }
 }

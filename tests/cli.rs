@@ -59,6 +59,85 @@ fn validate_rejects_a_broken_config_file() {
 }
 
 #[test]
+fn validate_reports_every_unusable_value_with_its_line_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "\
+playbooks: [/nonexistent/autoheal-playbooks]
+policy:
+  learning_prior: .nan
+targets:
+  - name: web
+    http: { url: 'not a url' }
+  - name: files
+    http: { url: 'ftp://files.example/' }
+  - name: db
+    tcp: { address: nope }
+    interval: 0s
+  - name: web
+    host: { cpu_percent: -5 }
+",
+    )
+    .unwrap();
+    let books = dir.path().join("books");
+    std::fs::create_dir(&books).unwrap();
+    std::fs::write(
+        books.join("restart.yaml"),
+        "\
+name: restart
+match: { signature: DOWN }
+severity: high
+confidence: 0.9
+retries: 4294967295
+steps:
+  - exec: { argv: [systemctl, restart, web], timeout: 0s }
+  - http: { url: 'not a url' }
+",
+    )
+    .unwrap();
+    let out = autoheal(&[
+        "validate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--playbooks",
+        books.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (c, b) = (
+        cfg.display(),
+        books.join("restart.yaml").display().to_string(),
+    );
+    for expected in [
+        format!("{c}:1:13: playbook directory `/nonexistent/autoheal-playbooks` does not exist"),
+        format!("{c}:3:19: policy: `learning_prior` must be a finite number, 0 or more, not NaN"),
+        format!("{c}:6:18: target `web`: `http.url` `not a url` is not an http:// or https:// URL"),
+        format!(
+            "{c}:8:18: target `files`: `http.url` `ftp://files.example/` is not an http:// or https:// URL (scheme `ftp`)"
+        ),
+        format!("{c}:10:21: target `db`: `tcp.address` invalid address `nope`: no port"),
+        format!("{c}:11:15: target `db`: `interval` must be above zero"),
+        format!("{c}:12:11: target `web` is defined twice"),
+        format!(
+            "{c}:13:26: target `web`: `host.cpu_percent` must be a percentage from 0 to 100, not -5"
+        ),
+        format!("{b}:5:10: playbook `restart`: `retries` must be at most 100, not 4294967295"),
+        format!("{b}:7:55: playbook `restart`: step 1: `exec.timeout` must be above zero"),
+        format!(
+            "{b}:8:18: playbook `restart`: step 2: `http.url` `not a url` is not an http:// or https:// URL"
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!("error: {expected}")),
+            "missing {expected}\n{stderr}"
+        );
+    }
+    assert!(stderr.ends_with("11 error(s)\n"), "{stderr}");
+}
+
+#[test]
 fn headless_demo_heals_chaos_and_prints_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("j.jsonl");
@@ -128,7 +207,7 @@ fn the_readme_example_configs_validate() {
             continue;
         }
         let path = dir.path().join(format!("readme-{checked}.yaml"));
-        std::fs::write(&path, block).unwrap();
+        std::fs::write(&path, with_playbook_dirs_in(dir.path(), block)).unwrap();
         let out = autoheal(&["validate", "--config", path.to_str().unwrap()]);
         assert!(
             out.status.success(),
@@ -138,4 +217,18 @@ fn the_readme_example_configs_validate() {
         checked += 1;
     }
     assert!(checked >= 3, "found {checked} config blocks in README");
+}
+
+/// The playbook directories a README config names (`/etc/autoheal/playbooks`)
+/// must exist to validate: made under `sandbox`, and the config pointed there.
+fn with_playbook_dirs_in(sandbox: &std::path::Path, config: &str) -> String {
+    let value: serde_norway::Value = serde_norway::from_str(config).unwrap();
+    let mut config = config.to_string();
+    let dirs = value.get("playbooks").and_then(|p| p.as_sequence());
+    for named in dirs.into_iter().flatten().filter_map(|d| d.as_str()) {
+        let made = sandbox.join(named.trim_start_matches('/'));
+        std::fs::create_dir_all(&made).unwrap();
+        config = config.replace(named, made.to_str().unwrap());
+    }
+    config
 }

@@ -5,13 +5,13 @@
 mod detect;
 mod heartbeat;
 mod plan;
-mod policy;
 mod run;
 
+/// The safety rails live with the rest of the settings; re-exported for the engine's users.
+pub use crate::config::Policy;
 pub use detect::{Detector, Verdict};
 pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
-pub use policy::Policy;
 pub use run::{Engine, EngineHandle, Sample, Settings, Subscriber};
 
 use jiff::Timestamp;

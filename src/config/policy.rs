@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use std::time::Duration;
 
-use crate::config::duration;
+use super::check::Problem;
+use super::duration::duration;
+use super::yaml::YamlPath;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -54,18 +56,48 @@ impl Default for Policy {
 }
 
 impl Policy {
-    pub fn check(&self) -> Result<(), String> {
+    /// Every value the engine could not work with, each at its `policy.*` key.
+    pub fn problems(&self) -> Vec<Problem> {
+        let at = |key: &str| YamlPath::root().key("policy").key(key);
+        let mut out = Vec::new();
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
-            return Err("`confidence_threshold` must be between 0 and 1".into());
+            out.push(Problem::new(
+                at("confidence_threshold"),
+                format!(
+                    "policy: `confidence_threshold` must be between 0 and 1, not {}",
+                    self.confidence_threshold
+                ),
+            ));
         }
-        if self.flap_max == 0 || self.max_concurrent == 0 || self.max_per_hour == 0 {
-            return Err(
-                "`flap_max`, `max_concurrent` and `max_per_hour` must be at least 1".into(),
-            );
+        for (key, value) in [
+            ("flap_max", self.flap_max),
+            ("max_concurrent", self.max_concurrent),
+            ("max_per_hour", self.max_per_hour),
+        ] {
+            if value == 0 {
+                out.push(Problem::new(
+                    at(key),
+                    format!("policy: `{key}` must be at least 1"),
+                ));
+            }
         }
-        if self.learning_prior < 0.0 {
-            return Err("`learning_prior` must not be negative".into());
+        if !(self.learning_prior.is_finite() && self.learning_prior >= 0.0) {
+            out.push(Problem::new(
+                at("learning_prior"),
+                format!(
+                    "policy: `learning_prior` must be a finite number, 0 or more, not {}",
+                    self.learning_prior
+                ),
+            ));
         }
-        Ok(())
+        out
+    }
+
+    /// The first problem, if any (see [`Policy::problems`]).
+    pub fn check(&self) -> Result<(), String> {
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(problem.message),
+            None => Ok(()),
+        }
     }
 }

@@ -1,0 +1,155 @@
+//! What a target's probe checks, as written in the config, and what makes each unusable.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::check::{self, Problem};
+use super::duration::opt_duration;
+use super::yaml::YamlPath;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeSpec {
+    Http(HttpProbe),
+    Tcp(TcpProbe),
+    Host(HostProbe),
+    Process(ProcessProbe),
+    Passive(PassiveProbe),
+}
+
+impl ProbeSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Http(_) => "http",
+            ProbeSpec::Tcp(_) => "tcp",
+            ProbeSpec::Host(_) => "host",
+            ProbeSpec::Process(_) => "process",
+            ProbeSpec::Passive(_) => "ingest",
+        }
+    }
+
+    /// What the probe at `at` (`targets[i].http`, ...) could not work with;
+    /// messages start with `who` (`target `web``).
+    pub fn problems(&self, who: &str, at: &YamlPath) -> Vec<Problem> {
+        let problem = |key: &str, why: String| {
+            Problem::new(at.key(key), format!("{who}: `{}.{key}` {why}", self.kind()))
+        };
+        let mut out = Vec::new();
+        match self {
+            ProbeSpec::Http(p) => {
+                if let Err(why) = check::http_url(&p.url) {
+                    out.push(problem("url", why));
+                }
+                if let Some(status) = p.expect_status.filter(|s| !(100..=599).contains(s)) {
+                    out.push(problem(
+                        "expect_status",
+                        format!("must be an HTTP status from 100 to 599, not {status}"),
+                    ));
+                }
+            }
+            ProbeSpec::Tcp(p) => {
+                if let Err(why) = check::socket_address(&p.address) {
+                    out.push(problem("address", why));
+                }
+            }
+            ProbeSpec::Host(p) => {
+                for (key, value) in [
+                    ("cpu_percent", p.cpu_percent),
+                    ("memory_percent", p.memory_percent),
+                    ("disk_percent", p.disk_percent),
+                ] {
+                    if let Err(why) = check::percent(f64::from(value)) {
+                        out.push(problem(key, why));
+                    }
+                }
+                if let Some(load) = p.load_per_core.filter(|l| !(l.is_finite() && *l > 0.0)) {
+                    out.push(problem(
+                        "load_per_core",
+                        format!("must be a finite number above 0, not {load}"),
+                    ));
+                }
+            }
+            ProbeSpec::Process(p) => match (&p.name, &p.pid_file) {
+                (Some(name), None) if name.trim().is_empty() => {
+                    out.push(problem("name", "must not be empty".into()));
+                }
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => out.push(Problem::new(
+                    at.clone(),
+                    format!("{who}: `process` needs exactly one of `name` or `pid_file`"),
+                )),
+            },
+            ProbeSpec::Passive(_) => {}
+        }
+        out
+    }
+}
+
+/// Healthy when the status is 2xx (or `expect_status`), the answer came
+/// within `max_latency`, and the body contains `body_contains`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    pub url: String,
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub max_latency: Option<Duration>,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+}
+
+/// Healthy when a TCP connection to `address` (host:port) opens.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbe {
+    pub address: String,
+}
+
+/// The local host, against thresholds in percent (load: per core).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostProbe {
+    pub cpu_percent: f32,
+    pub memory_percent: f32,
+    pub disk_percent: f32,
+    /// Mount point whose usage is checked.
+    pub disk_path: PathBuf,
+    pub load_per_core: Option<f64>,
+}
+
+impl Default for HostProbe {
+    fn default() -> Self {
+        HostProbe {
+            cpu_percent: 95.0,
+            memory_percent: 95.0,
+            disk_percent: 95.0,
+            disk_path: PathBuf::from("/"),
+            load_per_core: None,
+        }
+    }
+}
+
+/// Healthy when a process with this exact name runs, or the pid in `pid_file` is alive.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessProbe {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub pid_file: Option<PathBuf>,
+}
+
+/// A target autoheal does not probe: it learns of failures (and recoveries)
+/// from the tools that watch it, through `serve`'s API.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveProbe {}
+
+/// A target that can break on request (the demo fleet): `POST {url}/{fault}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosSpec {
+    pub url: String,
+    pub faults: Vec<String>,
+}

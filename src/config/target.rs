@@ -1,0 +1,214 @@
+//! Targets as written (with shared defaults) and as the engine probes them.
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use super::check::{self, Problem};
+use super::duration::{duration, opt_duration};
+use super::probe::{
+    ChaosSpec, HostProbe, HttpProbe, PassiveProbe, ProbeSpec, ProcessProbe, TcpProbe,
+};
+use super::yaml::YamlPath;
+
+/// Probe settings shared by every target unless it sets its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetDefaults {
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+}
+
+impl Default for TargetDefaults {
+    fn default() -> Self {
+        TargetDefaults {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            failure_threshold: 2,
+            success_threshold: 1,
+        }
+    }
+}
+
+impl TargetDefaults {
+    fn problems(&self) -> Vec<Problem> {
+        let at = YamlPath::root().key("defaults");
+        zero_durations(
+            &at,
+            "defaults",
+            [
+                ("interval", Some(self.interval)),
+                ("timeout", Some(self.timeout)),
+            ],
+        )
+    }
+}
+
+/// One target as written in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    #[serde(default)]
+    pub http: Option<HttpProbe>,
+    #[serde(default)]
+    pub tcp: Option<TcpProbe>,
+    #[serde(default)]
+    pub host: Option<HostProbe>,
+    #[serde(default)]
+    pub process: Option<ProcessProbe>,
+    /// No probe: incidents arrive through the API (Alertmanager, intake tools).
+    #[serde(default)]
+    pub passive: Option<PassiveProbe>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub interval: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub failure_threshold: Option<u32>,
+    #[serde(default)]
+    pub success_threshold: Option<u32>,
+    /// Every fix for a critical target waits for approval unless its playbook says `approval: auto`.
+    #[serde(default)]
+    pub critical: bool,
+    /// Matched by playbooks (`match.labels`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Templated into actions as `{{name}}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pub chaos: Option<ChaosSpec>,
+}
+
+impl TargetConfig {
+    /// Its probes, each with the key it is written under.
+    fn probes(&self) -> Vec<(&'static str, ProbeSpec)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.http {
+            out.push(("http", ProbeSpec::Http(p.clone())));
+        }
+        if let Some(p) = &self.tcp {
+            out.push(("tcp", ProbeSpec::Tcp(p.clone())));
+        }
+        if let Some(p) = &self.host {
+            out.push(("host", ProbeSpec::Host(p.clone())));
+        }
+        if let Some(p) = &self.process {
+            out.push(("process", ProbeSpec::Process(p.clone())));
+        }
+        if let Some(p) = &self.passive {
+            out.push(("passive", ProbeSpec::Passive(p.clone())));
+        }
+        out
+    }
+
+    /// Everything wrong with this target alone (`at` is `targets[i]`).
+    fn problems(&self, at: &YamlPath) -> Vec<Problem> {
+        let who = format!("target `{}`", self.name);
+        let mut out = Vec::new();
+        if self.name.trim().is_empty() {
+            out.push(Problem::new(at.key("name"), "a target has an empty `name`"));
+        }
+        let probes = self.probes();
+        if probes.len() != 1 {
+            out.push(Problem::new(
+                at.clone(),
+                format!(
+                    "{who} needs exactly one probe: `http`, `tcp`, `host`, `process` or `passive` (found {})",
+                    probes.len()
+                ),
+            ));
+        }
+        for (key, probe) in &probes {
+            out.extend(probe.problems(&who, &at.key(key)));
+        }
+        out.extend(zero_durations(
+            at,
+            &who,
+            [("interval", self.interval), ("timeout", self.timeout)],
+        ));
+        if let Some(chaos) = &self.chaos
+            && let Err(why) = check::http_url(&chaos.url)
+        {
+            out.push(Problem::new(
+                at.key("chaos").key("url"),
+                format!("{who}: `chaos.url` {why}"),
+            ));
+        }
+        out
+    }
+}
+
+/// A probe interval or timeout of zero would spin the engine.
+fn zero_durations<const N: usize>(
+    at: &YamlPath,
+    who: &str,
+    values: [(&str, Option<Duration>); N],
+) -> Vec<Problem> {
+    values
+        .into_iter()
+        .filter(|(_, d)| d.is_some_and(|d| d.is_zero()))
+        .map(|(key, _)| Problem::new(at.key(key), format!("{who}: `{key}` must be above zero")))
+        .collect()
+}
+
+/// Problems of the defaults and of every target, names unique among them.
+pub(super) fn problems(defaults: &TargetDefaults, targets: &[TargetConfig]) -> Vec<Problem> {
+    let mut out = defaults.problems();
+    let mut seen = HashSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        let at = YamlPath::root().key("targets").index(i);
+        if !t.name.trim().is_empty() && !seen.insert(t.name.as_str()) {
+            out.push(Problem::new(
+                at.key("name"),
+                format!("target `{}` is defined twice", t.name),
+            ));
+        }
+        out.extend(t.problems(&at));
+    }
+    out
+}
+
+/// A target ready to probe: defaults applied, exactly one probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    pub probe: ProbeSpec,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub critical: bool,
+    pub labels: BTreeMap<String, String>,
+    pub vars: BTreeMap<String, String>,
+    pub chaos: Option<ChaosSpec>,
+}
+
+impl Target {
+    /// Applies `defaults`; `None` unless the target has exactly one probe
+    /// (callers check [`problems`] first).
+    pub(super) fn resolve(t: &TargetConfig, d: &TargetDefaults) -> Option<Target> {
+        let mut probes = t.probes();
+        if probes.len() != 1 {
+            return None;
+        }
+        let (_, probe) = probes.remove(0);
+        Some(Target {
+            name: t.name.clone(),
+            probe,
+            interval: t.interval.unwrap_or(d.interval),
+            timeout: t.timeout.unwrap_or(d.timeout),
+            failure_threshold: t.failure_threshold.unwrap_or(d.failure_threshold).max(1),
+            success_threshold: t.success_threshold.unwrap_or(d.success_threshold).max(1),
+            critical: t.critical,
+            labels: t.labels.clone(),
+            vars: t.vars.clone(),
+            chaos: t.chaos.clone(),
+        })
+    }
+}
