@@ -1,6 +1,7 @@
 //! Actions against real child processes and real loopback HTTP servers.
 //! Timing asserts are upper bounds with wide margins: CI machines are noisy.
 
+use autoheal::action::template::Vars;
 use autoheal::action::{ExecAction, HttpAction, OUTPUT_LIMIT, exec, http};
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -12,11 +13,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+/// The operator's values: trusted, so they may hold anything (and are still quoted).
+fn vars(pairs: &[(&str, &str)]) -> Vars {
+    let mut vars = Vars::default();
+    for (name, value) in pairs {
+        vars.trusted(*name, *value);
+    }
+    vars
 }
 
 fn argv(args: &[&str]) -> ExecAction {
