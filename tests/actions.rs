@@ -1,7 +1,7 @@
 //! Actions against real child processes and real loopback HTTP servers.
 //! Timing asserts are upper bounds with wide margins: CI machines are noisy.
 
-use autoheal::action::template::Vars;
+use autoheal::action::vars::Vars;
 use autoheal::action::{ExecAction, HttpAction, OUTPUT_LIMIT, exec, http};
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};

@@ -237,7 +237,7 @@ fn each_doc_target_meets_the_playbook_the_doc_promises() {
 fn each_doc_target_provides_the_vars_its_actions_use() {
     let books = shipped();
     for target in doc_targets() {
-        let mut vars = template::Vars::from(target.vars.clone());
+        let mut vars = autoheal::action::vars::Vars::from(target.vars.clone());
         for builtin in [
             "incident_id",
             "target",
@@ -259,7 +259,7 @@ fn each_doc_target_provides_the_vars_its_actions_use() {
                 for arg in &exec.argv {
                     let rendered = match exec.shell {
                         true => template::render_shell(arg, &vars),
-                        false => template::render(arg, &vars, template::Place::Word),
+                        false => template::render(arg, &vars, autoheal::action::vars::Place::Word),
                     };
                     if let Err(e) = rendered {
                         panic!("{} / {} on {}: {e}", book.name, step.name, target.name);

@@ -7,7 +7,8 @@
 //! open for the daemon's lifetime, so we never wait for pipe EOF: we wait for
 //! the direct child, then give the pipes a short grace period.
 
-use super::template::{Place, Vars, render, render_shell};
+use super::template::{render, render_shell};
+use super::vars::{Place, Vars};
 use super::{ActionOutcome, ExecAction, OUTPUT_LIMIT};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};

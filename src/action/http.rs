@@ -1,7 +1,8 @@
 //! Sends one HTTP request; any 2xx answer is success.
 
 use super::exec::limit_output;
-use super::template::{Place, Vars, render};
+use super::template::render;
+use super::vars::{Place, Vars};
 use super::{ActionOutcome, HttpAction};
 use reqwest::Method;
 use std::error::Error as _;

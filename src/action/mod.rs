@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::duration;
-use template::Vars;
+use vars::Vars;
 
 pub mod exec;
 pub mod http;
 pub mod template;
+pub mod vars;
 
 /// Runs a command. `argv` is executed directly, never through a shell, unless
 /// `shell: true`; then `argv` must hold a single script run by `sh -c`.

@@ -2,13 +2,13 @@
 //!
 //! # Trust
 //!
-//! Every value carries its [`Trust`]. *Trusted* values are the operator's: the
-//! target's name and `vars` from the config, playbook and step names, and what
-//! the engine itself makes (the incident id, the severity). *Untrusted* values
-//! arrive from outside: the signature (an alert's name, an intake report's
-//! `error`, a probe's reading of a peer's answer), and anything else a peer
-//! sends. A peer's value is data, never a decision, so where it may go depends
-//! on the [`Place`]:
+//! Every value carries its [`Trust`](super::vars::Trust). *Trusted* values
+//! are the operator's: the target's name and `vars` from the config, playbook
+//! and step names, and what the engine itself makes (the incident id, the
+//! severity). *Untrusted* values arrive from outside: the signature (an
+//! alert's name, an intake report's `error`, a probe's reading of a peer's
+//! answer), and anything else a peer sends. A peer's value is data, never a
+//! decision, so where it may go depends on the [`Place`]:
 //!
 //! - a command argument, a shell word or a URL: only a plain token (letters,
 //!   digits and `._:@=+-`, not starting with `-`, without `..`, not empty and
@@ -19,81 +19,14 @@
 //! - a request body: verbatim.
 //!
 //! A value that does not fit is a [`TemplateError::Untrusted`]: the action is
-//! refused before anything runs. Trusted values go anywhere; [`render_shell`]
-//! still quotes them, as it quotes every value.
+//! refused before anything runs, and the engine hands the incident to a human
+//! with the reason (a refusal is not a failed fix: learning does not count it).
+//! Trusted values go anywhere; [`render_shell`] still quotes them, as it quotes
+//! every value.
 //!
 //! There is no escape for a literal `{{`; a template that needs one is an error.
 
-use std::collections::BTreeMap;
-
-/// Whose a template value is, which decides where it may be placed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trust {
-    /// The operator's: from the config or a playbook, or made by the engine.
-    Trusted,
-    /// From outside (a signature, an alert's fields): data, and only a plain
-    /// token where it would be parsed.
-    Untrusted,
-}
-
-/// Template values by name, each with its [`Trust`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Vars(BTreeMap<String, (String, Trust)>);
-
-impl Vars {
-    pub fn trusted(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.0.insert(name.into(), (value.into(), Trust::Trusted));
-        self
-    }
-
-    pub fn untrusted(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.0.insert(name.into(), (value.into(), Trust::Untrusted));
-        self
-    }
-
-    /// Every value by name, in name order, once each is admitted at `place`:
-    /// for handing them all over at once, as an environment.
-    pub fn values_at(&self, place: Place) -> Result<Vec<(&str, &str)>, TemplateError> {
-        self.0
-            .iter()
-            .map(|(name, (value, trust))| {
-                admit(name, value, *trust, place).map(|()| (name.as_str(), value.as_str()))
-            })
-            .collect()
-    }
-
-    fn get(&self, name: &str) -> Result<(&str, Trust), TemplateError> {
-        self.0
-            .get(name)
-            .map(|(value, trust)| (value.as_str(), *trust))
-            .ok_or_else(|| TemplateError::Invalid(format!("unknown template variable `{name}`")))
-    }
-}
-
-/// The operator's own values, such as a target's `vars`: all trusted.
-impl From<BTreeMap<String, String>> for Vars {
-    fn from(values: BTreeMap<String, String>) -> Self {
-        Vars(
-            values
-                .into_iter()
-                .map(|(name, value)| (name, (value, Trust::Trusted)))
-                .collect(),
-        )
-    }
-}
-
-/// Where a rendered template goes, which decides what an untrusted value may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// A command argument, a shell word or a URL: parsed, so a plain token only.
-    Word,
-    /// An HTTP header value: no control characters.
-    Header,
-    /// An environment variable: anything but NUL.
-    Env,
-    /// A request body: data, verbatim.
-    Data,
-}
+use super::vars::{Place, Vars, admit};
 
 /// Why a template could not be filled in.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -110,52 +43,6 @@ pub enum TemplateError {
         value: String,
         why: String,
     },
-}
-
-/// Longest piece of a refused value quoted back in an error.
-const QUOTED_VALUE: usize = 60;
-
-/// Whether an untrusted `value` may stand at `place`.
-fn admit(name: &str, value: &str, trust: Trust, place: Place) -> Result<(), TemplateError> {
-    let why = match (trust, place) {
-        (Trust::Trusted, _) | (_, Place::Data) => return Ok(()),
-        (_, Place::Word) => not_plain_token(value).map(|why| {
-            format!(
-                "is not a plain token: {why} (a value from outside goes into a command \
-                 or URL only as letters, digits and `._:@=+-`, not starting with `-`, without `..`)"
-            )
-        }),
-        (_, Place::Header) => value.chars().find(|c| c.is_control()).map(|c| {
-            format!("cannot go into an HTTP header: it holds the control character {c:?}")
-        }),
-        (_, Place::Env) => value
-            .contains('\0')
-            .then(|| "cannot go into the environment: it holds a NUL byte".to_string()),
-    };
-    match why {
-        None => Ok(()),
-        Some(why) => Err(TemplateError::Untrusted {
-            name: name.to_string(),
-            value: value[..value.floor_char_boundary(QUOTED_VALUE)].to_string(),
-            why,
-        }),
-    }
-}
-
-/// Why `value` is not a plain token, if it is not.
-pub fn not_plain_token(value: &str) -> Option<String> {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "._:@=+-".contains(c);
-    if let Some(c) = value.chars().find(|&c| !plain(c)) {
-        Some(format!("it contains {c:?}"))
-    } else if value.is_empty() {
-        Some("it is empty".into())
-    } else if value.starts_with('-') {
-        Some("it starts with `-`, so a command would take it for an option".into())
-    } else if value.contains("..") || value == "." {
-        Some("it names a directory (`..` or `.`)".into())
-    } else {
-        None
-    }
 }
 
 /// A template split into literal text and the variables between `{{ }}`.
@@ -659,28 +546,6 @@ mod tests {
         let mut vars = Vars::default();
         vars.untrusted("signature", value);
         vars
-    }
-
-    #[test]
-    fn plain_tokens_are_letters_digits_and_a_few_marks() {
-        for ok in ["DB_TIMEOUT", "HighErrorRate", "v1.2", "a:b@c=d+e-f", "x-"] {
-            assert_eq!(not_plain_token(ok), None, "{ok}");
-        }
-        for (bad, why) in [
-            ("../../escape", "'/'"),
-            ("-rf", "`-`"),
-            ("a..b", "`..`"),
-            (".", "`.`"),
-            ("", "empty"),
-            ("a b", "' '"),
-            ("a\nb", "'\\n'"),
-            ("$(id)", "'$'"),
-            ("%2e%2e", "'%'"),
-            ("caf\u{e9}", "'é'"),
-        ] {
-            let found = not_plain_token(bad).unwrap_or_default();
-            assert!(found.contains(why), "{bad:?}: {found}");
-        }
     }
 
     #[test]

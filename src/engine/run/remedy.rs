@@ -4,7 +4,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Internal, Runner, VERIFY_FIRST_DELAY, VERIFY_MAX_DELAY, Verify};
-use crate::action::{self, ActionOutcome, template::Vars};
+use crate::action::{self, ActionOutcome, vars::Vars};
 use crate::config::ProbeSpec;
 use crate::engine::{Context, Plan, decide, now_ms};
 use crate::event::{Decision, EventKind, IncidentId};
