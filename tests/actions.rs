@@ -1,6 +1,7 @@
 //! Actions against real child processes and real loopback HTTP servers.
 //! Timing asserts are upper bounds with wide margins: CI machines are noisy.
 
+use autoheal::action::vars::Vars;
 use autoheal::action::{ExecAction, HttpAction, OUTPUT_LIMIT, exec, http};
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -12,11 +13,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+/// The operator's values: trusted, so they may hold anything (and are still quoted).
+fn vars(pairs: &[(&str, &str)]) -> Vars {
+    let mut vars = Vars::default();
+    for (name, value) in pairs {
+        vars.trusted(*name, *value);
+    }
+    vars
 }
 
 fn argv(args: &[&str]) -> ExecAction {
@@ -560,4 +563,92 @@ async fn http_bad_method_or_template_fails_without_sending() {
         log.lock().unwrap().is_empty(),
         "nothing should have been sent"
     );
+}
+
+// ---- trust ------------------------------------------------------------------
+
+/// The operator's `vars`, plus a signature from outside.
+fn with_signature(pairs: &[(&str, &str)], signature: &str) -> Vars {
+    let mut v = vars(pairs);
+    v.untrusted("signature", signature);
+    v
+}
+
+#[tokio::test]
+async fn an_untrusted_value_reaches_the_environment_verbatim_but_argv_only_as_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = argv(&["sh", "-c", "printf '%s' \"$AUTOHEAL_SIGNATURE\""]);
+    let hostile = "../../x -rf $(id)";
+
+    let env = exec::run(&spec, &with_signature(&[], hostile)).await;
+    let marker = dir.path().join("pwned");
+    let touch = argv(&["touch", "{{signature}}"]);
+    let argv_out = exec::run(&touch, &with_signature(&[], path_str(&marker))).await;
+
+    assert!(env.ok, "{env:?}");
+    assert_eq!(env.output, hostile);
+    assert!(!argv_out.ok);
+    assert!(
+        argv_out.output.contains("is not a plain token"),
+        "{}",
+        argv_out.output
+    );
+    assert!(!marker.exists(), "a refused action ran");
+}
+
+#[tokio::test]
+async fn an_untrusted_value_cannot_change_where_a_request_goes_or_add_a_header() {
+    let (addr, log) = server().await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let url = request("POST", "{{base}}/services/{{signature}}/restart");
+    let mut header = request("POST", "{{base}}/services/orders/restart");
+    header
+        .headers
+        .insert("X-Incident".into(), "{{signature}}".into());
+
+    let climbed = http::run(
+        &url,
+        &with_signature(&[("base", &base)], "../../ok"),
+        &client,
+    )
+    .await;
+    let smuggled = http::run(
+        &header,
+        &with_signature(&[("base", &base)], "1\r\nX-Admin: yes"),
+        &client,
+    )
+    .await;
+    let plain = http::run(&url, &with_signature(&[("base", &base)], "orders"), &client).await;
+
+    assert!(!climbed.ok);
+    assert!(climbed.output.contains("not a plain token"), "{climbed:?}");
+    assert!(!smuggled.ok);
+    assert!(
+        smuggled.output.contains("control character '\\r'"),
+        "{smuggled:?}"
+    );
+    assert!(plain.ok, "{plain:?}");
+    let seen = log.lock().unwrap();
+    assert_eq!(seen.len(), 1, "only the plain request was sent: {seen:?}");
+    assert_eq!(seen[0].service, "orders");
+}
+
+#[tokio::test]
+async fn a_header_with_a_line_break_is_never_sent_even_from_the_operator() {
+    // reqwest refuses CR/LF in a header value; the action fails, nothing is sent.
+    let (addr, log) = server().await;
+    let mut spec = request("POST", &format!("http://{addr}/services/x/restart"));
+    spec.headers.insert("X-Incident".into(), "{{id}}".into());
+
+    let out = http::run(
+        &spec,
+        &vars(&[("id", "1\r\nX-Admin: yes")]),
+        &reqwest::Client::new(),
+    )
+    .await;
+
+    assert!(!out.ok);
+    assert!(out.output.contains("invalid request"), "{}", out.output);
+    assert!(log.lock().unwrap().is_empty());
 }

@@ -237,7 +237,7 @@ fn each_doc_target_meets_the_playbook_the_doc_promises() {
 fn each_doc_target_provides_the_vars_its_actions_use() {
     let books = shipped();
     for target in doc_targets() {
-        let mut vars = target.vars.clone();
+        let mut vars = autoheal::action::vars::Vars::from(target.vars.clone());
         for builtin in [
             "incident_id",
             "target",
@@ -246,7 +246,7 @@ fn each_doc_target_provides_the_vars_its_actions_use() {
             "playbook",
             "step",
         ] {
-            vars.insert(builtin.into(), "x".into());
+            vars.trusted(builtin, "x");
         }
         for signature in SIGNATURES {
             let Some(book) = books.find(&signal(&target, signature)) else {
@@ -259,7 +259,7 @@ fn each_doc_target_provides_the_vars_its_actions_use() {
                 for arg in &exec.argv {
                     let rendered = match exec.shell {
                         true => template::render_shell(arg, &vars),
-                        false => template::render(arg, &vars),
+                        false => template::render(arg, &vars, autoheal::action::vars::Place::Word),
                     };
                     if let Err(e) = rendered {
                         panic!("{} / {} on {}: {e}", book.name, step.name, target.name);
@@ -427,7 +427,7 @@ async fn run_step(playbook: &str, step: &str, target: &str, fail: &str) -> (bool
         .vars
         .clone();
     vars.insert("target".into(), target.into());
-    let outcome = autoheal::action::exec::run(&exec, &vars).await;
+    let outcome = autoheal::action::exec::run(&exec, &vars.into()).await;
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     (outcome.ok, calls.lines().map(String::from).collect())
 }

@@ -8,8 +8,8 @@
 //! the direct child, then give the pipes a short grace period.
 
 use super::template::{render, render_shell};
+use super::vars::{Place, Vars};
 use super::{ActionOutcome, ExecAction, OUTPUT_LIMIT};
-use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,29 +28,79 @@ const REAP: Duration = Duration::from_secs(1);
 /// Appended to output cut at [`OUTPUT_LIMIT`].
 const TRUNCATED: &str = "…(truncated)";
 
-pub async fn run(spec: &ExecAction, vars: &BTreeMap<String, String>) -> ActionOutcome {
-    super::timed(execute(spec, vars)).await
+/// A command with its values filled in: exactly what will run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    /// Program and arguments; `sh -c <script>` for a shell action.
+    pub argv: Vec<String>,
+    /// Added to the inherited environment: `AUTOHEAL_*` for every value, then the spec's `env`.
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+/// Fills `vars` into `spec`, refusing (before anything runs) a bad template,
+/// a bad spec, or an untrusted value that does not fit where it goes.
+pub fn prepare(spec: &ExecAction, vars: &Vars) -> Result<Ready, String> {
+    let argv = command_line(spec, vars)?;
+    if argv.is_empty() {
+        return Err("empty argv: nothing to run".into());
+    }
+    let mut env: Vec<(String, String)> = vars
+        .values_at(Place::Env)
+        .map_err(|e| format!("env: {e}"))?
+        .into_iter()
+        .map(|(name, value)| (env_name(name), value.to_string()))
+        .collect();
+    for (key, value) in &spec.env {
+        let value = render(value, vars, Place::Env).map_err(|e| format!("env {key}: {e}"))?;
+        env.push((key.clone(), value));
+    }
+    Ok(Ready {
+        argv,
+        env,
+        timeout: spec.timeout,
+    })
+}
+
+/// Prepares and runs `spec`; a refusal is a failed outcome that ran nothing.
+pub async fn run(spec: &ExecAction, vars: &Vars) -> ActionOutcome {
+    match prepare(spec, vars) {
+        Ok(ready) => ready.run().await,
+        Err(refusal) => super::timed(async { Err(refusal) }).await,
+    }
+}
+
+impl Ready {
+    /// For journals: `exec systemctl restart web`, or the script as run by `sh -c`.
+    pub fn label(&self) -> String {
+        match self.argv.as_slice() {
+            [sh, c, script] if sh == "sh" && c == "-c" => format!("exec {script}"),
+            argv => format!("exec {}", argv.join(" ")),
+        }
+    }
+
+    pub async fn run(&self) -> ActionOutcome {
+        super::timed(execute(self)).await
+    }
 }
 
 /// `Ok(output)` if the command exited 0, otherwise `Err(explanation and output)`.
-async fn execute(spec: &ExecAction, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let argv = command_line(spec, vars)?;
-    let (program, args) = argv.split_first().ok_or("empty argv: nothing to run")?;
+async fn execute(ready: &Ready) -> Result<String, String> {
+    let (program, args) = ready
+        .argv
+        .split_first()
+        .ok_or("empty argv: nothing to run")?;
 
     let mut command = Command::new(program);
     command
         .args(args)
-        .envs(vars.iter().map(|(k, v)| (env_name(k), v)))
+        .envs(ready.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so a timeout can kill everything it started.
         .process_group(0)
         .kill_on_drop(true);
-    for (key, value) in &spec.env {
-        let value = render(value, vars).map_err(|e| format!("template error in env {key}: {e}"))?;
-        command.env(key, value);
-    }
 
     let mut child = command
         .spawn()
@@ -61,7 +111,7 @@ async fn execute(spec: &ExecAction, vars: &BTreeMap<String, String>) -> Result<S
     let stdout = Capture::spawn(child.stdout.take());
     let stderr = Capture::spawn(child.stderr.take());
 
-    let waited = tokio::time::timeout(spec.timeout, child.wait()).await;
+    let waited = tokio::time::timeout(ready.timeout, child.wait()).await;
     let headline = match waited {
         Ok(Ok(status)) => {
             // The leader is reaped; whatever it left running (a restarted
@@ -77,7 +127,7 @@ async fn execute(spec: &ExecAction, vars: &BTreeMap<String, String>) -> Result<S
             group.kill();
             // Errors here mean it is already gone or will be reaped by tokio.
             let _ = tokio::time::timeout(REAP, child.wait()).await;
-            Some(format!("timed out after {:?}", spec.timeout))
+            Some(format!("timed out after {:?}", ready.timeout))
         }
     };
 
@@ -90,7 +140,7 @@ async fn execute(spec: &ExecAction, vars: &BTreeMap<String, String>) -> Result<S
 }
 
 /// The argv to execute: templated element by element, or `sh -c <script>`.
-fn command_line(spec: &ExecAction, vars: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+fn command_line(spec: &ExecAction, vars: &Vars) -> Result<Vec<String>, String> {
     if spec.shell {
         let [script] = spec.argv.as_slice() else {
             return Err(format!(
@@ -98,12 +148,12 @@ fn command_line(spec: &ExecAction, vars: &BTreeMap<String, String>) -> Result<Ve
                 spec.argv.len()
             ));
         };
-        let script = render_shell(script, vars).map_err(|e| format!("template error: {e}"))?;
+        let script = render_shell(script, vars).map_err(|e| e.to_string())?;
         return Ok(vec!["sh".into(), "-c".into(), script]);
     }
     spec.argv
         .iter()
-        .map(|arg| render(arg, vars).map_err(|e| format!("template error: {e}")))
+        .map(|arg| render(arg, vars, Place::Word).map_err(|e| e.to_string()))
         .collect()
 }
 

@@ -2,42 +2,80 @@
 
 use super::exec::limit_output;
 use super::template::render;
+use super::vars::{Place, Vars};
 use super::{ActionOutcome, HttpAction};
 use reqwest::Method;
-use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::time::Duration;
 
 /// How much of a response body is read; the rest is not waited for.
 const BODY_LIMIT: usize = 64 * 1024;
 
-pub async fn run(
-    spec: &HttpAction,
-    vars: &BTreeMap<String, String>,
-    client: &reqwest::Client,
-) -> ActionOutcome {
-    super::timed(send(spec, vars, client)).await
+/// A request with its values filled in: exactly what will be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub timeout: Duration,
+}
+
+/// Fills `vars` into `spec`, refusing (before anything is sent) a bad method
+/// or template, or an untrusted value that does not fit where it goes.
+pub fn prepare(spec: &HttpAction, vars: &Vars) -> Result<Ready, String> {
+    let method = parse_method(&spec.method)?;
+    let url = render(&spec.url, vars, Place::Word).map_err(|e| format!("url: {e}"))?;
+    let mut headers = Vec::new();
+    for (name, value) in &spec.headers {
+        let value =
+            render(value, vars, Place::Header).map_err(|e| format!("header {name}: {e}"))?;
+        headers.push((name.clone(), value));
+    }
+    let body = match &spec.body {
+        Some(body) => Some(render(body, vars, Place::Data).map_err(|e| format!("body: {e}"))?),
+        None => None,
+    };
+    Ok(Ready {
+        method,
+        url,
+        headers,
+        body,
+        timeout: spec.timeout,
+    })
+}
+
+/// Prepares and sends `spec`; a refusal is a failed outcome that sent nothing.
+pub async fn run(spec: &HttpAction, vars: &Vars, client: &reqwest::Client) -> ActionOutcome {
+    match prepare(spec, vars) {
+        Ok(ready) => ready.run(client).await,
+        Err(refusal) => super::timed(async { Err(refusal) }).await,
+    }
+}
+
+impl Ready {
+    /// For journals: `http POST http://...`.
+    pub fn label(&self) -> String {
+        format!("http {} {}", self.method, self.url)
+    }
+
+    pub async fn run(&self, client: &reqwest::Client) -> ActionOutcome {
+        super::timed(send(self, client)).await
+    }
 }
 
 /// `Ok` with the response for a 2xx answer, `Err` with what went wrong otherwise.
-async fn send(
-    spec: &HttpAction,
-    vars: &BTreeMap<String, String>,
-    client: &reqwest::Client,
-) -> Result<String, String> {
-    let method = parse_method(&spec.method)?;
-    let url = render(&spec.url, vars).map_err(|e| format!("template error in url: {e}"))?;
+async fn send(spec: &Ready, client: &reqwest::Client) -> Result<String, String> {
     // The timeout covers connecting, the answer and the body, per request,
     // whatever the shared client was built with.
-    let mut request = client.request(method, url).timeout(spec.timeout);
+    let mut request = client
+        .request(spec.method.clone(), &spec.url)
+        .timeout(spec.timeout);
     for (name, value) in &spec.headers {
-        let value =
-            render(value, vars).map_err(|e| format!("template error in header {name}: {e}"))?;
         request = request.header(name, value);
     }
     if let Some(body) = &spec.body {
-        request =
-            request.body(render(body, vars).map_err(|e| format!("template error in body: {e}"))?);
+        request = request.body(body.clone());
     }
 
     // A bad URL or header surfaces here too, as a builder error.

@@ -1,15 +1,18 @@
 //! Actions a playbook step runs: a command (`exec`) or a request (`http`).
-//! Each runs with a timeout and reports what happened; none panics.
+//! An action is first [`prepare`]d (its values filled in and checked, see
+//! [`template`]), then run with a timeout; it reports what happened and never panics.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::duration;
+use vars::Vars;
 
 pub mod exec;
 pub mod http;
 pub mod template;
+pub mod vars;
 
 /// Runs a command. `argv` is executed directly, never through a shell, unless
 /// `shell: true`; then `argv` must hold a single script run by `sh -c`.
@@ -56,16 +59,6 @@ pub enum ActionSpec {
     Http(HttpAction),
 }
 
-impl ActionSpec {
-    /// A short human label for journals: `exec systemctl restart web`, `http POST http://...`.
-    pub fn label(&self) -> String {
-        match self {
-            ActionSpec::Exec(e) => format!("exec {}", e.argv.join(" ")),
-            ActionSpec::Http(h) => format!("http {} {}", h.method, h.url),
-        }
-    }
-}
-
 /// What running an action produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionOutcome {
@@ -92,14 +85,44 @@ async fn timed(action: impl Future<Output = Result<String, String>>) -> ActionOu
     }
 }
 
-/// Runs `spec` with `vars` templated into it (see [`template`]).
-pub async fn run(
-    spec: &ActionSpec,
-    vars: &BTreeMap<String, String>,
-    client: &reqwest::Client,
-) -> ActionOutcome {
+/// An action with its values filled in and checked: exactly what will run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ready {
+    Exec(exec::Ready),
+    Http(http::Ready),
+}
+
+/// Why an action was not started. Nothing ran, so a refusal says nothing
+/// about whether the fix works: it needs a human, not another attempt.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+/// Fills `vars` into `spec` (see [`template`] for what an untrusted value may
+/// hold where). A bad template or spec, or an untrusted value that does not
+/// fit, is a [`Refusal`].
+pub fn prepare(spec: &ActionSpec, vars: &Vars) -> Result<Ready, Refusal> {
     match spec {
-        ActionSpec::Exec(e) => exec::run(e, vars).await,
-        ActionSpec::Http(h) => http::run(h, vars, client).await,
+        ActionSpec::Exec(e) => exec::prepare(e, vars).map(Ready::Exec),
+        ActionSpec::Http(h) => http::prepare(h, vars).map(Ready::Http),
+    }
+    .map_err(Refusal)
+}
+
+impl Ready {
+    /// A short human label for journals, with the values filled in:
+    /// `exec systemctl restart web`, `http POST http://...`.
+    pub fn label(&self) -> String {
+        match self {
+            Ready::Exec(e) => e.label(),
+            Ready::Http(h) => h.label(),
+        }
+    }
+
+    pub async fn run(&self, client: &reqwest::Client) -> ActionOutcome {
+        match self {
+            Ready::Exec(e) => e.run().await,
+            Ready::Http(h) => h.run(client).await,
+        }
     }
 }

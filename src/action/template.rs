@@ -1,11 +1,49 @@
 //! `{{name}}` templating for action arguments, URLs, bodies and shell scripts.
 //!
-//! Values come from incidents (a target name, a label, an address), so they are
-//! treated as hostile: [`render_shell`] turns each value into one single-quoted
-//! shell word and refuses to place it anywhere that quoting would not hold.
+//! # Trust
+//!
+//! Every value carries its [`Trust`](super::vars::Trust). *Trusted* values
+//! are the operator's: the target's name and `vars` from the config, playbook
+//! and step names, and what the engine itself makes (the incident id, the
+//! severity). *Untrusted* values arrive from outside: the signature (an
+//! alert's name, an intake report's `error`, a probe's reading of a peer's
+//! answer), and anything else a peer sends. A peer's value is data, never a
+//! decision, so where it may go depends on the [`Place`]:
+//!
+//! - a command argument, a shell word or a URL: only a plain token (letters,
+//!   digits and `._:@=+-`, not starting with `-`, without `..`, not empty and
+//!   not `.`), so it cannot become an option (`-rf`), a path (`../..`), or
+//!   another URL;
+//! - an HTTP header: no control characters, so CR/LF cannot start a header;
+//! - an environment variable: no NUL, which no environment can hold;
+//! - a request body: verbatim.
+//!
+//! A value that does not fit is a [`TemplateError::Untrusted`]: the action is
+//! refused before anything runs, and the engine hands the incident to a human
+//! with the reason (a refusal is not a failed fix: learning does not count it).
+//! Trusted values go anywhere; [`render_shell`] still quotes them, as it quotes
+//! every value.
+//!
 //! There is no escape for a literal `{{`; a template that needs one is an error.
 
-use std::collections::BTreeMap;
+use super::vars::{Place, Vars, admit};
+
+/// Why a template could not be filled in.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template itself is wrong: a syntax error, an unknown name, a shell
+    /// placeholder where quoting would not hold. The operator's to fix.
+    #[error("template error: {0}")]
+    Invalid(String),
+    /// An untrusted value does not fit where the template places it.
+    #[error("{name} {value:?} {why}")]
+    Untrusted {
+        name: String,
+        /// The start of the value, enough to recognise it.
+        value: String,
+        why: String,
+    },
+}
 
 /// A template split into literal text and the variables between `{{ }}`.
 enum Piece<'a> {
@@ -60,32 +98,32 @@ fn near(text: &str) -> &str {
 }
 
 /// The pieces of a well-formed template.
-fn pieces(template: &str) -> Result<Vec<Piece<'_>>, String> {
+fn pieces(template: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
     let (pieces, syntax) = parse(template);
-    syntax.map(|()| pieces)
+    syntax.map(|()| pieces).map_err(TemplateError::Invalid)
 }
 
-fn lookup<'v>(vars: &'v BTreeMap<String, String>, name: &str) -> Result<&'v str, String> {
-    vars.get(name)
-        .map(String::as_str)
-        .ok_or_else(|| format!("unknown template variable `{name}`"))
-}
-
-/// Replaces every `{{name}}` (or `{{ name }}`) with its value from `vars`, verbatim.
+/// Replaces every `{{name}}` (or `{{ name }}`) with its value from `vars`,
+/// verbatim, once each untrusted value is admitted at `place`.
 /// An unknown name or an unclosed `{{` is an error naming the problem.
-pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+pub fn render(template: &str, vars: &Vars, place: Place) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len());
     for piece in pieces(template)? {
         match piece {
             Piece::Text(text) => out.push_str(text),
-            Piece::Var(name) => out.push_str(lookup(vars, name)?),
+            Piece::Var(name) => {
+                let (value, trust) = vars.get(name)?;
+                admit(name, value, trust, place)?;
+                out.push_str(value);
+            }
         }
     }
     Ok(out)
 }
 
-/// Like [`render`], for a script run by `sh -c`: each value becomes exactly one
-/// single-quoted word (`'` is written `'\''`), so `$(rm -rf /)` stays text.
+/// Like [`render`] at [`Place::Word`], for a script run by `sh -c`: each value
+/// becomes exactly one single-quoted word (`'` is written `'\''`), so
+/// `$(rm -rf /)` stays text.
 ///
 /// Single quotes only protect a value where the shell parses them as quotes, so
 /// a placeholder is refused inside `'...'`, `"..."`, `${...}`, backticks or
@@ -93,8 +131,9 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String,
 /// ignore quotes) or a `$'...'` holding a backslash (dash and bash disagree on
 /// where it ends). Write `echo "restarting" {{service}}`, not
 /// `echo "restarting {{service}}"`. What the script then does with the word is
-/// its own business: `eval {{x}}` or `sh -c {{x}}` still run it.
-pub fn render_shell(script: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+/// its own business: `eval {{x}}` or `sh -c {{x}}` still run it, which is one
+/// more reason an untrusted value must be a plain token here too.
+pub fn render_shell(script: &str, vars: &Vars) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(script.len());
     let mut lexer = ShellLexer::new();
     for piece in pieces(script)? {
@@ -105,12 +144,14 @@ pub fn render_shell(script: &str, vars: &BTreeMap<String, String>) -> Result<Str
             }
             Piece::Var(name) => {
                 if let Some(why) = lexer.unsafe_here() {
-                    return Err(format!(
+                    return Err(TemplateError::Invalid(format!(
                         "template variable `{name}` is {why} in a shell script; \
                          put it where a bare word goes, it is quoted automatically"
-                    ));
+                    )));
                 }
-                out.push_str(&shell_quote(lookup(vars, name)?));
+                let (value, trust) = vars.get(name)?;
+                admit(name, value, trust, Place::Word)?;
+                out.push_str(&shell_quote(value));
                 lexer.after_word();
             }
         }
@@ -135,15 +176,20 @@ pub fn names(template: &str) -> Vec<String> {
 /// Load-time validation without values: syntax, and with `shell` the placement
 /// rules of [`render_shell`]. Unknown names are the caller's to judge via [`names`].
 pub fn check(template: &str, shell: bool) -> Result<(), String> {
-    let vars: BTreeMap<String, String> = names(template)
-        .into_iter()
-        .map(|n| (n, String::new()))
-        .collect();
-    if shell {
-        render_shell(template, &vars).map(drop)
-    } else {
-        render(template, &vars).map(drop)
+    let mut vars = Vars::default();
+    for name in names(template) {
+        vars.trusted(name, "");
     }
+    let rendered = if shell {
+        render_shell(template, &vars)
+    } else {
+        render(template, &vars, Place::Data)
+    };
+    rendered.map(drop).map_err(|e| match e {
+        TemplateError::Invalid(why) => why,
+        // Not reachable: every value here is trusted.
+        untrusted @ TemplateError::Untrusted { .. } => untrusted.to_string(),
+    })
 }
 
 /// One POSIX sh word that means exactly `value`.
@@ -363,18 +409,23 @@ impl ShellLexer {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn vars(pairs: &[(&str, &str)]) -> Vars {
+        let mut vars = Vars::default();
+        for (name, value) in pairs {
+            vars.trusted(*name, *value);
+        }
+        vars
+    }
+
+    fn invalid(why: &str) -> Result<String, TemplateError> {
+        Err(TemplateError::Invalid(why.into()))
     }
 
     #[test]
     fn replaces_names_with_or_without_spaces() {
         let v = vars(&[("host", "db-1"), ("port", "5432")]);
         assert_eq!(
-            render("{{host}}:{{ port }}/{{  host  }}", &v),
+            render("{{host}}:{{ port }}/{{  host  }}", &v, Place::Word),
             Ok("db-1:5432/db-1".into())
         );
     }
@@ -382,27 +433,34 @@ mod tests {
     #[test]
     fn text_without_braces_passes_through() {
         let text = "curl -s http://x/a}}b {c} $HOME 'q'";
-        assert_eq!(render(text, &BTreeMap::new()), Ok(text.into()));
+        assert_eq!(render(text, &Vars::default(), Place::Word), Ok(text.into()));
     }
 
     #[test]
     fn unknown_name_is_named() {
-        let err = render("restart {{foo}}", &vars(&[("bar", "1")])).unwrap_err();
-        assert_eq!(err, "unknown template variable `foo`");
+        let err = render("restart {{foo}}", &vars(&[("bar", "1")]), Place::Data);
+        assert_eq!(err, invalid("unknown template variable `foo`"));
     }
 
     #[test]
     fn unclosed_and_empty_and_odd_names_are_errors() {
         let v = vars(&[("a", "1")]);
-        assert_eq!(render("x {{a", &v), Err("unclosed `{{` at `{{a`".into()));
-        assert!(render("x {{ }}", &v).unwrap_err().contains("empty"));
-        assert!(render("{{ a } {{a}}", &v).unwrap_err().contains("invalid"));
+        assert_eq!(
+            render("x {{a", &v, Place::Data),
+            invalid("unclosed `{{` at `{{a`")
+        );
+        let err = |t| render(t, &v, Place::Data).unwrap_err().to_string();
+        assert!(err("x {{ }}").contains("empty"));
+        assert!(err("{{ a } {{a}}").contains("invalid"));
     }
 
     #[test]
     fn values_are_inserted_verbatim_by_render() {
         let v = vars(&[("x", "$(rm -rf /) {{y}}")]);
-        assert_eq!(render("a {{x}}", &v), Ok("a $(rm -rf /) {{y}}".into()));
+        assert_eq!(
+            render("a {{x}}", &v, Place::Word),
+            Ok("a $(rm -rf /) {{y}}".into())
+        );
     }
 
     #[test]
@@ -436,7 +494,7 @@ mod tests {
             "echo $(( $(echo {{x}}) ))",
             "echo `echo $(echo {{x}})`",
         ] {
-            let err = render_shell(script, &v).expect_err(script);
+            let err = render_shell(script, &v).expect_err(script).to_string();
             assert!(err.contains("`x`"), "{script}: {err}");
         }
     }
@@ -482,5 +540,71 @@ mod tests {
         assert_eq!(check("systemctl restart {{svc}}", true), Ok(()));
         assert!(check("echo \"{{svc}}\"", true).is_err());
         assert_eq!(check("echo \"{{svc}}\"", false), Ok(()));
+    }
+
+    fn peer(value: &str) -> Vars {
+        let mut vars = Vars::default();
+        vars.untrusted("signature", value);
+        vars
+    }
+
+    #[test]
+    fn an_untrusted_value_is_a_plain_token_wherever_it_is_parsed() {
+        let err = render(
+            "touch /tmp/flags/{{signature}}",
+            &peer("../../escape"),
+            Place::Word,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, TemplateError::Untrusted { name, value, .. }
+                if name == "signature" && value == "../../escape"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("signature \"../../escape\" is not a plain token: it contains '/'"),
+            "{err}"
+        );
+        assert!(render_shell("rm {{signature}}", &peer("-rf")).is_err());
+        assert_eq!(
+            render_shell("touch {{signature}}", &peer("DB_TIMEOUT")),
+            Ok("touch 'DB_TIMEOUT'".into())
+        );
+    }
+
+    #[test]
+    fn trusted_values_may_be_paths_and_options() {
+        let v = vars(&[("dir", "/var/lib/app/../flags"), ("opt", "-rf")]);
+        assert_eq!(
+            render("{{opt}} {{dir}}", &v, Place::Word),
+            Ok("-rf /var/lib/app/../flags".into())
+        );
+    }
+
+    #[test]
+    fn headers_env_and_bodies_take_untrusted_values_as_data() {
+        let v = peer("a b/../$(x) -rf");
+        assert!(render("{{signature}}", &v, Place::Header).is_ok());
+        assert!(render("{{signature}}", &v, Place::Env).is_ok());
+        assert!(render("{{signature}}", &v, Place::Data).is_ok());
+        let smuggled = render("x{{signature}}", &peer("a\r\nX-Admin: 1"), Place::Header);
+        assert!(
+            smuggled
+                .unwrap_err()
+                .to_string()
+                .contains("control character '\\r'"),
+        );
+        assert!(render("{{signature}}", &peer("a\0b"), Place::Env).is_err());
+        assert!(render("{{signature}}", &peer("a\0b\r\n"), Place::Data).is_ok());
+    }
+
+    #[test]
+    fn a_refused_value_is_quoted_short_and_escaped() {
+        let long = format!("{}\n", "x/".repeat(500));
+        let err = render("{{signature}}", &peer(&long), Place::Word).unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.len() < 400, "{text}");
     }
 }

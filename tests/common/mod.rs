@@ -148,3 +148,84 @@ impl Run {
         (state, self.journal, self._dir)
     }
 }
+
+/// An engine over a config and playbooks of the test's own, in a temp dir
+/// that holds them and the journal. For tests that need no demo fleet.
+pub struct Rig {
+    pub handle: EngineHandle,
+    pub events: broadcast::Receiver<Event>,
+    /// Every event seen so far, in order.
+    pub seen: Vec<Event>,
+    pub journal: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts an engine on `config` (YAML) with `playbooks` (one YAML file each),
+/// written into `dir`; the journal goes there too.
+pub fn rig(dir: tempfile::TempDir, config: &str, playbooks: &[&str]) -> Rig {
+    let books = dir.path().join("playbooks");
+    std::fs::create_dir_all(&books).unwrap();
+    for (i, book) in playbooks.iter().enumerate() {
+        std::fs::write(books.join(format!("{i}.yaml")), book).unwrap();
+    }
+    let (config, targets) =
+        Config::parse(std::path::Path::new("test.yaml"), config).expect("test config is valid");
+    let journal = dir.path().join("journal.jsonl");
+    let engine = Engine::new(Settings {
+        targets,
+        playbooks: Playbooks::load(Some(&books), &[]).expect("test playbooks load"),
+        policy: config.policy,
+        dry_run: false,
+        journal: Some(journal.clone()),
+    })
+    .unwrap();
+    let events = engine.subscribe();
+    let handle = engine.spawn();
+    Rig {
+        handle,
+        events,
+        seen: Vec::new(),
+        journal,
+        dir,
+    }
+}
+
+impl Rig {
+    /// Waits (up to `within`) for an event matching `pred`, remembering every event seen.
+    pub async fn wait_for(
+        &mut self,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&EventKind) -> bool,
+    ) -> Event {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Ok(event) = tokio::time::timeout_at(deadline, self.events.recv()).await else {
+                panic!("no {what} within {within:?}; saw:\n{}", self.transcript());
+            };
+            let event = event.expect("event stream open");
+            self.seen.push(event.clone());
+            if pred(&event.kind) {
+                return event;
+            }
+        }
+    }
+
+    pub fn transcript(&self) -> String {
+        self.seen
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub async fn send(&self, command: Command) {
+        self.handle.send(command).await;
+    }
+
+    /// Stops the engine (syncing the journal) and returns its final state.
+    pub async fn stop(self) -> (State, tempfile::TempDir) {
+        let state = self.handle.shutdown("test over").await;
+        (state, self.dir)
+    }
+}

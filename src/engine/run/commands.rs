@@ -183,9 +183,18 @@ impl Runner {
         detail: String,
         labels: BTreeMap<String, String>,
     ) {
+        // A peer's labels are data: the reserved `autoheal.*` keys (which opt a
+        // target into playbooks) are the operator's alone, and the operator's
+        // labels win over a reporting tool's.
+        let (reserved, labels): (BTreeMap<_, _>, _) = labels.into_iter().partition(|(key, _)| {
+            key.get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case("autoheal."))
+        });
+        if !reserved.is_empty() {
+            tracing::debug!("{source}: ignored reserved labels {reserved:?}");
+        }
         let runtime = &mut self.targets[idx];
         runtime.labels = labels;
-        // The operator's labels win over a reporting tool's.
         runtime
             .labels
             .extend(self.settings.targets[idx].labels.clone());

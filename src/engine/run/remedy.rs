@@ -1,11 +1,10 @@
 //! Planning, running and verifying fixes: from a decision to a resolved (or escalated) incident.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Internal, Runner, VERIFY_FIRST_DELAY, VERIFY_MAX_DELAY, Verify};
-use crate::action::{self, ActionOutcome, template};
+use crate::action::{self, ActionOutcome, vars::Vars};
 use crate::config::ProbeSpec;
 use crate::engine::{Context, Plan, decide, now_ms};
 use crate::event::{Decision, EventKind, IncidentId};
@@ -111,29 +110,38 @@ impl Runner {
         let Some(spec) = playbook.steps.get(step) else {
             return;
         };
-        let target = &self.settings.targets[idx];
-        let mut vars: BTreeMap<String, String> = target.vars.clone();
-        vars.insert("incident_id".into(), id.0.to_string());
-        vars.insert("target".into(), inc.target.clone());
-        vars.insert("signature".into(), inc.signature.clone());
-        vars.insert("severity".into(), inc.severity.to_string());
-        vars.insert("playbook".into(), playbook.name.clone());
-        vars.insert("step".into(), spec.name.clone());
-        let action = spec.action.clone();
-        // The journal shows what really ran: the label with its values filled in.
-        let label = template::render(&action.label(), &vars).unwrap_or_else(|_| action.label());
+        // The operator's values, and the signature, which any peer can set.
+        let mut vars = Vars::from(self.settings.targets[idx].vars.clone());
+        vars.trusted("incident_id", id.0.to_string())
+            .trusted("target", inc.target.clone())
+            .untrusted("signature", inc.signature.clone())
+            .trusted("severity", inc.severity.to_string())
+            .trusted("playbook", playbook.name.clone())
+            .trusted("step", spec.name.clone());
+        let action = match action::prepare(&spec.action, &vars) {
+            Ok(action) => action,
+            // Nothing ran, so the step's record is untouched: a human decides.
+            Err(refusal) => {
+                let reason = format!("step {} refused: {refusal}", spec.name);
+                return self.emit(EventKind::IncidentEscalated {
+                    incident_id: id,
+                    reason,
+                });
+            }
+        };
         let started = EventKind::ActionStarted {
             incident_id: id,
             playbook: playbook.name.clone(),
             step: spec.name.clone(),
-            action: label,
+            // The journal shows what really runs, values filled in.
+            action: action.label(),
             attempt,
         };
         self.emit(started);
         self.in_flight += 1;
         let (tx, client) = (self.internal_tx.clone(), self.client.clone());
         tokio::spawn(async move {
-            let outcome = action::run(&action, &vars, &client).await;
+            let outcome = action.run(&client).await;
             let _ = tx.send(Internal::ActionDone {
                 incident: id,
                 step,
