@@ -7,17 +7,11 @@ mod heartbeat;
 mod plan;
 mod policy;
 mod run;
+mod systemd;
 
+pub use crate::clock::now_ms;
 pub use detect::{Detector, Verdict};
 pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
 pub use policy::Policy;
-pub use run::{Engine, EngineHandle, Sample, Settings, Subscriber};
-
-use jiff::Timestamp;
-
-/// Now, to the millisecond: events carry exactly what the journal can hold,
-/// so a replayed state equals the live one.
-pub fn now_ms() -> Timestamp {
-    Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap_or(Timestamp::UNIX_EPOCH)
-}
+pub use run::{Engine, EngineDied, EngineHandle, Sample, Settings, Subscriber};

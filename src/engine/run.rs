@@ -2,9 +2,10 @@
 
 mod commands;
 mod remedy;
+mod resume;
 
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +13,10 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::systemd::Systemd;
 use super::{Detector, Heartbeat, PULSE, Policy, Verdict, now_ms};
 use crate::action::ActionOutcome;
+use crate::clock;
 use crate::config::{ProbeSpec, Target};
 use crate::event::{Command, Event, EventKind, IncidentId, Severity};
 use crate::journal::{self, Journal};
@@ -59,7 +62,40 @@ pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     heartbeat: Heartbeat,
     events: broadcast::Sender<Event>,
-    task: JoinHandle<State>,
+    task: JoinHandle<Result<State, String>>,
+}
+
+/// The engine task ended without being asked to: the process should exit
+/// non-zero, so that a supervisor restarts it.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineDied {
+    #[error("the engine panicked: {0}")]
+    Panicked(String),
+    #[error("the engine stopped: {0}")]
+    Failed(String),
+    #[error("the engine task was cancelled")]
+    Cancelled,
+}
+
+impl EngineDied {
+    fn from_join(
+        result: Result<Result<State, String>, tokio::task::JoinError>,
+    ) -> Result<State, EngineDied> {
+        match result {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err(failure)) => Err(EngineDied::Failed(failure)),
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".into());
+                Err(EngineDied::Panicked(message))
+            }
+            Err(_) => Err(EngineDied::Cancelled),
+        }
+    }
 }
 
 impl Engine {
@@ -72,6 +108,13 @@ impl Engine {
             Some(path) => {
                 let skipped = journal::replay(path, |e| state.apply(&e))
                     .with_context(|| format!("cannot read journal {}", path.display()))?;
+                if let Some(why) = used_up(&state) {
+                    anyhow::bail!(
+                        "journal {p}: {why}, so no new event could be numbered; \
+                         move it aside (`mv {p} {p}.full`) and start again with a new journal",
+                        p = path.display()
+                    );
+                }
                 for s in &skipped {
                     tracing::warn!(
                         "{}:{}: skipped a damaged journal line: {}",
@@ -156,7 +199,9 @@ impl Engine {
             targets,
             by_name,
             verifying: HashMap::new(),
-            needs_replan: HashSet::new(),
+            resume: HashMap::new(),
+            failure: None,
+            systemd: Systemd::new(),
             in_flight: 0,
             client: reqwest::Client::builder()
                 .user_agent(concat!("autoheal/", env!("CARGO_PKG_VERSION")))
@@ -212,7 +257,7 @@ impl EngineHandle {
     }
 
     /// Asks the engine to stop and waits for it: running actions finish, the journal is synced.
-    pub async fn shutdown(self, reason: &str) -> State {
+    pub async fn shutdown(self, reason: &str) -> Result<State, EngineDied> {
         self.send(Command::Shutdown {
             reason: reason.to_string(),
         })
@@ -220,14 +265,29 @@ impl EngineHandle {
         self.join().await
     }
 
-    /// Waits for the engine to stop by itself and returns its final state.
-    pub async fn join(self) -> State {
+    /// Waits for the engine to stop (after `Command::Shutdown`, or once every
+    /// command sender is gone) and returns its final state; or says how it died.
+    pub async fn join(self) -> Result<State, EngineDied> {
         drop(self.commands);
-        self.task.await.unwrap_or_else(|e| {
-            tracing::error!("engine task failed: {e}");
-            State::default()
-        })
+        EngineDied::from_join(self.task.await)
     }
+}
+
+/// Why a replayed journal leaves no number for a new event or incident, if it does.
+fn used_up(state: &State) -> Option<String> {
+    if state.next_seq().is_none() {
+        return Some(format!(
+            "its seq has reached {}, the largest there is",
+            u64::MAX
+        ));
+    }
+    if state.next_incident_id().is_none() {
+        return Some(format!(
+            "an incident id has reached {}, the largest there is",
+            u64::MAX
+        ));
+    }
+    None
 }
 
 /// Messages from the engine's own tasks.
@@ -296,8 +356,11 @@ struct Runner {
     targets: Vec<Runtime>,
     by_name: HashMap<String, usize>,
     verifying: HashMap<IncidentId, Verify>,
-    /// Incidents whose remediation a previous run left unfinished.
-    needs_replan: HashSet<IncidentId>,
+    /// Incidents a previous run left unfinished, waiting for the first probe of their target.
+    resume: HashMap<IncidentId, resume::Resume>,
+    /// Why the engine cannot go on (numbers used up): the loop ends with it.
+    failure: Option<String>,
+    systemd: Systemd,
     in_flight: usize,
     client: reqwest::Client,
     prober: Arc<Prober>,
@@ -311,7 +374,7 @@ impl Runner {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
-    ) -> State {
+    ) -> Result<State, String> {
         self.emit(EventKind::EngineStarted {
             version: env!("CARGO_PKG_VERSION").to_string(),
             targets: self
@@ -329,17 +392,8 @@ impl Runner {
                 .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
                 .collect(),
         });
-        self.needs_replan = self
-            .state
-            .open_incidents()
-            .filter(|i| {
-                matches!(
-                    i.status,
-                    Status::Detected | Status::Remediating | Status::Verifying
-                )
-            })
-            .map(|i| i.id)
-            .collect();
+        self.systemd.ready();
+        self.resume_unfinished();
         for (i, target) in self.settings.targets.iter().enumerate() {
             if matches!(target.probe, ProbeSpec::Passive(_)) {
                 continue; // its failures arrive as Command::Ingest
@@ -358,7 +412,8 @@ impl Runner {
             self.heartbeat.beat();
             let deadline = self.stopping.as_ref().map(|(_, d)| *d);
             tokio::select! {
-                _ = pulse.tick() => {}
+                // Keep-alives only from here: a loop that stalls stops them.
+                _ = pulse.tick() => self.systemd.alive(),
                 command = commands.recv(), if self.stopping.is_none() => match command {
                     Some(command) => self.on_command(command),
                     None => self.stop("every command sender closed".into()),
@@ -369,9 +424,13 @@ impl Runner {
                     break;
                 }
             }
-            if self.stopping.is_some() && self.in_flight == 0 {
+            if self.failure.is_some() || (self.stopping.is_some() && self.in_flight == 0) {
                 break;
             }
+        }
+        if let Some(failure) = self.failure.take() {
+            // Dropping the journal syncs it.
+            return Err(failure);
         }
         let reason = self.stopping.take().map(|(r, _)| r).unwrap_or_default();
         self.emit(EventKind::EngineStopped { reason });
@@ -380,13 +439,26 @@ impl Runner {
         {
             tracing::error!("cannot sync journal {}: {e}", journal.path().display());
         }
-        self.state
+        match self.failure.take() {
+            Some(failure) => Err(failure),
+            None => Ok(self.state),
+        }
     }
 
     /// Stamps, applies, journals and broadcasts one transition.
     fn emit(&mut self, kind: EventKind) {
+        if self.failure.is_some() {
+            return;
+        }
+        let Some(seq) = self.state.next_seq() else {
+            return self.fail(format!(
+                "cannot number {}: seq {} is the largest there is",
+                kind.name(),
+                self.state.last_seq
+            ));
+        };
         let event = Event {
-            seq: self.state.last_seq + 1,
+            seq,
             ts: now_ms(),
             kind,
         };
@@ -403,7 +475,14 @@ impl Runner {
         let _ = self.events.send(event);
     }
 
+    /// Ends the engine with an error: the process exits non-zero and its supervisor restarts it.
+    fn fail(&mut self, why: String) {
+        tracing::error!("{why}");
+        self.failure.get_or_insert(why);
+    }
+
     fn stop(&mut self, reason: String) {
+        self.systemd.stopping();
         for task in self.probe_tasks.drain(..) {
             task.abort();
         }
@@ -412,7 +491,8 @@ impl Runner {
             .playbooks
             .longest_timeout()
             .min(Duration::from_secs(60));
-        self.stopping = Some((reason, Instant::now() + longest + Duration::from_secs(1)));
+        let grace = longest.saturating_add(Duration::from_secs(1));
+        self.stopping = Some((reason, clock::deadline(Instant::now(), grace)));
     }
 
     fn after(&self, delay: Duration, message: Internal) {
@@ -489,6 +569,7 @@ impl Runner {
             self.verify(id, &obs);
         }
         let failing = self.state.targets.get(&name).is_some_and(|t| t.failing);
+        self.resume_after_probe(&name, &obs, failing);
         let remediating = self.remediating(&name);
         let rt = &mut self.targets[idx];
         match rt.detector.observe(obs.healthy, failing, at) {
@@ -544,10 +625,7 @@ impl Runner {
                 detail: obs.detail.clone(),
             });
         }
-        if let Some(id) = self.state.open_incident(&name, &signature).map(|i| i.id) {
-            if self.needs_replan.remove(&id) {
-                self.plan(id);
-            }
+        if self.state.open_incident(&name, &signature).is_some() {
             return;
         }
         if self.remediating(&name) {
@@ -563,7 +641,12 @@ impl Runner {
                 .or_else(|| self.find_playbook(idx, &signature).map(|p| p.severity))
                 .unwrap_or(Severity::High),
         };
-        let incident_id = self.state.next_incident_id();
+        let Some(incident_id) = self.state.next_incident_id() else {
+            return self.fail(format!(
+                "cannot open an incident on {name}: id {} is the largest there is",
+                u64::MAX
+            ));
+        };
         self.emit(EventKind::IncidentDetected {
             incident_id,
             target: name,
@@ -598,7 +681,7 @@ impl Runner {
             ms(inc.detected_at.duration_since(inc.started_at)),
             ms(now.duration_since(inc.started_at)),
         );
-        self.needs_replan.remove(&id);
+        self.resume.remove(&id);
         self.emit(EventKind::IncidentResolved {
             incident_id: id,
             time_to_detect_ms,
@@ -635,7 +718,8 @@ async fn probe_loop(
     tx: mpsc::UnboundedSender<Internal>,
 ) {
     // Spread targets over the interval so probes do not all fire together.
-    let phase = target.interval.mul_f64(fastrand::f64());
+    let phase = Duration::try_from_secs_f64(target.interval.as_secs_f64() * fastrand::f64())
+        .unwrap_or(target.interval);
     tokio::select! {
         _ = tokio::time::sleep(phase) => {}
         _ = kick.notified() => {}
@@ -658,5 +742,123 @@ async fn probe_loop(
             _ = tokio::time::sleep(target.interval) => {}
             _ = kick.notified() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handle on `task`, as `Engine::spawn` makes one.
+    fn handle(task: JoinHandle<Result<State, String>>) -> EngineHandle {
+        EngineHandle {
+            commands: mpsc::channel(1).0,
+            heartbeat: Heartbeat::default(),
+            events: broadcast::channel(1).0,
+            task,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_engine_task_that_panics_is_reported_dead_not_stopped() {
+        let task = tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("timestamp overflow");
+            }
+            Ok(State::default())
+        });
+        match handle(task).join().await {
+            Err(EngineDied::Panicked(message)) => assert_eq!(message, "timestamp overflow"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_engine_that_fails_or_is_cancelled_is_reported_dead() {
+        let failed = handle(tokio::spawn(async { Err("numbers used up".to_string()) }));
+        assert!(
+            matches!(failed.join().await, Err(EngineDied::Failed(m)) if m == "numbers used up")
+        );
+        let stuck = tokio::spawn(std::future::pending::<Result<State, String>>());
+        stuck.abort();
+        assert!(matches!(
+            handle(stuck).join().await,
+            Err(EngineDied::Cancelled)
+        ));
+    }
+
+    fn settings(journal: PathBuf) -> Settings {
+        Settings {
+            targets: Vec::new(),
+            playbooks: Playbooks::default(),
+            policy: Policy::default(),
+            dry_run: false,
+            journal: Some(journal),
+        }
+    }
+
+    fn line(seq: u64, kind: EventKind) -> String {
+        let ts = now_ms();
+        serde_json::to_string(&Event { seq, ts, kind }).unwrap() + "\n"
+    }
+
+    #[tokio::test]
+    async fn numbers_that_cannot_grow_refuse_to_start_naming_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let paused = EventKind::AutomationPaused { by: "x".into() };
+        std::fs::write(&path, line(u64::MAX, paused)).unwrap();
+        let e = Engine::new(settings(path.clone())).err().expect("refused");
+        let text = format!("{e:#}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("move it aside"), "{text}");
+
+        let detected = EventKind::IncidentDetected {
+            incident_id: IncidentId(u64::MAX),
+            target: "t".into(),
+            signature: "S".into(),
+            severity: Severity::High,
+            started_at: now_ms(),
+            chaos: false,
+        };
+        std::fs::write(&path, line(1, detected)).unwrap();
+        let e = Engine::new(settings(path)).err().expect("refused");
+        assert!(format!("{e:#}").contains("incident id"), "{e:#}");
+    }
+
+    #[tokio::test]
+    async fn new_events_follow_the_largest_seq_even_after_an_out_of_order_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let paused = || EventKind::AutomationPaused { by: "x".into() };
+        let text = line(40, paused()) + "torn{\n" + &line(7, paused());
+        std::fs::write(&path, text).unwrap();
+        let engine = Engine::new(settings(path.clone())).unwrap();
+        assert_eq!(engine.skipped_lines(), 1);
+        engine.spawn().shutdown("test").await.unwrap();
+        let mut seqs = Vec::new();
+        journal::replay(&path, |e| seqs.push(e.seq)).unwrap();
+        assert_eq!(
+            seqs,
+            [40, 7, 41, 42],
+            "engine_started and engine_stopped after 40"
+        );
+    }
+
+    #[tokio::test]
+    async fn running_out_of_numbers_mid_run_stops_the_engine_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let paused = EventKind::AutomationPaused { by: "x".into() };
+        std::fs::write(&path, line(u64::MAX - 1, paused)).unwrap();
+        // engine_started takes the last seq; the stop cannot be numbered.
+        let handle = Engine::new(settings(path.clone())).unwrap().spawn();
+        match handle.shutdown("test").await {
+            Err(EngineDied::Failed(why)) => assert!(why.contains("engine_stopped"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let mut last = 0;
+        journal::replay(&path, |e| last = e.seq).unwrap();
+        assert_eq!(last, u64::MAX, "nothing wrapped to 0");
     }
 }

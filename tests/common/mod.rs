@@ -143,7 +143,11 @@ impl Run {
     }
 
     pub async fn stop(self) -> (State, PathBuf, tempfile::TempDir) {
-        let state = self.handle.shutdown("test over").await;
+        let state = self
+            .handle
+            .shutdown("test over")
+            .await
+            .expect("engine stops cleanly");
         self.fleet.shutdown();
         (state, self.journal, self._dir)
     }
