@@ -3,6 +3,7 @@
 //! report back on a channel, so nothing slow ever blocks a decision.
 
 mod detect;
+mod handle;
 mod heartbeat;
 mod plan;
 mod policy;
@@ -11,7 +12,8 @@ mod systemd;
 
 pub use crate::clock::now_ms;
 pub use detect::{Detector, Verdict};
+pub use handle::{EngineDied, EngineHandle, Subscriber};
 pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
 pub use policy::Policy;
-pub use run::{Engine, EngineDied, EngineHandle, Sample, Settings, Subscriber};
+pub use run::{Engine, Sample, Settings};

@@ -1,6 +1,7 @@
 //! The engine task: the loop that owns `State`, and the probe tasks that feed it.
 
 mod commands;
+mod probes;
 mod remedy;
 mod resume;
 
@@ -14,15 +15,15 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::systemd::Systemd;
-use super::{Detector, Heartbeat, PULSE, Policy, Verdict, now_ms};
+use super::{Detector, EngineHandle, Heartbeat, PULSE, Policy, now_ms};
 use crate::action::ActionOutcome;
 use crate::clock;
 use crate::config::{ProbeSpec, Target};
-use crate::event::{Command, Event, EventKind, IncidentId, Severity};
+use crate::event::{Command, Event, EventKind, IncidentId};
 use crate::journal::{self, Journal};
 use crate::monitor::{Observation, Prober};
 use crate::playbook::{Playbook, Playbooks, Signal, SignalKind};
-use crate::state::{State, Status};
+use crate::state::State;
 
 /// Everything the engine needs to run.
 pub struct Settings {
@@ -55,47 +56,6 @@ pub struct Engine {
     events: broadcast::Sender<Event>,
     samples: broadcast::Sender<Sample>,
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
-}
-
-/// The running engine.
-pub struct EngineHandle {
-    commands: mpsc::Sender<Command>,
-    heartbeat: Heartbeat,
-    events: broadcast::Sender<Event>,
-    task: JoinHandle<Result<State, String>>,
-}
-
-/// The engine task ended without being asked to: the process should exit
-/// non-zero, so that a supervisor restarts it.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineDied {
-    #[error("the engine panicked: {0}")]
-    Panicked(String),
-    #[error("the engine stopped: {0}")]
-    Failed(String),
-    #[error("the engine task was cancelled")]
-    Cancelled,
-}
-
-impl EngineDied {
-    fn from_join(
-        result: Result<Result<State, String>, tokio::task::JoinError>,
-    ) -> Result<State, EngineDied> {
-        match result {
-            Ok(Ok(state)) => Ok(state),
-            Ok(Err(failure)) => Err(EngineDied::Failed(failure)),
-            Err(e) if e.is_panic() => {
-                let payload = e.into_panic();
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(no message)".into());
-                Err(EngineDied::Panicked(message))
-            }
-            Err(_) => Err(EngineDied::Cancelled),
-        }
-    }
 }
 
 impl Engine {
@@ -220,56 +180,6 @@ impl Engine {
             events: self.events,
             task,
         }
-    }
-}
-
-/// Hands out subscriptions to the event stream, without the power to send events.
-#[derive(Clone)]
-pub struct Subscriber(broadcast::Sender<Event>);
-
-impl Subscriber {
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.0.subscribe()
-    }
-}
-
-impl EngineHandle {
-    pub fn subscriber(&self) -> Subscriber {
-        Subscriber(self.events.clone())
-    }
-
-    pub fn commands(&self) -> mpsc::Sender<Command> {
-        self.commands.clone()
-    }
-
-    /// The engine loop's pulse, for liveness checks.
-    pub fn heartbeat(&self) -> Heartbeat {
-        self.heartbeat.clone()
-    }
-
-    pub async fn send(&self, command: Command) {
-        // Only fails once the engine has stopped, when there is nothing left to tell.
-        let _ = self.commands.send(command).await;
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
-    /// Asks the engine to stop and waits for it: running actions finish, the journal is synced.
-    pub async fn shutdown(self, reason: &str) -> Result<State, EngineDied> {
-        self.send(Command::Shutdown {
-            reason: reason.to_string(),
-        })
-        .await;
-        self.join().await
-    }
-
-    /// Waits for the engine to stop (after `Command::Shutdown`, or once every
-    /// command sender is gone) and returns its final state; or says how it died.
-    pub async fn join(self) -> Result<State, EngineDied> {
-        drop(self.commands);
-        EngineDied::from_join(self.task.await)
     }
 }
 
@@ -398,7 +308,7 @@ impl Runner {
             if matches!(target.probe, ProbeSpec::Passive(_)) {
                 continue; // its failures arrive as Command::Ingest
             }
-            self.probe_tasks.push(tokio::spawn(probe_loop(
+            self.probe_tasks.push(tokio::spawn(probes::probe_loop(
                 i,
                 target.clone(),
                 self.prober.clone(),
@@ -545,132 +455,6 @@ impl Runner {
         }
     }
 
-    fn on_probe(&mut self, idx: usize, obs: Observation, started: Instant, at: Timestamp) {
-        let name = self.settings.targets[idx].name.clone();
-        let _ = self.samples.send(Sample {
-            target: name.clone(),
-            at,
-            healthy: obs.healthy,
-            latency: obs.latency,
-            cpu_percent: obs.cpu_percent,
-            memory_percent: obs.memory_percent,
-        });
-        if self.stopping.is_some() {
-            return;
-        }
-        self.targets[idx].last = obs.clone();
-        let verifying: Vec<IncidentId> = self
-            .verifying
-            .iter()
-            .filter(|(_, v)| v.target == idx && v.since <= started)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in verifying {
-            self.verify(id, &obs);
-        }
-        let failing = self.state.targets.get(&name).is_some_and(|t| t.failing);
-        self.resume_after_probe(&name, &obs, failing);
-        let remediating = self.remediating(&name);
-        let rt = &mut self.targets[idx];
-        match rt.detector.observe(obs.healthy, failing, at) {
-            Verdict::Steady => {
-                if obs.healthy && rt.chaos.is_some_and(|(_, done)| done <= started) {
-                    rt.chaos = None; // the injected fault never showed
-                }
-                if obs.healthy && failing {
-                    rt.kick.notify_one(); // confirm the recovery now
-                }
-            }
-            Verdict::Suspect => {
-                if !remediating {
-                    rt.kick.notify_one();
-                }
-            }
-            Verdict::Failing { since } => self.on_failing(idx, &obs, since, None),
-            Verdict::Recovered => self.on_recovered(idx),
-        }
-    }
-
-    /// A remediation of this target is running or being verified: its grace period.
-    /// Only for probed targets: our own probes see a restarting service fail in new
-    /// ways, while a report from another tool is a deliberate statement that a
-    /// dropped report would lose (an intake tool sends it once).
-    fn remediating(&self, target: &str) -> bool {
-        let passive = self
-            .by_name
-            .get(target)
-            .is_some_and(|i| matches!(self.settings.targets[*i].probe, ProbeSpec::Passive(_)));
-        !passive
-            && self
-                .state
-                .open_incidents_of(target)
-                .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
-    }
-
-    /// A target turned (or stays) bad. `severity` is what a reporting tool said, if any.
-    fn on_failing(
-        &mut self,
-        idx: usize,
-        obs: &Observation,
-        since: Timestamp,
-        severity: Option<Severity>,
-    ) {
-        let name = self.settings.targets[idx].name.clone();
-        let signature = obs.signature.clone().unwrap_or_else(|| "UNHEALTHY".into());
-        let known = self.state.targets.get(&name);
-        if !known.is_some_and(|t| t.failing && t.signature.as_deref() == Some(signature.as_str())) {
-            self.emit(EventKind::ProbeFailed {
-                target: name.clone(),
-                signature: signature.clone(),
-                detail: obs.detail.clone(),
-            });
-        }
-        if self.state.open_incident(&name, &signature).is_some() {
-            return;
-        }
-        if self.remediating(&name) {
-            return; // grace: a restarting service may look worse before it looks better
-        }
-        let (started_at, chaos) = match self.targets[idx].chaos.take() {
-            Some((injected, _)) if injected <= since => (injected, true),
-            _ => (since, false),
-        };
-        let severity = match self.settings.targets[idx].critical {
-            true => Severity::Critical,
-            false => severity
-                .or_else(|| self.find_playbook(idx, &signature).map(|p| p.severity))
-                .unwrap_or(Severity::High),
-        };
-        let Some(incident_id) = self.state.next_incident_id() else {
-            return self.fail(format!(
-                "cannot open an incident on {name}: id {} is the largest there is",
-                u64::MAX
-            ));
-        };
-        self.emit(EventKind::IncidentDetected {
-            incident_id,
-            target: name,
-            signature,
-            severity,
-            started_at,
-            chaos,
-        });
-        self.plan(incident_id);
-    }
-
-    fn on_recovered(&mut self, idx: usize) {
-        let name = self.settings.targets[idx].name.clone();
-        self.targets[idx].chaos = None;
-        self.emit(EventKind::ProbeRecovered {
-            target: name.clone(),
-        });
-        let open: Vec<IncidentId> = self.state.open_incidents_of(&name).map(|i| i.id).collect();
-        for id in open {
-            self.verifying.remove(&id);
-            self.resolve(id);
-        }
-    }
-
     fn resolve(&mut self, id: IncidentId) {
         let Some(inc) = self.state.incidents.get(&id).filter(|i| i.status.is_open()) else {
             return;
@@ -709,83 +493,11 @@ impl Runner {
     }
 }
 
-/// Probes one target forever: every `interval`, or at once when kicked.
-async fn probe_loop(
-    idx: usize,
-    target: Target,
-    prober: Arc<Prober>,
-    kick: Arc<Notify>,
-    tx: mpsc::UnboundedSender<Internal>,
-) {
-    // Spread targets over the interval so probes do not all fire together.
-    let phase = Duration::try_from_secs_f64(target.interval.as_secs_f64() * fastrand::f64())
-        .unwrap_or(target.interval);
-    tokio::select! {
-        _ = tokio::time::sleep(phase) => {}
-        _ = kick.notified() => {}
-    }
-    loop {
-        let (started, at) = (Instant::now(), now_ms());
-        let obs = prober.probe(&target.probe, target.timeout).await;
-        if tx
-            .send(Internal::Probe {
-                target: idx,
-                obs,
-                started,
-                at,
-            })
-            .is_err()
-        {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(target.interval) => {}
-            _ = kick.notified() => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A handle on `task`, as `Engine::spawn` makes one.
-    fn handle(task: JoinHandle<Result<State, String>>) -> EngineHandle {
-        EngineHandle {
-            commands: mpsc::channel(1).0,
-            heartbeat: Heartbeat::default(),
-            events: broadcast::channel(1).0,
-            task,
-        }
-    }
-
-    #[tokio::test]
-    async fn an_engine_task_that_panics_is_reported_dead_not_stopped() {
-        let task = tokio::spawn(async {
-            if std::hint::black_box(true) {
-                panic!("timestamp overflow");
-            }
-            Ok(State::default())
-        });
-        match handle(task).join().await {
-            Err(EngineDied::Panicked(message)) => assert_eq!(message, "timestamp overflow"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn an_engine_that_fails_or_is_cancelled_is_reported_dead() {
-        let failed = handle(tokio::spawn(async { Err("numbers used up".to_string()) }));
-        assert!(
-            matches!(failed.join().await, Err(EngineDied::Failed(m)) if m == "numbers used up")
-        );
-        let stuck = tokio::spawn(std::future::pending::<Result<State, String>>());
-        stuck.abort();
-        assert!(matches!(
-            handle(stuck).join().await,
-            Err(EngineDied::Cancelled)
-        ));
-    }
+    use crate::engine::EngineDied;
+    use crate::event::Severity;
 
     fn settings(journal: PathBuf) -> Settings {
         Settings {
