@@ -426,3 +426,52 @@ async fn without_retries_a_target_still_down_after_the_first_probe_goes_to_a_hum
     .await;
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enormous_silences_and_cooldowns_hold_forever_and_the_engine_lives_on() {
+    // Both reproduced a panic of the engine task before: a silence of 10^12 s
+    // (the API's repro) and `cooldown: 1000000000h` at a second remediation.
+    let mut run = common::demo(|policy, _| {
+        policy.cooldown = SECS(1_000_000_000 * 3600);
+    })
+    .await;
+    for duration in [SECS(1_000_000_000_000), SECS(u64::MAX), Duration::MAX] {
+        run.send(Command::Silence {
+            target: "edge-proxy".into(),
+            duration,
+            by: "x".into(),
+        })
+        .await;
+        let e = run
+            .wait_for(SECS(2), "the silence", |k| {
+                matches!(k, EventKind::TargetSilenced { .. })
+            })
+            .await;
+        let EventKind::TargetSilenced { until, .. } = e.kind else {
+            unreachable!()
+        };
+        assert_eq!(
+            until,
+            jiff::Timestamp::MAX,
+            "silenced until the end of time"
+        );
+    }
+    run.break_directly("orders-db", "CRASH").await;
+    let first = run.detected("orders-db", "CONNECTION_REFUSED").await;
+    run.resolved(first).await;
+    run.break_directly("orders-db", "CRASH").await;
+    run.detected("orders-db", "CONNECTION_REFUSED").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    let (decision, reason) = analyzed(&e.kind).unwrap();
+    assert_eq!(decision, Decision::ApprovalRequired);
+    assert!(reason.starts_with("cooldown:"), "{reason}");
+    // Still turning: a command is answered.
+    run.send(Command::Pause { by: "x".into() }).await;
+    run.wait_for(SECS(2), "pause", |k| {
+        matches!(k, EventKind::AutomationPaused { .. })
+    })
+    .await;
+    run.stop().await;
+}
