@@ -166,5 +166,8 @@ async fn main() {
         pct(&latencies, 0.99),
         latencies.last().copied().unwrap_or_default()
     );
-    handle.shutdown("bench over").await;
+    handle
+        .shutdown("bench over")
+        .await
+        .expect("engine stops cleanly");
 }

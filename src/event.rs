@@ -125,6 +125,16 @@ pub enum EventKind {
         duration_ms: u64,
         output: String,
     },
+    /// An action a previous run started and never saw finish: the engine
+    /// stopped (a crash, a kill -9) while it ran. Written once at the next start;
+    /// the incident then waits for the first probe of its target.
+    ActionInterrupted {
+        incident_id: IncidentId,
+        playbook: String,
+        step: String,
+        action: String,
+        attempt: u32,
+    },
     /// A step is over: verified healthy (`ok`), or its action failed, or the
     /// target stayed bad. Learning counts these.
     StepFinished {
@@ -197,6 +207,7 @@ impl EventKind {
             EventKind::IncidentAnalyzed { .. } => "incident_analyzed",
             EventKind::ActionStarted { .. } => "action_started",
             EventKind::ActionFinished { .. } => "action_finished",
+            EventKind::ActionInterrupted { .. } => "action_interrupted",
             EventKind::StepFinished { .. } => "step_finished",
             EventKind::IncidentResolved { .. } => "incident_resolved",
             EventKind::IncidentEscalated { .. } => "incident_escalated",
@@ -218,6 +229,7 @@ impl EventKind {
             | EventKind::IncidentAnalyzed { incident_id, .. }
             | EventKind::ActionStarted { incident_id, .. }
             | EventKind::ActionFinished { incident_id, .. }
+            | EventKind::ActionInterrupted { incident_id, .. }
             | EventKind::StepFinished { incident_id, .. }
             | EventKind::IncidentResolved { incident_id, .. }
             | EventKind::IncidentEscalated { incident_id, .. }

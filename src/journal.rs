@@ -10,6 +10,8 @@ use crate::event::Event;
 pub struct Journal {
     path: PathBuf,
     out: BufWriter<File>,
+    /// Lines written since the last sync.
+    unsynced: bool,
 }
 
 /// A line that could not be read back.
@@ -44,6 +46,7 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
+            unsynced: false,
         })
     }
 
@@ -53,6 +56,7 @@ impl Journal {
 
     /// Writes one line and hands it to the OS at once, so `tail -f` sees it.
     pub fn append(&mut self, event: &Event) -> io::Result<()> {
+        self.unsynced = true;
         serde_json::to_writer(&mut self.out, event)?;
         self.out.write_all(b"\n")?;
         self.out.flush()
@@ -61,7 +65,21 @@ impl Journal {
     /// Flushes and asks the disk to keep it (at shutdown).
     pub fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        self.out.get_ref().sync_data()
+        self.out.get_ref().sync_data()?;
+        self.unsynced = false;
+        Ok(())
+    }
+}
+
+/// However the journal's owner ends, a clean stop or a panic unwinding the
+/// engine task, what was written reaches the disk.
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if self.unsynced
+            && let Err(e) = self.sync()
+        {
+            tracing::error!("cannot sync journal {}: {e}", self.path.display());
+        }
     }
 }
 

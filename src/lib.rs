@@ -6,6 +6,7 @@
 pub mod action;
 pub mod api;
 pub mod chaos;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod engine;

@@ -86,22 +86,34 @@ enum Sub {
     },
 }
 
+/// Exit status when the engine dies (a panic, or numbers used up) instead of
+/// stopping when asked: sysexits' EX_SOFTWARE. Errors before the engine runs
+/// (config, journal, port) exit 1; a clean stop exits 0.
+const ENGINE_DIED: u8 = 70;
+
+/// How long tasks still running after `run` (a DNS lookup, a stuck read) may
+/// delay the exit.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Sub::Validate) => {
-            init_logging(true, Path::new("."));
-            validate(&cli.sources)
-        }
-        Some(Sub::Attach { ref url }) => tokio::runtime::Runtime::new()
+    let result = if let Some(Sub::Validate) = cli.command {
+        init_logging(true, Path::new("."));
+        validate(&cli.sources)
+    } else {
+        tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(attach(url, cli.theme.as_deref()))),
-        Some(Sub::Serve { listen }) => tokio::runtime::Runtime::new()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(run(cli, Some(listen)))),
-        None => tokio::runtime::Runtime::new()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(run(cli, None))),
+            .and_then(|rt| {
+                let result = rt.block_on(async {
+                    match cli.command {
+                        Some(Sub::Attach { ref url }) => attach(url, cli.theme.as_deref()).await,
+                        Some(Sub::Serve { listen }) => run(cli, Some(listen)).await,
+                        _ => run(cli, None).await,
+                    }
+                });
+                rt.shutdown_timeout(EXIT_GRACE);
+                result
+            })
     };
     match result {
         Ok(code) => code,
@@ -294,33 +306,61 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         ));
     }
     tokio::spawn(stop_on_signal_or_timeout(handle.commands(), cli.run_for));
+    let commands = handle.commands();
 
-    if cli.headless {
-        eprintln!("autoheal-tui: {}; journal {}", meta.mode, journal.display());
-        print_events(events, state).await;
-    } else {
-        let model = console_model(state, meta, cli.theme.as_deref());
-        let channels = Channels {
-            events,
-            samples,
-            commands: handle.commands(),
-            attached: false,
-        };
-        if let Err(e) = tui::app::run(model, channels).await {
-            // The console failed, not the engine: stop it cleanly all the same.
-            tracing::error!("console: {e:#}");
-            handle
-                .send(Command::Shutdown {
-                    reason: format!("console failed: {e}"),
-                })
-                .await;
+    // The printer or the console, until the engine has stopped.
+    let front = async {
+        if cli.headless {
+            eprintln!("autoheal-tui: {}; journal {}", meta.mode, journal.display());
+            print_events(events, state).await;
+        } else {
+            let model = console_model(state, meta, cli.theme.as_deref());
+            let channels = Channels {
+                events,
+                samples,
+                commands: commands.clone(),
+                attached: false,
+            };
+            if let Err(e) = tui::app::run(model, channels).await {
+                // The console failed, not the engine: stop it cleanly all the same.
+                tracing::error!("console: {e:#}");
+                let reason = format!("console failed: {e}");
+                let _ = commands.send(Command::Shutdown { reason }).await;
+            }
         }
-    }
-    handle.join().await;
+    };
+    // Whichever ends first: an engine that dies ends the process, whatever the
+    // front is doing (and the console, dropped here, gives the terminal back).
+    let ended = {
+        let ended = handle.join();
+        tokio::pin!(front, ended);
+        tokio::select! {
+            ended = &mut ended => {
+                if ended.is_ok() {
+                    // It stopped when asked: the front has its last events to show.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), front).await;
+                }
+                ended
+            }
+            () = &mut front => ended.await,
+        }
+    };
     if let Some(fleet) = fleet {
         fleet.shutdown();
     }
-    Ok(ExitCode::SUCCESS)
+    match ended {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(died) => {
+            if !cli.headless {
+                tracing::error!("{died}; exiting with status {ENGINE_DIED}");
+            }
+            eprintln!(
+                "autoheal-tui: {died}; the journal {} is synced; exiting with status {ENGINE_DIED}",
+                journal.display()
+            );
+            Ok(ExitCode::from(ENGINE_DIED))
+        }
+    }
 }
 
 /// The console on a daemon: its event stream in, commands out over HTTP.

@@ -146,6 +146,15 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             let text = format!("{incident_id} {}  {first}", duration_ms(*took));
             d(label, color, of(incident_id), text)
         }
+        EventKind::ActionInterrupted {
+            incident_id,
+            action,
+            attempt,
+            ..
+        } => {
+            let text = format!("{incident_id} {action} (attempt {attempt}): cut off by a restart");
+            d("INTERRUPTED", Tone::Bad, of(incident_id), text)
+        }
         EventKind::StepFinished {
             incident_id,
             step,

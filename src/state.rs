@@ -7,10 +7,13 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
+use crate::clock;
 use crate::event::{Decision, Event, EventKind, IncidentId, Severity};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct State {
+    /// The largest seq seen: a damaged or out-of-order journal line never makes
+    /// the next event reuse a number.
     pub last_seq: u64,
     pub last_ts: Option<Timestamp>,
     pub dry_run: bool,
@@ -163,7 +166,7 @@ struct Remediations {
 
 impl Remediations {
     fn record(&mut self, at: Timestamp, target: &str, playbook: &str) {
-        let horizon = at - REMEDIATION_MEMORY;
+        let horizon = clock::saturating_sub(at, REMEDIATION_MEMORY);
         let queue = self.by_target.entry(target.to_string()).or_default();
         for q in [&mut self.all, queue] {
             q.push_back(at);
@@ -186,7 +189,7 @@ impl Remediations {
 
 impl State {
     pub fn apply(&mut self, event: &Event) {
-        self.last_seq = event.seq;
+        self.last_seq = self.last_seq.max(event.seq);
         self.last_ts = Some(event.ts);
         if let Some(id) = event.kind.incident_id()
             && let Some(inc) = self.incidents.get_mut(&id)
@@ -234,7 +237,7 @@ impl State {
                 started_at,
                 chaos,
             } => {
-                self.counts.detected += 1;
+                self.counts.detected = self.counts.detected.saturating_add(1);
                 self.open
                     .insert((target.clone(), signature.clone()), *incident_id);
                 self.incidents.insert(
@@ -292,7 +295,7 @@ impl State {
                 action,
                 attempt,
             } => {
-                self.running_actions += 1;
+                self.running_actions = self.running_actions.saturating_add(1);
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
                     inc.status = Status::Remediating;
                     if !inc.tried_steps.contains(step) {
@@ -320,11 +323,11 @@ impl State {
                 ..
             } => {
                 self.running_actions = self.running_actions.saturating_sub(1);
-                if *ok {
-                    self.counts.actions_ok += 1;
-                } else {
-                    self.counts.actions_failed += 1;
-                }
+                let count = match ok {
+                    true => &mut self.counts.actions_ok,
+                    false => &mut self.counts.actions_failed,
+                };
+                *count = count.saturating_add(1);
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
                     if *ok {
                         inc.status = Status::Verifying;
@@ -336,6 +339,17 @@ impl State {
                     }
                 }
             }
+            EventKind::ActionInterrupted { incident_id, .. } => {
+                if let Some(a) = self
+                    .incidents
+                    .get_mut(incident_id)
+                    .and_then(|inc| inc.attempts.last_mut())
+                    .filter(|a| a.ok.is_none())
+                {
+                    a.ok = Some(false);
+                    a.output = "interrupted: the engine stopped before it finished".into();
+                }
+            }
             EventKind::StepFinished {
                 playbook, step, ok, ..
             } => {
@@ -343,11 +357,11 @@ impl State {
                     .learning
                     .entry((playbook.clone(), step.clone()))
                     .or_default();
-                if *ok {
-                    record.successes += 1;
-                } else {
-                    record.failures += 1;
-                }
+                let count = match ok {
+                    true => &mut record.successes,
+                    false => &mut record.failures,
+                };
+                *count = count.saturating_add(1);
             }
             EventKind::IncidentResolved {
                 incident_id,
@@ -362,7 +376,7 @@ impl State {
                     inc.time_to_resolve_ms = Some(*time_to_resolve_ms);
                     self.open
                         .remove(&(inc.target.clone(), inc.signature.clone()));
-                    self.counts.resolved += 1;
+                    self.counts.resolved = self.counts.resolved.saturating_add(1);
                     self.ttd_ms.push(*time_to_detect_ms);
                     self.ttr_ms.push(*time_to_resolve_ms);
                 }
@@ -373,7 +387,7 @@ impl State {
             } => {
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
                     if inc.status != Status::Escalated {
-                        self.counts.escalated += 1;
+                        self.counts.escalated = self.counts.escalated.saturating_add(1);
                     }
                     inc.status = Status::Escalated;
                     inc.reason = reason.clone();
@@ -406,7 +420,10 @@ impl State {
                     .or_default()
                     .silenced_until = None;
             }
-            EventKind::NotificationFailed { .. } => self.counts.notifications_failed += 1,
+            EventKind::NotificationFailed { .. } => {
+                let count = &mut self.counts.notifications_failed;
+                *count = count.saturating_add(1);
+            }
         }
     }
 
@@ -443,8 +460,17 @@ impl State {
         q
     }
 
-    pub fn next_incident_id(&self) -> IncidentId {
-        IncidentId(self.incidents.keys().next_back().map_or(1, |id| id.0 + 1))
+    /// The seq of the next event, after the largest seen; `None` once u64 is used up.
+    pub fn next_seq(&self) -> Option<u64> {
+        self.last_seq.checked_add(1)
+    }
+
+    /// After the largest id seen; `None` once u64 is used up.
+    pub fn next_incident_id(&self) -> Option<IncidentId> {
+        match self.incidents.keys().next_back() {
+            Some(id) => id.0.checked_add(1).map(IncidentId),
+            None => Some(IncidentId(1)),
+        }
     }
 
     pub fn is_silenced(&self, target: &str, now: Timestamp) -> bool {
@@ -461,8 +487,10 @@ impl State {
         now: Timestamp,
         window: Duration,
     ) -> usize {
-        self.remediations
-            .count_since(target, now - window.min(REMEDIATION_MEMORY))
+        self.remediations.count_since(
+            target,
+            clock::saturating_sub(now, window.min(REMEDIATION_MEMORY)),
+        )
     }
 
     /// When the latest real remediation of `target` (by `playbook`, or by any) started.
@@ -489,7 +517,7 @@ impl State {
             .get(&(playbook.to_string(), step.to_string()))
             .copied()
             .unwrap_or_default();
-        let n = f64::from(r.successes + r.failures);
+        let n = f64::from(r.successes) + f64::from(r.failures);
         if prior + n == 0.0 {
             return stated;
         }
@@ -539,5 +567,100 @@ mod tests {
         let c = s.effective_confidence("p", "restart", 0.95, 10.0);
         assert!((c - 0.475).abs() < 1e-9, "{c}");
         assert_eq!(s.effective_confidence("p", "other", 0.95, 10.0), 0.95);
+    }
+
+    fn at(seq: u64, ts: Timestamp, kind: EventKind) -> Event {
+        Event { seq, ts, kind }
+    }
+
+    fn detected(id: u64) -> EventKind {
+        EventKind::IncidentDetected {
+            incident_id: IncidentId(id),
+            target: "t".into(),
+            signature: format!("S{id}"),
+            severity: Severity::High,
+            started_at: Timestamp::UNIX_EPOCH,
+            chaos: false,
+        }
+    }
+
+    #[test]
+    fn numbering_follows_the_largest_seen_not_the_last_read() {
+        let mut s = State::default();
+        let now = Timestamp::UNIX_EPOCH;
+        s.apply(&at(9, now, detected(7)));
+        s.apply(&at(4, now, detected(2)));
+        assert_eq!(s.last_seq, 9);
+        assert_eq!(s.next_seq(), Some(10));
+        assert_eq!(s.next_incident_id(), Some(IncidentId(8)));
+    }
+
+    #[test]
+    fn numbers_that_cannot_grow_say_so_instead_of_wrapping() {
+        let mut s = State::default();
+        assert_eq!(s.next_incident_id(), Some(IncidentId(1)));
+        s.apply(&at(u64::MAX, Timestamp::UNIX_EPOCH, detected(u64::MAX)));
+        assert_eq!(s.next_seq(), None);
+        assert_eq!(s.next_incident_id(), None);
+    }
+
+    #[test]
+    fn remediations_at_the_ends_of_time_and_endless_windows_do_not_panic() {
+        let mut s = State::default();
+        for (seq, ts) in [(1, Timestamp::MIN), (3, Timestamp::MAX)] {
+            s.apply(&at(seq, ts, detected(seq)));
+            s.apply(&at(
+                seq + 1,
+                ts,
+                EventKind::ActionStarted {
+                    incident_id: IncidentId(seq),
+                    playbook: "p".into(),
+                    step: "restart".into(),
+                    action: "x".into(),
+                    attempt: u32::MAX,
+                },
+            ));
+        }
+        for now in [Timestamp::MIN, Timestamp::UNIX_EPOCH, Timestamp::MAX] {
+            for window in [Duration::ZERO, Duration::MAX, Duration::from_secs(u64::MAX)] {
+                let _ = s.remediation_count(Some("t"), now, window);
+                let _ = s.remediation_count(None, now, window);
+            }
+        }
+        assert_eq!(s.remediation_count(None, Timestamp::MAX, Duration::MAX), 1);
+    }
+
+    #[test]
+    fn an_interrupted_action_is_a_failed_attempt_but_no_failed_action() {
+        let mut s = State::default();
+        let now = Timestamp::UNIX_EPOCH;
+        s.apply(&at(1, now, detected(1)));
+        let (playbook, step, action) = ("p".to_string(), "restart".to_string(), "x".to_string());
+        s.apply(&at(
+            2,
+            now,
+            EventKind::ActionStarted {
+                incident_id: IncidentId(1),
+                playbook: playbook.clone(),
+                step: step.clone(),
+                action: action.clone(),
+                attempt: 1,
+            },
+        ));
+        s.apply(&at(
+            3,
+            now,
+            EventKind::ActionInterrupted {
+                incident_id: IncidentId(1),
+                playbook,
+                step,
+                action,
+                attempt: 1,
+            },
+        ));
+        let inc = &s.incidents[&IncidentId(1)];
+        assert_eq!(inc.attempts[0].ok, Some(false));
+        assert_eq!(inc.timeline.len(), 3);
+        assert_eq!(s.counts.actions_failed, 0);
     }
 }

@@ -309,3 +309,169 @@ async fn a_restarted_engine_remembers_its_cooldowns() {
     run.stop().await;
     drop(dir);
 }
+
+/// A copy of the shipped crash playbook with `retries`, alone in a directory.
+fn crash_playbook(retries: u32) -> (tempfile::TempDir, autoheal::playbook::Playbooks) {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string("playbooks/demo/crash.yaml").unwrap();
+    let text = format!("{shipped}retries: {retries}\n");
+    std::fs::write(dir.path().join("crash.yaml"), text).unwrap();
+    let books = autoheal::playbook::Playbooks::load(Some(dir.path()), &[]).unwrap();
+    (dir, books)
+}
+
+const CRASH: [&str; 4] = [
+    "orders-db",
+    "CONNECTION_REFUSED",
+    "demo-restart-crashed",
+    "restart",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_cut_off_by_a_crash_resolves_when_the_first_probe_is_healthy() {
+    let fleet = common::Fleet::start().await;
+    let [target, signature, playbook, step] = CRASH;
+    fleet.journal_killed_mid_action(target, signature, playbook, step);
+    let mut run = fleet.engine(|_, _| {});
+    let e = run
+        .wait_for(SECS(5), "the interruption", |k| {
+            !matches!(k, EventKind::EngineStarted { .. })
+        })
+        .await;
+    assert!(
+        matches!(&e.kind, EventKind::ActionInterrupted { step: s, attempt: 1, .. } if s == step),
+        "{}",
+        run.transcript()
+    );
+    let id = e.kind.incident_id().unwrap();
+    run.resolved(id).await;
+    assert!(
+        run.seen_kind("incident_escalated").is_empty(),
+        "{}",
+        run.transcript()
+    );
+    assert!(
+        run.seen_kind("action_started").is_empty(),
+        "healthy: nothing re-run"
+    );
+    let (state, path, _dir) = run.stop().await;
+    assert_eq!(state.incidents[&id].attempts[0].ok, Some(false));
+    let mut kinds = Vec::new();
+    journal::replay(&path, |e| kinds.push(e.kind.name())).unwrap();
+    assert!(
+        kinds.contains(&"action_interrupted"),
+        "journaled: {kinds:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_restart_of_a_target_still_down_is_retried_by_policy() {
+    let fleet = common::Fleet::start().await;
+    let [target, signature, playbook, step] = CRASH;
+    fleet.break_directly(target, "CRASH").await;
+    fleet.journal_killed_mid_action(target, signature, playbook, step);
+    let (_books_dir, books) = crash_playbook(1);
+    let mut run = fleet.engine(|_, settings| settings.playbooks = books);
+    let retry = run
+        .wait_for(SECS(8), "the retry", |k| {
+            matches!(
+                k,
+                EventKind::ActionStarted { .. } | EventKind::IncidentEscalated { .. }
+            )
+        })
+        .await;
+    assert!(
+        matches!(retry.kind, EventKind::ActionStarted { attempt: 2, .. }),
+        "{}",
+        run.transcript()
+    );
+    run.resolved(retry.kind.incident_id().unwrap()).await;
+    assert_eq!(
+        run.health(target).await,
+        Some(200),
+        "the retried restart fixed it"
+    );
+    assert!(run.seen_kind("incident_escalated").is_empty());
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retries_a_target_still_down_after_the_first_probe_goes_to_a_human() {
+    let fleet = common::Fleet::start().await;
+    let [target, signature, playbook, step] = CRASH;
+    fleet.break_directly(target, "CRASH").await;
+    fleet.journal_killed_mid_action(target, signature, playbook, step);
+    let mut run = fleet.engine(|_, _| {});
+    let e = run
+        .wait_for(SECS(8), "the step's end", |k| {
+            matches!(
+                k,
+                EventKind::StepFinished { .. } | EventKind::IncidentEscalated { .. }
+            )
+        })
+        .await;
+    // Its detail is what the first probe saw: the decision waited for it.
+    match &e.kind {
+        EventKind::StepFinished {
+            ok: false, detail, ..
+        } => assert!(
+            detail.starts_with("still failing after a restart: CONNECTION_REFUSED"),
+            "{detail}"
+        ),
+        other => panic!("{other:?}\n{}", run.transcript()),
+    }
+    run.wait_for(SECS(2), "escalation", |k| {
+        matches!(k, EventKind::IncidentEscalated { .. })
+    })
+    .await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enormous_silences_and_cooldowns_hold_forever_and_the_engine_lives_on() {
+    // Both reproduced a panic of the engine task before: a silence of 10^12 s
+    // (the API's repro) and `cooldown: 1000000000h` at a second remediation.
+    let mut run = common::demo(|policy, _| {
+        policy.cooldown = SECS(1_000_000_000 * 3600);
+    })
+    .await;
+    for duration in [SECS(1_000_000_000_000), SECS(u64::MAX), Duration::MAX] {
+        run.send(Command::Silence {
+            target: "edge-proxy".into(),
+            duration,
+            by: "x".into(),
+        })
+        .await;
+        let e = run
+            .wait_for(SECS(2), "the silence", |k| {
+                matches!(k, EventKind::TargetSilenced { .. })
+            })
+            .await;
+        let EventKind::TargetSilenced { until, .. } = e.kind else {
+            unreachable!()
+        };
+        assert_eq!(
+            until,
+            jiff::Timestamp::MAX,
+            "silenced until the end of time"
+        );
+    }
+    run.break_directly("orders-db", "CRASH").await;
+    let first = run.detected("orders-db", "CONNECTION_REFUSED").await;
+    run.resolved(first).await;
+    run.break_directly("orders-db", "CRASH").await;
+    run.detected("orders-db", "CONNECTION_REFUSED").await;
+    let e = run
+        .wait_for(SECS(5), "analysis", |k| analyzed(k).is_some())
+        .await;
+    let (decision, reason) = analyzed(&e.kind).unwrap();
+    assert_eq!(decision, Decision::ApprovalRequired);
+    assert!(reason.starts_with("cooldown:"), "{reason}");
+    // Still turning: a command is answered.
+    run.send(Command::Pause { by: "x".into() }).await;
+    run.wait_for(SECS(2), "pause", |k| {
+        matches!(k, EventKind::AutomationPaused { .. })
+    })
+    .await;
+    run.stop().await;
+}

@@ -108,7 +108,10 @@ async fn exec_playbook_restarts_a_killed_process() {
     })
     .await;
     let second = pid(&pidfile);
-    let state = handle.shutdown("test over").await;
+    let state = handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
     let back = alive(second) && serving(port).await;
     kill(second);
     assert_eq!(outcome, Ok(Ok(())), "{:#?}", state.incidents);

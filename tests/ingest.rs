@@ -163,7 +163,11 @@ async fn alertmanager_firing_twice_opens_one_incident_and_resolved_closes_it() {
     assert!(seen.iter().any(|e| matches!(&e.kind, EventKind::StepFinished { ok: true, detail, .. } if detail == "alertmanager reports it resolved")));
     post(webhook("resolved")).await.unwrap();
 
-    let state = s.handle.shutdown("test over").await;
+    let state = s
+        .handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
     assert_eq!(state.incidents.len(), 1);
     assert_eq!(state.counts.resolved, 1);
     assert_eq!(state.learning.values().map(|r| r.successes).sum::<u32>(), 1);
@@ -208,7 +212,10 @@ async fn intake_reports_open_and_close_incidents_and_bad_ones_are_refused() {
     })
     .await;
     assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
-    s.handle.shutdown("test over").await;
+    s.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +250,10 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
         .await
         .unwrap();
     assert_eq!(nameless.status(), 400);
-    s.handle.shutdown("test over").await;
+    s.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,5 +305,8 @@ async fn a_report_shows_its_whole_remediation_on_the_event_stream() {
         .collect();
     assert_eq!(order, expected);
     assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
-    s.handle.shutdown("test over").await;
+    s.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }

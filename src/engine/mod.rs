@@ -3,21 +3,17 @@
 //! report back on a channel, so nothing slow ever blocks a decision.
 
 mod detect;
+mod handle;
 mod heartbeat;
 mod plan;
 mod run;
+mod systemd;
 
+pub use crate::clock::now_ms;
 /// The safety rails live with the rest of the settings; re-exported for the engine's users.
 pub use crate::config::Policy;
 pub use detect::{Detector, Verdict};
+pub use handle::{EngineDied, EngineHandle, Subscriber};
 pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
-pub use run::{Engine, EngineHandle, Sample, Settings, Subscriber};
-
-use jiff::Timestamp;
-
-/// Now, to the millisecond: events carry exactly what the journal can hold,
-/// so a replayed state equals the live one.
-pub fn now_ms() -> Timestamp {
-    Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap_or(Timestamp::UNIX_EPOCH)
-}
+pub use run::{Engine, Sample, Settings};

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use std::time::Duration;
 
 use super::Policy;
+use crate::clock;
 use crate::config::Target;
 use crate::event::{Decision, Severity};
 use crate::playbook::{Approval, Playbook};
@@ -191,7 +192,7 @@ fn gate(
     let cooldown = playbook.cooldown.unwrap_or(policy.cooldown);
     if let Some(last) = state
         .last_remediation(&target.name, Some(&playbook.name))
-        .filter(|last| *last > now - cooldown)
+        .filter(|last| *last > clock::saturating_sub(now, cooldown))
     {
         let ago = now.duration_since(last).as_secs();
         return (
@@ -527,5 +528,51 @@ mod tests {
         let s = state_with_remediations(&[]);
         let plan = decide_under(&Policy::default(), &s, &target(false), None, 1000);
         assert!(matches!(plan, Plan::Escalate { .. }));
+    }
+
+    #[test]
+    fn enormous_durations_never_panic_and_mean_forever() {
+        // A remediation some 30 years before `now`, under rails of every size.
+        let s = state_with_remediations(&[-1_000_000_000]);
+        for huge in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(1 << 40),
+        ] {
+            let policy = Policy {
+                cooldown: huge,
+                flap_window: huge,
+                verify_within: huge,
+                backoff_base: huge,
+                backoff_max: huge,
+                backoff_reset: huge,
+                ..Policy::default()
+            };
+            let plan = decide_under(&policy, &s, &target(false), Some(&playbook(0.95)), 1000);
+            let (d, reason) = decision(&plan);
+            assert_eq!(d, Decision::ApprovalRequired, "{huge:?}");
+            assert!(reason.starts_with("cooldown: restart ran"), "{reason}");
+        }
+        // An enormous silence: silenced until the far future.
+        let mut s = state_with_remediations(&[]);
+        s.apply(&Event {
+            seq: 100,
+            ts: ts(1000),
+            kind: EventKind::TargetSilenced {
+                target: "web".into(),
+                until: crate::clock::saturating_add(ts(1000), Duration::MAX),
+                by: "x".into(),
+            },
+        });
+        let plan = decide_at(&s, &target(false), &playbook(0.95), 1000);
+        assert_eq!(decision(&plan).0, Decision::Suppressed);
+        assert!(
+            s.is_silenced(
+                "web",
+                Timestamp::MAX
+                    .saturating_sub(Duration::from_secs(1))
+                    .unwrap()
+            )
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! The engine task: the loop that owns `State`, and the probe tasks that feed it.
 
 mod commands;
+mod probes;
 mod remedy;
+mod resume;
 
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +14,16 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Detector, Heartbeat, PULSE, Policy, Verdict, now_ms};
+use super::systemd::Systemd;
+use super::{Detector, EngineHandle, Heartbeat, PULSE, Policy, now_ms};
 use crate::action::ActionOutcome;
+use crate::clock;
 use crate::config::{ProbeSpec, Target};
-use crate::event::{Command, Event, EventKind, IncidentId, Severity};
+use crate::event::{Command, Event, EventKind, IncidentId};
 use crate::journal::{self, Journal};
 use crate::monitor::{Observation, Prober};
 use crate::playbook::{Playbook, Playbooks, Signal, SignalKind};
-use crate::state::{State, Status};
+use crate::state::State;
 
 /// Everything the engine needs to run.
 pub struct Settings {
@@ -54,14 +58,6 @@ pub struct Engine {
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
 }
 
-/// The running engine.
-pub struct EngineHandle {
-    commands: mpsc::Sender<Command>,
-    heartbeat: Heartbeat,
-    events: broadcast::Sender<Event>,
-    task: JoinHandle<State>,
-}
-
 impl Engine {
     /// Replays the journal into `State`. Damaged lines are skipped with a warning.
     pub fn new(settings: Settings) -> anyhow::Result<Engine> {
@@ -72,6 +68,13 @@ impl Engine {
             Some(path) => {
                 let skipped = journal::replay(path, |e| state.apply(&e))
                     .with_context(|| format!("cannot read journal {}", path.display()))?;
+                if let Some(why) = used_up(&state) {
+                    anyhow::bail!(
+                        "journal {p}: {why}, so no new event could be numbered; \
+                         move it aside (`mv {p} {p}.full`) and start again with a new journal",
+                        p = path.display()
+                    );
+                }
                 for s in &skipped {
                     tracing::warn!(
                         "{}:{}: skipped a damaged journal line: {}",
@@ -156,7 +159,9 @@ impl Engine {
             targets,
             by_name,
             verifying: HashMap::new(),
-            needs_replan: HashSet::new(),
+            resume: HashMap::new(),
+            failure: None,
+            systemd: Systemd::new(),
             in_flight: 0,
             client: reqwest::Client::builder()
                 .user_agent(concat!("autoheal/", env!("CARGO_PKG_VERSION")))
@@ -178,56 +183,21 @@ impl Engine {
     }
 }
 
-/// Hands out subscriptions to the event stream, without the power to send events.
-#[derive(Clone)]
-pub struct Subscriber(broadcast::Sender<Event>);
-
-impl Subscriber {
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.0.subscribe()
+/// Why a replayed journal leaves no number for a new event or incident, if it does.
+fn used_up(state: &State) -> Option<String> {
+    if state.next_seq().is_none() {
+        return Some(format!(
+            "its seq has reached {}, the largest there is",
+            u64::MAX
+        ));
     }
-}
-
-impl EngineHandle {
-    pub fn subscriber(&self) -> Subscriber {
-        Subscriber(self.events.clone())
+    if state.next_incident_id().is_none() {
+        return Some(format!(
+            "an incident id has reached {}, the largest there is",
+            u64::MAX
+        ));
     }
-
-    pub fn commands(&self) -> mpsc::Sender<Command> {
-        self.commands.clone()
-    }
-
-    /// The engine loop's pulse, for liveness checks.
-    pub fn heartbeat(&self) -> Heartbeat {
-        self.heartbeat.clone()
-    }
-
-    pub async fn send(&self, command: Command) {
-        // Only fails once the engine has stopped, when there is nothing left to tell.
-        let _ = self.commands.send(command).await;
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
-    /// Asks the engine to stop and waits for it: running actions finish, the journal is synced.
-    pub async fn shutdown(self, reason: &str) -> State {
-        self.send(Command::Shutdown {
-            reason: reason.to_string(),
-        })
-        .await;
-        self.join().await
-    }
-
-    /// Waits for the engine to stop by itself and returns its final state.
-    pub async fn join(self) -> State {
-        drop(self.commands);
-        self.task.await.unwrap_or_else(|e| {
-            tracing::error!("engine task failed: {e}");
-            State::default()
-        })
-    }
+    None
 }
 
 /// Messages from the engine's own tasks.
@@ -296,8 +266,11 @@ struct Runner {
     targets: Vec<Runtime>,
     by_name: HashMap<String, usize>,
     verifying: HashMap<IncidentId, Verify>,
-    /// Incidents whose remediation a previous run left unfinished.
-    needs_replan: HashSet<IncidentId>,
+    /// Incidents a previous run left unfinished, waiting for the first probe of their target.
+    resume: HashMap<IncidentId, resume::Resume>,
+    /// Why the engine cannot go on (numbers used up): the loop ends with it.
+    failure: Option<String>,
+    systemd: Systemd,
     in_flight: usize,
     client: reqwest::Client,
     prober: Arc<Prober>,
@@ -311,7 +284,7 @@ impl Runner {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
-    ) -> State {
+    ) -> Result<State, String> {
         self.emit(EventKind::EngineStarted {
             version: env!("CARGO_PKG_VERSION").to_string(),
             targets: self
@@ -329,22 +302,13 @@ impl Runner {
                 .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
                 .collect(),
         });
-        self.needs_replan = self
-            .state
-            .open_incidents()
-            .filter(|i| {
-                matches!(
-                    i.status,
-                    Status::Detected | Status::Remediating | Status::Verifying
-                )
-            })
-            .map(|i| i.id)
-            .collect();
+        self.systemd.ready();
+        self.resume_unfinished();
         for (i, target) in self.settings.targets.iter().enumerate() {
             if matches!(target.probe, ProbeSpec::Passive(_)) {
                 continue; // its failures arrive as Command::Ingest
             }
-            self.probe_tasks.push(tokio::spawn(probe_loop(
+            self.probe_tasks.push(tokio::spawn(probes::probe_loop(
                 i,
                 target.clone(),
                 self.prober.clone(),
@@ -358,7 +322,8 @@ impl Runner {
             self.heartbeat.beat();
             let deadline = self.stopping.as_ref().map(|(_, d)| *d);
             tokio::select! {
-                _ = pulse.tick() => {}
+                // Keep-alives only from here: a loop that stalls stops them.
+                _ = pulse.tick() => self.systemd.alive(),
                 command = commands.recv(), if self.stopping.is_none() => match command {
                     Some(command) => self.on_command(command),
                     None => self.stop("every command sender closed".into()),
@@ -369,9 +334,13 @@ impl Runner {
                     break;
                 }
             }
-            if self.stopping.is_some() && self.in_flight == 0 {
+            if self.failure.is_some() || (self.stopping.is_some() && self.in_flight == 0) {
                 break;
             }
+        }
+        if let Some(failure) = self.failure.take() {
+            // Dropping the journal syncs it.
+            return Err(failure);
         }
         let reason = self.stopping.take().map(|(r, _)| r).unwrap_or_default();
         self.emit(EventKind::EngineStopped { reason });
@@ -380,13 +349,26 @@ impl Runner {
         {
             tracing::error!("cannot sync journal {}: {e}", journal.path().display());
         }
-        self.state
+        match self.failure.take() {
+            Some(failure) => Err(failure),
+            None => Ok(self.state),
+        }
     }
 
     /// Stamps, applies, journals and broadcasts one transition.
     fn emit(&mut self, kind: EventKind) {
+        if self.failure.is_some() {
+            return;
+        }
+        let Some(seq) = self.state.next_seq() else {
+            return self.fail(format!(
+                "cannot number {}: seq {} is the largest there is",
+                kind.name(),
+                self.state.last_seq
+            ));
+        };
         let event = Event {
-            seq: self.state.last_seq + 1,
+            seq,
             ts: now_ms(),
             kind,
         };
@@ -403,7 +385,14 @@ impl Runner {
         let _ = self.events.send(event);
     }
 
+    /// Ends the engine with an error: the process exits non-zero and its supervisor restarts it.
+    fn fail(&mut self, why: String) {
+        tracing::error!("{why}");
+        self.failure.get_or_insert(why);
+    }
+
     fn stop(&mut self, reason: String) {
+        self.systemd.stopping();
         for task in self.probe_tasks.drain(..) {
             task.abort();
         }
@@ -412,7 +401,8 @@ impl Runner {
             .playbooks
             .longest_timeout()
             .min(Duration::from_secs(60));
-        self.stopping = Some((reason, Instant::now() + longest + Duration::from_secs(1)));
+        let grace = longest.saturating_add(Duration::from_secs(1));
+        self.stopping = Some((reason, clock::deadline(Instant::now(), grace)));
     }
 
     fn after(&self, delay: Duration, message: Internal) {
@@ -465,129 +455,6 @@ impl Runner {
         }
     }
 
-    fn on_probe(&mut self, idx: usize, obs: Observation, started: Instant, at: Timestamp) {
-        let name = self.settings.targets[idx].name.clone();
-        let _ = self.samples.send(Sample {
-            target: name.clone(),
-            at,
-            healthy: obs.healthy,
-            latency: obs.latency,
-            cpu_percent: obs.cpu_percent,
-            memory_percent: obs.memory_percent,
-        });
-        if self.stopping.is_some() {
-            return;
-        }
-        self.targets[idx].last = obs.clone();
-        let verifying: Vec<IncidentId> = self
-            .verifying
-            .iter()
-            .filter(|(_, v)| v.target == idx && v.since <= started)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in verifying {
-            self.verify(id, &obs);
-        }
-        let failing = self.state.targets.get(&name).is_some_and(|t| t.failing);
-        let remediating = self.remediating(&name);
-        let rt = &mut self.targets[idx];
-        match rt.detector.observe(obs.healthy, failing, at) {
-            Verdict::Steady => {
-                if obs.healthy && rt.chaos.is_some_and(|(_, done)| done <= started) {
-                    rt.chaos = None; // the injected fault never showed
-                }
-                if obs.healthy && failing {
-                    rt.kick.notify_one(); // confirm the recovery now
-                }
-            }
-            Verdict::Suspect => {
-                if !remediating {
-                    rt.kick.notify_one();
-                }
-            }
-            Verdict::Failing { since } => self.on_failing(idx, &obs, since, None),
-            Verdict::Recovered => self.on_recovered(idx),
-        }
-    }
-
-    /// A remediation of this target is running or being verified: its grace period.
-    /// Only for probed targets: our own probes see a restarting service fail in new
-    /// ways, while a report from another tool is a deliberate statement that a
-    /// dropped report would lose (an intake tool sends it once).
-    fn remediating(&self, target: &str) -> bool {
-        let passive = self
-            .by_name
-            .get(target)
-            .is_some_and(|i| matches!(self.settings.targets[*i].probe, ProbeSpec::Passive(_)));
-        !passive
-            && self
-                .state
-                .open_incidents_of(target)
-                .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
-    }
-
-    /// A target turned (or stays) bad. `severity` is what a reporting tool said, if any.
-    fn on_failing(
-        &mut self,
-        idx: usize,
-        obs: &Observation,
-        since: Timestamp,
-        severity: Option<Severity>,
-    ) {
-        let name = self.settings.targets[idx].name.clone();
-        let signature = obs.signature.clone().unwrap_or_else(|| "UNHEALTHY".into());
-        let known = self.state.targets.get(&name);
-        if !known.is_some_and(|t| t.failing && t.signature.as_deref() == Some(signature.as_str())) {
-            self.emit(EventKind::ProbeFailed {
-                target: name.clone(),
-                signature: signature.clone(),
-                detail: obs.detail.clone(),
-            });
-        }
-        if let Some(id) = self.state.open_incident(&name, &signature).map(|i| i.id) {
-            if self.needs_replan.remove(&id) {
-                self.plan(id);
-            }
-            return;
-        }
-        if self.remediating(&name) {
-            return; // grace: a restarting service may look worse before it looks better
-        }
-        let (started_at, chaos) = match self.targets[idx].chaos.take() {
-            Some((injected, _)) if injected <= since => (injected, true),
-            _ => (since, false),
-        };
-        let severity = match self.settings.targets[idx].critical {
-            true => Severity::Critical,
-            false => severity
-                .or_else(|| self.find_playbook(idx, &signature).map(|p| p.severity))
-                .unwrap_or(Severity::High),
-        };
-        let incident_id = self.state.next_incident_id();
-        self.emit(EventKind::IncidentDetected {
-            incident_id,
-            target: name,
-            signature,
-            severity,
-            started_at,
-            chaos,
-        });
-        self.plan(incident_id);
-    }
-
-    fn on_recovered(&mut self, idx: usize) {
-        let name = self.settings.targets[idx].name.clone();
-        self.targets[idx].chaos = None;
-        self.emit(EventKind::ProbeRecovered {
-            target: name.clone(),
-        });
-        let open: Vec<IncidentId> = self.state.open_incidents_of(&name).map(|i| i.id).collect();
-        for id in open {
-            self.verifying.remove(&id);
-            self.resolve(id);
-        }
-    }
-
     fn resolve(&mut self, id: IncidentId) {
         let Some(inc) = self.state.incidents.get(&id).filter(|i| i.status.is_open()) else {
             return;
@@ -598,7 +465,7 @@ impl Runner {
             ms(inc.detected_at.duration_since(inc.started_at)),
             ms(now.duration_since(inc.started_at)),
         );
-        self.needs_replan.remove(&id);
+        self.resume.remove(&id);
         self.emit(EventKind::IncidentResolved {
             incident_id: id,
             time_to_detect_ms,
@@ -626,37 +493,84 @@ impl Runner {
     }
 }
 
-/// Probes one target forever: every `interval`, or at once when kicked.
-async fn probe_loop(
-    idx: usize,
-    target: Target,
-    prober: Arc<Prober>,
-    kick: Arc<Notify>,
-    tx: mpsc::UnboundedSender<Internal>,
-) {
-    // Spread targets over the interval so probes do not all fire together.
-    let phase = target.interval.mul_f64(fastrand::f64());
-    tokio::select! {
-        _ = tokio::time::sleep(phase) => {}
-        _ = kick.notified() => {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineDied;
+    use crate::event::Severity;
+
+    fn settings(journal: PathBuf) -> Settings {
+        Settings {
+            targets: Vec::new(),
+            playbooks: Playbooks::default(),
+            policy: Policy::default(),
+            dry_run: false,
+            journal: Some(journal),
+        }
     }
-    loop {
-        let (started, at) = (Instant::now(), now_ms());
-        let obs = prober.probe(&target.probe, target.timeout).await;
-        if tx
-            .send(Internal::Probe {
-                target: idx,
-                obs,
-                started,
-                at,
-            })
-            .is_err()
-        {
-            return;
+
+    fn line(seq: u64, kind: EventKind) -> String {
+        let ts = now_ms();
+        serde_json::to_string(&Event { seq, ts, kind }).unwrap() + "\n"
+    }
+
+    #[tokio::test]
+    async fn numbers_that_cannot_grow_refuse_to_start_naming_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let paused = EventKind::AutomationPaused { by: "x".into() };
+        std::fs::write(&path, line(u64::MAX, paused)).unwrap();
+        let e = Engine::new(settings(path.clone())).err().expect("refused");
+        let text = format!("{e:#}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("move it aside"), "{text}");
+
+        let detected = EventKind::IncidentDetected {
+            incident_id: IncidentId(u64::MAX),
+            target: "t".into(),
+            signature: "S".into(),
+            severity: Severity::High,
+            started_at: now_ms(),
+            chaos: false,
+        };
+        std::fs::write(&path, line(1, detected)).unwrap();
+        let e = Engine::new(settings(path)).err().expect("refused");
+        assert!(format!("{e:#}").contains("incident id"), "{e:#}");
+    }
+
+    #[tokio::test]
+    async fn new_events_follow_the_largest_seq_even_after_an_out_of_order_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let paused = || EventKind::AutomationPaused { by: "x".into() };
+        let text = line(40, paused()) + "torn{\n" + &line(7, paused());
+        std::fs::write(&path, text).unwrap();
+        let engine = Engine::new(settings(path.clone())).unwrap();
+        assert_eq!(engine.skipped_lines(), 1);
+        engine.spawn().shutdown("test").await.unwrap();
+        let mut seqs = Vec::new();
+        journal::replay(&path, |e| seqs.push(e.seq)).unwrap();
+        assert_eq!(
+            seqs,
+            [40, 7, 41, 42],
+            "engine_started and engine_stopped after 40"
+        );
+    }
+
+    #[tokio::test]
+    async fn running_out_of_numbers_mid_run_stops_the_engine_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let paused = EventKind::AutomationPaused { by: "x".into() };
+        std::fs::write(&path, line(u64::MAX - 1, paused)).unwrap();
+        // engine_started takes the last seq; the stop cannot be numbered.
+        let handle = Engine::new(settings(path.clone())).unwrap().spawn();
+        match handle.shutdown("test").await {
+            Err(EngineDied::Failed(why)) => assert!(why.contains("engine_stopped"), "{why}"),
+            other => panic!("{other:?}"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(target.interval) => {}
-            _ = kick.notified() => {}
-        }
+        let mut last = 0;
+        journal::replay(&path, |e| last = e.seq).unwrap();
+        assert_eq!(last, u64::MAX, "nothing wrapped to 0");
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use autoheal::config::Config;
 use autoheal::demo::DemoFleet;
 use autoheal::engine::{Engine, EngineHandle, Policy, Settings};
-use autoheal::event::{Command, Event, EventKind, IncidentId};
+use autoheal::event::{Command, Decision, Event, EventKind, IncidentId, Severity};
 use autoheal::playbook::Playbooks;
 use autoheal::state::State;
 
@@ -26,33 +26,134 @@ pub struct Run {
 
 /// The demo fleet and an engine watching it, journaling to a temp dir.
 pub async fn demo(tune: impl FnOnce(&mut Policy, &mut Settings)) -> Run {
-    let fleet = DemoFleet::start().await.expect("demo fleet starts");
-    let config: Config = fleet.config();
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("journal.jsonl");
-    let mut targets = config.resolve_targets().unwrap();
-    // The host probe would turn a busy CI machine (CPU_HIGH) into incidents no test asked for.
-    targets.retain(|t| t.name != "localhost");
-    let mut settings = Settings {
-        targets,
-        playbooks: Playbooks::load(None, &[]).unwrap(),
-        policy: config.policy.clone(),
-        dry_run: false,
-        journal: Some(journal.clone()),
-    };
-    let mut policy = settings.policy.clone();
-    tune(&mut policy, &mut settings);
-    settings.policy = policy;
-    let engine = Engine::new(settings).unwrap();
-    let events = engine.subscribe();
-    let handle = engine.spawn();
-    Run {
-        fleet,
-        handle,
-        events,
-        seen: Vec::new(),
-        journal,
-        _dir: dir,
+    Fleet::start().await.engine(tune)
+}
+
+async fn break_service(fleet: &DemoFleet, target: &str, fault: &str) {
+    let url = format!("{}/services/{target}/chaos/{fault}", fleet.supervisor_url());
+    let status = reqwest::Client::new()
+        .post(url)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
+/// The demo fleet and a journal path, before any engine watches them: to
+/// break a service or write the journal a previous run left.
+pub struct Fleet {
+    pub fleet: DemoFleet,
+    pub journal: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    pub async fn start() -> Fleet {
+        let fleet = DemoFleet::start().await.expect("demo fleet starts");
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal.jsonl");
+        Fleet {
+            fleet,
+            journal,
+            dir,
+        }
+    }
+
+    /// Starts an engine on the fleet.
+    pub fn engine(self, tune: impl FnOnce(&mut Policy, &mut Settings)) -> Run {
+        let config: Config = self.fleet.config();
+        let mut targets = config.resolve_targets().unwrap();
+        // The host probe would turn a busy CI machine (CPU_HIGH) into incidents no test asked for.
+        targets.retain(|t| t.name != "localhost");
+        let mut settings = Settings {
+            targets,
+            playbooks: Playbooks::load(None, &[]).unwrap(),
+            policy: config.policy.clone(),
+            dry_run: false,
+            journal: Some(self.journal.clone()),
+        };
+        let mut policy = settings.policy.clone();
+        tune(&mut policy, &mut settings);
+        settings.policy = policy;
+        let engine = Engine::new(settings).unwrap();
+        let events = engine.subscribe();
+        let handle = engine.spawn();
+        Run {
+            fleet: self.fleet,
+            handle,
+            events,
+            seen: Vec::new(),
+            journal: self.journal,
+            _dir: self.dir,
+        }
+    }
+
+    /// Breaks a service behind the engine's back, as a real outage would.
+    pub async fn break_directly(&self, target: &str, fault: &str) {
+        break_service(&self.fleet, target, fault).await;
+    }
+
+    /// Writes the journal of a run killed (kill -9) while `step` of
+    /// `playbook` was running against `target`: incident #1, its action
+    /// started and never finished.
+    pub fn journal_killed_mid_action(
+        &self,
+        target: &str,
+        signature: &str,
+        playbook: &str,
+        step: &str,
+    ) {
+        let ts = autoheal::engine::now_ms();
+        let kinds = [
+            EventKind::EngineStarted {
+                version: "0".into(),
+                targets: vec![target.into()],
+                playbooks: vec![playbook.into()],
+                dry_run: false,
+                chaos: Default::default(),
+            },
+            EventKind::ProbeFailed {
+                target: target.into(),
+                signature: signature.into(),
+                detail: "connection refused".into(),
+            },
+            EventKind::IncidentDetected {
+                incident_id: IncidentId(1),
+                target: target.into(),
+                signature: signature.into(),
+                severity: Severity::High,
+                started_at: ts,
+                chaos: false,
+            },
+            EventKind::IncidentAnalyzed {
+                incident_id: IncidentId(1),
+                playbook: Some(playbook.into()),
+                step: Some(step.into()),
+                confidence: 0.9,
+                decision: Decision::Auto,
+                reason: "confidence 0.90 >= 0.90".into(),
+            },
+            EventKind::ActionStarted {
+                incident_id: IncidentId(1),
+                playbook: playbook.into(),
+                step: step.into(),
+                action: format!(
+                    "POST {}/services/{target}/restart",
+                    self.fleet.supervisor_url()
+                ),
+                attempt: 1,
+            },
+        ];
+        let lines: Vec<String> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                let seq = i as u64 + 1;
+                serde_json::to_string(&Event { seq, ts, kind }).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::write(&self.journal, lines.concat()).unwrap();
     }
 }
 
@@ -101,17 +202,12 @@ impl Run {
 
     /// Breaks a service behind the engine's back, as a real outage would.
     pub async fn break_directly(&self, target: &str, fault: &str) {
-        let url = format!(
-            "{}/services/{target}/chaos/{fault}",
-            self.fleet.supervisor_url()
-        );
-        let status = reqwest::Client::new()
-            .post(url)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert!(status.is_success(), "{status}");
+        break_service(&self.fleet, target, fault).await;
+    }
+
+    /// Every event seen so far of this kind (`kind` as in the journal).
+    pub fn seen_kind(&self, kind: &str) -> Vec<&Event> {
+        self.seen.iter().filter(|e| e.kind.name() == kind).collect()
     }
 
     pub async fn health(&self, target: &str) -> Option<u16> {
@@ -143,7 +239,11 @@ impl Run {
     }
 
     pub async fn stop(self) -> (State, PathBuf, tempfile::TempDir) {
-        let state = self.handle.shutdown("test over").await;
+        let state = self
+            .handle
+            .shutdown("test over")
+            .await
+            .expect("engine stops cleanly");
         self.fleet.shutdown();
         (state, self.journal, self._dir)
     }
@@ -225,7 +325,11 @@ impl Rig {
 
     /// Stops the engine (syncing the journal) and returns its final state.
     pub async fn stop(self) -> (State, tempfile::TempDir) {
-        let state = self.handle.shutdown("test over").await;
+        let state = self
+            .handle
+            .shutdown("test over")
+            .await
+            .expect("engine stops cleanly");
         (state, self.dir)
     }
 }

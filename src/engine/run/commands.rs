@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{Internal, Runner};
+use crate::clock;
 use crate::engine::now_ms;
 use crate::event::{Command, Decision, EventKind, IncidentId, Severity};
 use crate::monitor::Observation;
@@ -65,8 +66,8 @@ impl Runner {
                 if !self.by_name.contains_key(&target) {
                     return tracing::warn!("silence: no target named {target}");
                 }
-                let until = now_ms()
-                    + jiff::SignedDuration::try_from(duration).unwrap_or(jiff::SignedDuration::MAX);
+                // However long: an enormous silence lasts until the end of time.
+                let until = clock::saturating_add(now_ms(), duration);
                 self.emit(EventKind::TargetSilenced { target, until, by });
             }
             Command::Unsilence { target, by } => {

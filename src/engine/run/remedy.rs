@@ -5,10 +5,12 @@ use tokio::time::Instant;
 
 use super::{Internal, Runner, VERIFY_FIRST_DELAY, VERIFY_MAX_DELAY, Verify};
 use crate::action::{self, ActionOutcome, vars::Vars};
+use crate::clock;
 use crate::config::ProbeSpec;
 use crate::engine::{Context, Plan, decide, now_ms};
 use crate::event::{Decision, EventKind, IncidentId};
 use crate::monitor::Observation;
+use crate::playbook::Playbook;
 use crate::state::Status;
 
 impl Runner {
@@ -203,34 +205,54 @@ impl Runner {
                 Verify {
                     target: idx,
                     since: now,
-                    deadline: now + self.settings.policy.verify_within,
+                    deadline: clock::deadline(now, self.settings.policy.verify_within),
                     good: 0,
                     delay: VERIFY_FIRST_DELAY,
                 },
             );
             self.targets[idx].kick.notify_one();
-        } else if attempt <= playbook.retries {
-            let base = Duration::from_secs(1).saturating_mul(1 << (attempt - 1).min(8));
+        } else {
+            let detail = format!("action failed: {}", first_line(&outcome.output));
+            self.after_failed_attempt(id, &playbook, step, attempt, detail);
+        }
+    }
+
+    /// An attempt at `step` did not fix it: the playbook's `retries` (with
+    /// backoff), then the step counts as failed and the incident is planned
+    /// afresh: its next step, or a human.
+    pub(super) fn after_failed_attempt(
+        &mut self,
+        id: IncidentId,
+        playbook: &Playbook,
+        step: usize,
+        attempt: u32,
+        detail: String,
+    ) {
+        if attempt <= playbook.retries {
+            let exp = attempt.saturating_sub(1).min(8);
+            let base = Duration::from_secs(1).saturating_mul(1 << exp);
             let delay = base.min(self.settings.policy.backoff_max);
             self.after(
                 delay,
                 Internal::StartStep {
                     incident: id,
                     step,
-                    attempt: attempt + 1,
+                    attempt: attempt.saturating_add(1),
                 },
             );
-        } else {
-            let detail = format!("action failed: {}", first_line(&outcome.output));
-            self.emit(EventKind::StepFinished {
-                incident_id: id,
-                playbook: playbook.name,
-                step: step_name,
-                ok: false,
-                detail,
-            });
-            self.plan(id);
+            return;
         }
+        let Some(spec) = playbook.steps.get(step) else {
+            return self.plan(id);
+        };
+        self.emit(EventKind::StepFinished {
+            incident_id: id,
+            playbook: playbook.name.clone(),
+            step: spec.name.clone(),
+            ok: false,
+            detail,
+        });
+        self.plan(id);
     }
 
     pub(super) fn verify(&mut self, id: IncidentId, obs: &Observation) {
@@ -239,7 +261,7 @@ impl Runner {
         };
         let target = &self.settings.targets[v.target];
         let finished = if obs.healthy {
-            v.good += 1;
+            v.good = v.good.saturating_add(1);
             if v.good < target.success_threshold {
                 self.targets[v.target].kick.notify_one();
                 return;
@@ -248,7 +270,7 @@ impl Runner {
         } else if Instant::now() < v.deadline {
             v.good = 0;
             let delay = v.delay;
-            v.delay = (v.delay * 2).min(VERIFY_MAX_DELAY);
+            v.delay = v.delay.saturating_mul(2).min(VERIFY_MAX_DELAY);
             let message = Internal::Reprobe { target: v.target };
             self.after(delay, message);
             return;

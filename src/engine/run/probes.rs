@@ -1,0 +1,185 @@
+//! Probing: the task that probes each target, and what the engine makes of a
+//! result: hysteresis, new incidents, recoveries.
+
+use jiff::Timestamp;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+
+use super::{Internal, Runner, Sample};
+use crate::config::{ProbeSpec, Target};
+use crate::engine::{Verdict, now_ms};
+use crate::event::{EventKind, IncidentId, Severity};
+use crate::monitor::{Observation, Prober};
+use crate::state::Status;
+
+impl Runner {
+    pub(super) fn on_probe(
+        &mut self,
+        idx: usize,
+        obs: Observation,
+        started: Instant,
+        at: Timestamp,
+    ) {
+        let name = self.settings.targets[idx].name.clone();
+        let _ = self.samples.send(Sample {
+            target: name.clone(),
+            at,
+            healthy: obs.healthy,
+            latency: obs.latency,
+            cpu_percent: obs.cpu_percent,
+            memory_percent: obs.memory_percent,
+        });
+        if self.stopping.is_some() {
+            return;
+        }
+        self.targets[idx].last = obs.clone();
+        let verifying: Vec<IncidentId> = self
+            .verifying
+            .iter()
+            .filter(|(_, v)| v.target == idx && v.since <= started)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in verifying {
+            self.verify(id, &obs);
+        }
+        let failing = self.state.targets.get(&name).is_some_and(|t| t.failing);
+        self.resume_after_probe(&name, &obs, failing);
+        let remediating = self.remediating(&name);
+        let rt = &mut self.targets[idx];
+        match rt.detector.observe(obs.healthy, failing, at) {
+            Verdict::Steady => {
+                if obs.healthy && rt.chaos.is_some_and(|(_, done)| done <= started) {
+                    rt.chaos = None; // the injected fault never showed
+                }
+                if obs.healthy && failing {
+                    rt.kick.notify_one(); // confirm the recovery now
+                }
+            }
+            Verdict::Suspect => {
+                if !remediating {
+                    rt.kick.notify_one();
+                }
+            }
+            Verdict::Failing { since } => self.on_failing(idx, &obs, since, None),
+            Verdict::Recovered => self.on_recovered(idx),
+        }
+    }
+
+    /// A remediation of this target is running or being verified: its grace period.
+    /// Only for probed targets: our own probes see a restarting service fail in new
+    /// ways, while a report from another tool is a deliberate statement that a
+    /// dropped report would lose (an intake tool sends it once).
+    pub(super) fn remediating(&self, target: &str) -> bool {
+        let passive = self
+            .by_name
+            .get(target)
+            .is_some_and(|i| matches!(self.settings.targets[*i].probe, ProbeSpec::Passive(_)));
+        !passive
+            && self
+                .state
+                .open_incidents_of(target)
+                .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
+    }
+
+    /// A target turned (or stays) bad. `severity` is what a reporting tool said, if any.
+    pub(super) fn on_failing(
+        &mut self,
+        idx: usize,
+        obs: &Observation,
+        since: Timestamp,
+        severity: Option<Severity>,
+    ) {
+        let name = self.settings.targets[idx].name.clone();
+        let signature = obs.signature.clone().unwrap_or_else(|| "UNHEALTHY".into());
+        let known = self.state.targets.get(&name);
+        if !known.is_some_and(|t| t.failing && t.signature.as_deref() == Some(signature.as_str())) {
+            self.emit(EventKind::ProbeFailed {
+                target: name.clone(),
+                signature: signature.clone(),
+                detail: obs.detail.clone(),
+            });
+        }
+        if self.state.open_incident(&name, &signature).is_some() {
+            return;
+        }
+        if self.remediating(&name) {
+            return; // grace: a restarting service may look worse before it looks better
+        }
+        let (started_at, chaos) = match self.targets[idx].chaos.take() {
+            Some((injected, _)) if injected <= since => (injected, true),
+            _ => (since, false),
+        };
+        let severity = match self.settings.targets[idx].critical {
+            true => Severity::Critical,
+            false => severity
+                .or_else(|| self.find_playbook(idx, &signature).map(|p| p.severity))
+                .unwrap_or(Severity::High),
+        };
+        let Some(incident_id) = self.state.next_incident_id() else {
+            return self.fail(format!(
+                "cannot open an incident on {name}: id {} is the largest there is",
+                u64::MAX
+            ));
+        };
+        self.emit(EventKind::IncidentDetected {
+            incident_id,
+            target: name,
+            signature,
+            severity,
+            started_at,
+            chaos,
+        });
+        self.plan(incident_id);
+    }
+
+    pub(super) fn on_recovered(&mut self, idx: usize) {
+        let name = self.settings.targets[idx].name.clone();
+        self.targets[idx].chaos = None;
+        self.emit(EventKind::ProbeRecovered {
+            target: name.clone(),
+        });
+        let open: Vec<IncidentId> = self.state.open_incidents_of(&name).map(|i| i.id).collect();
+        for id in open {
+            self.verifying.remove(&id);
+            self.resolve(id);
+        }
+    }
+}
+
+/// Probes one target forever: every `interval`, or at once when kicked.
+pub(super) async fn probe_loop(
+    idx: usize,
+    target: Target,
+    prober: Arc<Prober>,
+    kick: Arc<Notify>,
+    tx: mpsc::UnboundedSender<Internal>,
+) {
+    // Spread targets over the interval so probes do not all fire together.
+    let phase = Duration::try_from_secs_f64(target.interval.as_secs_f64() * fastrand::f64())
+        .unwrap_or(target.interval);
+    tokio::select! {
+        _ = tokio::time::sleep(phase) => {}
+        _ = kick.notified() => {}
+    }
+    loop {
+        let (started, at) = (Instant::now(), now_ms());
+        let obs = prober.probe(&target.probe, target.timeout).await;
+        if tx
+            .send(Internal::Probe {
+                target: idx,
+                obs,
+                started,
+                at,
+            })
+            .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(target.interval) => {}
+            _ = kick.notified() => {}
+        }
+    }
+}
