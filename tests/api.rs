@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use autoheal::api::{Api, BODY_LIMIT, router};
+use autoheal::api::{self, Api, BODY_LIMIT, Limits, router};
 
 /// The demo engine with its API on an ephemeral loopback port.
 async fn serve(token: Option<&str>) -> (common::Run, String) {
@@ -12,11 +12,8 @@ async fn serve(token: Option<&str>) -> (common::Run, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(Api {
-        commands: run.handle.commands(),
-        events: run.handle.subscriber(),
         journal: Some(run.journal.clone()),
         token: token.map(str::to_string),
-        metrics: None,
         targets: run
             .fleet
             .config()
@@ -24,8 +21,9 @@ async fn serve(token: Option<&str>) -> (common::Run, String) {
             .into_iter()
             .map(|t| t.name)
             .collect(),
+        ..Api::new(&run.handle)
     });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(api::serve(listener, app, Limits::default()));
     (run, base)
 }
 
@@ -38,6 +36,7 @@ async fn a_command_posted_heals_and_the_stream_shows_it() {
 
     let sent = http
         .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json")
         .body(r#"{"command":"inject_chaos","target":"orders-db","fault":"DB_TIMEOUT"}"#)
         .send()
         .await
@@ -92,7 +91,12 @@ async fn a_command_posted_heals_and_the_stream_shows_it() {
 async fn bad_input_gets_a_clear_error() {
     let (run, base) = serve(None).await;
     let http = reqwest::Client::new();
-    let post = |body: String| http.post(format!("{base}/api/commands")).body(body).send();
+    let post = |body: String| {
+        http.post(format!("{base}/api/commands"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
 
     let missing = post(r#"{"command":"approve","by":"alice"}"#.into())
         .await
@@ -128,6 +132,7 @@ async fn a_token_guards_every_api_call_but_not_health() {
 
     let anonymous = http
         .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json")
         .body(pause)
         .send()
         .await
@@ -146,6 +151,7 @@ async fn a_token_guards_every_api_call_but_not_health() {
     let right = http
         .post(format!("{base}/api/commands"))
         .bearer_auth("s3cret")
+        .header("content-type", "application/json")
         .body(pause)
         .send()
         .await

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-use autoheal::api::{Api, router};
+use autoheal::api::{self, Api, Limits, router};
 use autoheal::config::Config;
 use autoheal::engine::{Engine, EngineHandle, Settings};
 use autoheal::event::{Event, EventKind, Severity};
@@ -62,14 +62,11 @@ async fn setup() -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(Api {
-        commands: handle.commands(),
-        events: handle.subscriber(),
         journal: Some(dir.path().join("journal.jsonl")),
-        token: None,
-        metrics: None,
         targets: names,
+        ..Api::new(&handle)
     });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(api::serve(listener, app, Limits::default()));
     Setup {
         base,
         restarts,
@@ -115,6 +112,7 @@ async fn alertmanager_firing_twice_opens_one_incident_and_resolved_closes_it() {
     let http = reqwest::Client::new();
     let post = |body: String| {
         http.post(format!("{}/api/alertmanager", s.base))
+            .header("content-type", "application/json")
             .body(body)
             .send()
     };
@@ -175,6 +173,7 @@ async fn intake_reports_open_and_close_incidents_and_bad_ones_are_refused() {
     let http = reqwest::Client::new();
     let post = |body: &'static str| {
         http.post(format!("{}/api/incidents", s.base))
+            .header("content-type", "application/json")
             .body(body)
             .send()
     };
@@ -220,6 +219,7 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
             r#"{{"type":"HighErrorRate","source":"bus","payload":{{"service":"checkout","status":"{status}"}}}}"#
         );
         http.post(format!("{}/api/events/publish", s.base))
+            .header("content-type", "application/json")
             .body(body)
             .send()
     };
@@ -238,6 +238,7 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
     .await;
     let nameless = http
         .post(format!("{}/api/events/publish", s.base))
+        .header("content-type", "application/json")
         .body(r#"{"type":"HighErrorRate","payload":{}}"#)
         .send()
         .await
@@ -253,6 +254,7 @@ async fn a_report_shows_its_whole_remediation_on_the_event_stream() {
     let report = r#"{"service":"checkout","error":"HighErrorRate"}"#;
     let sent = http
         .post(format!("{}/api/incidents", s.base))
+        .header("content-type", "application/json")
         .body(report)
         .send()
         .await
