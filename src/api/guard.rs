@@ -1,6 +1,6 @@
 //! Who may talk to the API, checked before any handler runs: the `Host` (against
 //! DNS rebinding), the `Origin` (against web pages the operator visits), the
-//! bearer token, the `Content-Type` of a POST, and how long a request may take.
+//! bearer token and the `Content-Type` of a POST.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -8,13 +8,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{Api, error};
-
-/// Reading a request's body and producing its response (not streaming it) must
-/// fit in this; `/api/events` streams for hours after its response has started.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `Host` and `Origin`, on every route: a rebinding page could otherwise read
 /// `/metrics` (target names, health) as well as `/api/state`.
@@ -141,21 +136,6 @@ pub async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next
 /// about how much of a guessed token was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A client that trickles its body, or a handler stuck behind a busy engine,
-/// gives its connection back after [`REQUEST_TIMEOUT`].
-pub async fn deadline(request: Request, next: Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => error(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request took longer than {}s",
-                REQUEST_TIMEOUT.as_secs()
-            ),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -13,10 +13,10 @@ mod ingest;
 mod server;
 
 pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
-pub use guard::REQUEST_TIMEOUT;
 pub use ingest::MAX_DETAIL;
 pub use server::{
-    FD_RESERVE, FDS_PER_TARGET, HEADER_TIMEOUT, Limits, MAX_CONNECTIONS, raise_fd_limit, serve,
+    FD_RESERVE, FDS_PER_TARGET, HEADER_TIMEOUT, Limits, MAX_CONNECTIONS, REQUEST_TIMEOUT,
+    raise_fd_limit, serve,
 };
 
 use axum::body::{Body, Bytes};
@@ -121,7 +121,6 @@ pub fn router(api: Api) -> Router {
     }
     open.merge(protected)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(guard::deadline))
         .layer(middleware::from_fn_with_state(
             api.clone(),
             guard::same_site,

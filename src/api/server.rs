@@ -6,10 +6,15 @@
 //! sockets can neither exhaust descriptors nor keep `/health` out.
 
 use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures_util::future::BoxFuture;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -19,6 +24,10 @@ use tokio::sync::oneshot;
 /// A client must send a request's headers within this, and a keep-alive
 /// connection with no new request is closed after it.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reading a request's body and producing its response (not streaming it) must
+/// fit in this; `/api/events` streams for hours after its response has started.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most connections the API holds open, whatever the descriptor limit.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -38,6 +47,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +55,7 @@ impl Default for Limits {
         Limits {
             max_connections: MAX_CONNECTIONS,
             header_timeout: HEADER_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }
@@ -112,9 +123,10 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
             let _ = stream.try_write(REFUSED);
             continue;
         };
-        let service = MarkHeard {
-            inner: TowerToHyperService::new(app.clone()),
+        let service = PerConnection {
+            app: TowerToHyperService::new(app.clone()),
             heard,
+            request_timeout: limits.request_timeout,
         };
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let leave = Leave {
@@ -188,24 +200,34 @@ impl Drop for Leave {
     }
 }
 
-/// Marks its connection as heard when a request arrives, so it is no longer
-/// the first to go when the server is full.
-struct MarkHeard<S> {
-    inner: S,
+/// The app as one connection sees it: the first request marks the connection as
+/// heard (no longer the first to go when the server is full), and every request
+/// gets [`Limits::request_timeout`] to be read and answered. The timeout ends
+/// when the response starts, so a stream (`/api/events`) is not cut.
+struct PerConnection {
+    app: TowerToHyperService<Router>,
     heard: Arc<AtomicBool>,
+    request_timeout: Duration,
 }
 
-impl<S, R> hyper::service::Service<R> for MarkHeard<S>
-where
-    S: hyper::service::Service<R>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+impl hyper::service::Service<hyper::Request<Incoming>> for PerConnection {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
-    fn call(&self, request: R) -> Self::Future {
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         self.heard.store(true, Ordering::Relaxed);
-        self.inner.call(request)
+        let response = self.app.call(request);
+        let limit = self.request_timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, response).await {
+                Ok(response) => response,
+                Err(_) => Ok(super::error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the request took longer than {}s", limit.as_secs_f64()),
+                )),
+            }
+        })
     }
 }
 
