@@ -340,3 +340,61 @@ async fn health_tells_a_running_engine_from_a_stopped_one() {
     assert_eq!(body["status"], "stopped", "{body}");
     assert!(body["engine_age_ms"].is_u64(), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_get_4xx_on_every_endpoint_and_break_nothing() {
+    let (run, base) = serve(None).await;
+    let http = reqwest::Client::new();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let bodies: Vec<Vec<u8>> = [
+        "",
+        "null",
+        "[]",
+        "{",
+        "1e400",
+        r#"{"command":"approve","incident_id":-1,"by":"x"}"#,
+        r#"{"command":"approve","incident_id":18446744073709551616,"by":"x"}"#,
+        r#"{"command":"silence","target":"orders-db","duration":-5,"by":"x"}"#,
+        r#"{"command":"silence","target":"orders-db","duration":1.5e300,"by":"x"}"#,
+        r#"{"command":{"nested":true}}"#,
+        r#"{"service":"orders-db","error":""}"#,
+        r#"{"service":"orders-db","error":"x","status":"maybe"}"#,
+        r#"{"type":"x","payload":{"service":["orders-db"]}}"#,
+        r#"{"alerts":null}"#,
+        r#"{"alerts":[{"status":"firing","labels":{"alertname":1}}]}"#,
+        r#"{"alerts":[{"status":7}]}"#,
+    ]
+    .iter()
+    .map(|b| b.as_bytes().to_vec())
+    .chain([vec![0xff, 0xfe, 0x00, b'{'], deep.into_bytes()])
+    .collect();
+    for path in [
+        "/api/commands",
+        "/api/incidents",
+        "/api/events/publish",
+        "/api/alertmanager",
+    ] {
+        for body in &bodies {
+            let answer = http
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            assert!(
+                status.is_client_error(),
+                "{path} {:?}: {status}",
+                String::from_utf8_lossy(&body[..body.len().min(80)])
+            );
+        }
+    }
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "the engine is alive");
+    let (state, ..) = run.stop().await;
+    assert!(
+        state.incidents.is_empty(),
+        "no hostile body reached the engine"
+    );
+}
