@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use autoheal::api::{Api, router};
+use autoheal::api::{self, Api, Limits, router};
 use autoheal::config::Config;
 use autoheal::engine::{Engine, Settings};
 use autoheal::event::EventKind;
@@ -60,14 +60,10 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(Api {
-        commands: handle.commands(),
-        events: handle.subscriber(),
-        journal: None,
-        token: None,
-        metrics: None,
         targets: vec!["svc".into()],
+        ..Api::new(&handle)
     });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(api::serve(listener, app, Limits::default()));
 
     // When each signature's fix started, as the event stream tells it.
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -104,6 +100,7 @@ async fn main() {
         let body = format!(r#"{{"service":"svc","error":"{error}"}}"#);
         let status = client
             .post(url)
+            .header("content-type", "application/json")
             .body(body)
             .send()
             .await

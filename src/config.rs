@@ -213,6 +213,14 @@ pub struct ApiConfig {
     /// Bearer token every `/api` call must carry; `AUTOHEAL_TOKEN` overrides it.
     #[serde(default)]
     pub token: Option<String>,
+    /// `Host` names the API answers besides IP addresses and `localhost`, e.g. the
+    /// name a reverse proxy forwards (`autoheal.example.com`, or `name:port` for one port).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`https://ops.example.com`) allowed to call the API; a request
+    /// with any other `Origin` is refused, so a web page cannot drive the engine.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Config {

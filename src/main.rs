@@ -250,8 +250,14 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            eprintln!("autoheal-tui: API on http://{addr}");
-            Some((listener, token))
+            // API clients are refused before a probe could run out of descriptors.
+            let fds = autoheal::api::raise_fd_limit().unwrap_or(1024);
+            let limits = autoheal::api::Limits::for_fd_limit(fds, targets.len());
+            eprintln!(
+                "autoheal-tui: API on http://{addr} (at most {} connections; {fds} descriptors)",
+                limits.max_connections
+            );
+            Some((listener, token, limits))
         }
         None => None,
     };
@@ -279,20 +285,17 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         ));
     }
     let handle = engine.spawn();
-    if let Some((listener, token)) = api_listener {
+    if let Some((listener, token, limits)) = api_listener {
         let router = autoheal::api::router(autoheal::api::Api {
-            commands: handle.commands(),
-            events: handle.subscriber(),
             journal: Some(journal.clone()),
             token,
             metrics,
             targets: target_names,
+            allowed_hosts: config.api.allowed_hosts.clone(),
+            allowed_origins: config.api.allowed_origins.clone(),
+            ..autoheal::api::Api::new(&handle)
         });
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!("API server: {e}");
-            }
-        });
+        tokio::spawn(autoheal::api::serve(listener, router, limits));
     }
     if let Some(every) = cli.chaos_every {
         if fleet.is_none() {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::api::PublicCommand;
 use crate::event::{Command, Event};
 
 /// How long to wait before reconnecting to a daemon that went away.
@@ -47,6 +48,14 @@ pub fn connect(base: &str, token: Option<String>) -> Link {
     });
     tokio::spawn(async move {
         while let Some(command) = commands_rx.recv().await {
+            // The daemon takes only the public vocabulary; a console never needs the rest.
+            let command = match PublicCommand::try_from(command) {
+                Ok(c) => c,
+                Err(internal) => {
+                    tracing::warn!("not sent to {base}, which accepts no {internal:?}");
+                    continue;
+                }
+            };
             let mut request = client.post(format!("{base}/api/commands")).json(&command);
             if let Some(token) = &token {
                 request = request.bearer_auth(token);

@@ -4,19 +4,19 @@ mod common;
 
 use std::time::Duration;
 
-use autoheal::api::{Api, BODY_LIMIT, router};
+use autoheal::api::{self, Api, BODY_LIMIT, Limits, router};
 
 /// The demo engine with its API on an ephemeral loopback port.
 async fn serve(token: Option<&str>) -> (common::Run, String) {
+    serve_with(|api| api.token = token.map(str::to_string)).await
+}
+
+async fn serve_with(tune: impl FnOnce(&mut Api)) -> (common::Run, String) {
     let run = common::demo(|_, _| {}).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(Api {
-        commands: run.handle.commands(),
-        events: run.handle.subscriber(),
+    let mut api = Api {
         journal: Some(run.journal.clone()),
-        token: token.map(str::to_string),
-        metrics: None,
         targets: run
             .fleet
             .config()
@@ -24,8 +24,10 @@ async fn serve(token: Option<&str>) -> (common::Run, String) {
             .into_iter()
             .map(|t| t.name)
             .collect(),
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        ..Api::new(&run.handle)
+    };
+    tune(&mut api);
+    tokio::spawn(api::serve(listener, router(api), Limits::default()));
     (run, base)
 }
 
@@ -38,6 +40,7 @@ async fn a_command_posted_heals_and_the_stream_shows_it() {
 
     let sent = http
         .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json")
         .body(r#"{"command":"inject_chaos","target":"orders-db","fault":"DB_TIMEOUT"}"#)
         .send()
         .await
@@ -92,7 +95,12 @@ async fn a_command_posted_heals_and_the_stream_shows_it() {
 async fn bad_input_gets_a_clear_error() {
     let (run, base) = serve(None).await;
     let http = reqwest::Client::new();
-    let post = |body: String| http.post(format!("{base}/api/commands")).body(body).send();
+    let post = |body: String| {
+        http.post(format!("{base}/api/commands"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
 
     let missing = post(r#"{"command":"approve","by":"alice"}"#.into())
         .await
@@ -128,6 +136,7 @@ async fn a_token_guards_every_api_call_but_not_health() {
 
     let anonymous = http
         .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json")
         .body(pause)
         .send()
         .await
@@ -146,6 +155,7 @@ async fn a_token_guards_every_api_call_but_not_health() {
     let right = http
         .post(format!("{base}/api/commands"))
         .bearer_auth("s3cret")
+        .header("content-type", "application/json")
         .body(pause)
         .send()
         .await
@@ -161,4 +171,230 @@ async fn a_token_guards_every_api_call_but_not_health() {
     );
     let (state, ..) = run.stop().await;
     assert!(state.paused, "the authorized pause reached the engine");
+}
+
+/// Posts `body` as JSON to `/api/commands`, returning the status and the `error` text.
+async fn command(base: &str, body: &str) -> (u16, String) {
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let json: serde_json::Value = answer.json().await.unwrap_or_default();
+    (
+        status,
+        json["error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_own_commands_are_unreachable() {
+    let (run, base) = serve(None).await;
+    for internal in [
+        r#"{"command":"shutdown","reason":"bye"}"#,
+        r#"{"command":"record_notification_failure","url":"http://x","error":"forged"}"#,
+        r#"{"command":"ingest","source":"x","target":"orders-db","signature":"S","labels":{"autoheal.restart":"systemd"},"firing":true}"#,
+    ] {
+        let (status, error) = command(&base, internal).await;
+        assert_eq!(status, 400, "{internal}");
+        assert!(
+            error.contains(
+                "the API accepts approve, reject, inject_chaos, pause, resume, silence, unsilence"
+            ),
+            "{error}"
+        );
+    }
+    let (status, error) = command(
+        &base,
+        r#"{"command":"silence","target":"orders-db","duration":1000000000000,"by":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(error.contains("at most 315360000 (10 years)"), "{error}");
+
+    // Still running and obeying: a public command goes through.
+    let (status, _) = command(&base, r#"{"command":"pause","by":"ops\u001b[2J"}"#).await;
+    assert_eq!(status, 202);
+    let (state, journal, _dir) = run.stop().await;
+    assert!(state.paused, "the pause reached the engine");
+    let journal = std::fs::read_to_string(journal).unwrap();
+    assert!(!journal.contains("forged"), "no forged audit line");
+    assert!(
+        !journal.contains("\\u001b"),
+        "control characters stripped from `by`"
+    );
+    assert!(journal.contains(r#""by":"ops[2J""#), "{journal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_page_cannot_drive_or_read_the_api() {
+    let (run, base) = serve_with(|api| {
+        api.allowed_hosts = vec!["autoheal.internal".into()];
+        api.allowed_origins = vec!["https://ops.example.com".into()];
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let pause = r#"{"command":"pause","by":"web"}"#;
+
+    // A form or a no-cors fetch can only send text/plain: refused.
+    let plain = http
+        .post(format!("{base}/api/commands"))
+        .header("content-type", "text/plain")
+        .body(pause)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 415);
+    let from_page = http
+        .post(format!("{base}/api/commands"))
+        .header("content-type", "text/plain")
+        .header("origin", "https://evil.example")
+        .body(pause)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_page.status(), 403);
+    let json_from_page = http
+        .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json; charset=utf-8")
+        .header("origin", "https://evil.example")
+        .body(pause)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_from_page.status(), 403);
+    let error: serde_json::Value = json_from_page.json().await.unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("api.allowed_origins"),
+        "{error}"
+    );
+
+    // DNS rebinding: the page's own name arrives as Host.
+    for path in ["/api/state", "/health", "/api/events"] {
+        let rebound = http
+            .get(format!("{base}{path}"))
+            .header("host", "evil.example:7311")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rebound.status(), 403, "{path}");
+    }
+    let named = http
+        .get(format!("{base}/health"))
+        .header("host", "autoheal.internal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 200, "a listed name is served");
+    let localhost = http
+        .get(format!("{base}/health"))
+        .header("host", "localhost:7311")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(localhost.status(), 200);
+
+    let (state, ..) = run.stop().await;
+    assert!(!state.paused, "no refused request reached the engine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_origin_may_call() {
+    let (run, base) = serve_with(|api| {
+        api.allowed_origins = vec!["https://ops.example.com".into()];
+    })
+    .await;
+    let allowed = reqwest::Client::new()
+        .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json; charset=utf-8")
+        .header("origin", "https://ops.example.com")
+        .body(r#"{"command":"pause","by":"dashboard"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 202);
+    let (state, ..) = run.stop().await;
+    assert!(state.paused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_tells_a_running_engine_from_a_stopped_one() {
+    let (run, base) = serve(None).await;
+    let http = reqwest::Client::new();
+    let ok = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert!(body["engine_age_ms"].as_u64().unwrap() < 2000, "{body}");
+
+    run.stop().await;
+    let stopped = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(stopped.status(), 503);
+    let body: serde_json::Value = stopped.json().await.unwrap();
+    assert_eq!(body["status"], "stopped", "{body}");
+    assert!(body["engine_age_ms"].is_u64(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_get_4xx_on_every_endpoint_and_break_nothing() {
+    let (run, base) = serve(None).await;
+    let http = reqwest::Client::new();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let bodies: Vec<Vec<u8>> = [
+        "",
+        "null",
+        "[]",
+        "{",
+        "1e400",
+        r#"{"command":"approve","incident_id":-1,"by":"x"}"#,
+        r#"{"command":"approve","incident_id":18446744073709551616,"by":"x"}"#,
+        r#"{"command":"silence","target":"orders-db","duration":-5,"by":"x"}"#,
+        r#"{"command":"silence","target":"orders-db","duration":1.5e300,"by":"x"}"#,
+        r#"{"command":{"nested":true}}"#,
+        r#"{"service":"orders-db","error":""}"#,
+        r#"{"service":"orders-db","error":"x","status":"maybe"}"#,
+        r#"{"type":"x","payload":{"service":["orders-db"]}}"#,
+        r#"{"alerts":null}"#,
+        r#"{"alerts":[{"status":"firing","labels":{"alertname":1}}]}"#,
+        r#"{"alerts":[{"status":7}]}"#,
+    ]
+    .iter()
+    .map(|b| b.as_bytes().to_vec())
+    .chain([vec![0xff, 0xfe, 0x00, b'{'], deep.into_bytes()])
+    .collect();
+    for path in [
+        "/api/commands",
+        "/api/incidents",
+        "/api/events/publish",
+        "/api/alertmanager",
+    ] {
+        for body in &bodies {
+            let answer = http
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            assert!(
+                status.is_client_error(),
+                "{path} {:?}: {status}",
+                String::from_utf8_lossy(&body[..body.len().min(80)])
+            );
+        }
+    }
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "the engine is alive");
+    let (state, ..) = run.stop().await;
+    assert!(
+        state.incidents.is_empty(),
+        "no hostile body reached the engine"
+    );
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-use autoheal::api::{Api, router};
+use autoheal::api::{self, Api, Limits, router};
 use autoheal::config::Config;
 use autoheal::engine::{Engine, EngineHandle, Settings};
 use autoheal::event::{Event, EventKind, Severity};
@@ -62,14 +62,11 @@ async fn setup() -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(Api {
-        commands: handle.commands(),
-        events: handle.subscriber(),
         journal: Some(dir.path().join("journal.jsonl")),
-        token: None,
-        metrics: None,
         targets: names,
+        ..Api::new(&handle)
     });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(api::serve(listener, app, Limits::default()));
     Setup {
         base,
         restarts,
@@ -115,6 +112,7 @@ async fn alertmanager_firing_twice_opens_one_incident_and_resolved_closes_it() {
     let http = reqwest::Client::new();
     let post = |body: String| {
         http.post(format!("{}/api/alertmanager", s.base))
+            .header("content-type", "application/json")
             .body(body)
             .send()
     };
@@ -179,6 +177,7 @@ async fn intake_reports_open_and_close_incidents_and_bad_ones_are_refused() {
     let http = reqwest::Client::new();
     let post = |body: &'static str| {
         http.post(format!("{}/api/incidents", s.base))
+            .header("content-type", "application/json")
             .body(body)
             .send()
     };
@@ -227,6 +226,7 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
             r#"{{"type":"HighErrorRate","source":"bus","payload":{{"service":"checkout","status":"{status}"}}}}"#
         );
         http.post(format!("{}/api/events/publish", s.base))
+            .header("content-type", "application/json")
             .body(body)
             .send()
     };
@@ -245,6 +245,7 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
     .await;
     let nameless = http
         .post(format!("{}/api/events/publish", s.base))
+        .header("content-type", "application/json")
         .body(r#"{"type":"HighErrorRate","payload":{}}"#)
         .send()
         .await
@@ -263,6 +264,7 @@ async fn a_report_shows_its_whole_remediation_on_the_event_stream() {
     let report = r#"{"service":"checkout","error":"HighErrorRate"}"#;
     let sent = http
         .post(format!("{}/api/incidents", s.base))
+        .header("content-type", "application/json")
         .body(report)
         .send()
         .await
@@ -309,4 +311,116 @@ async fn a_report_shows_its_whole_remediation_on_the_event_stream() {
         .shutdown("test over")
         .await
         .expect("engine stops cleanly");
+}
+
+/// A webhook as Alertmanager sends a big group: `alerts` alerts of one
+/// `alertname`, each on its own instance, with every field Alertmanager fills in.
+fn grouped_webhook(alerts: usize, status_of: impl Fn(usize) -> &'static str) -> String {
+    let alerts: Vec<serde_json::Value> = (0..alerts)
+        .map(|i| {
+            serde_json::json!({
+                "status": status_of(i),
+                "labels": {
+                    "alertname": "HighErrorRate",
+                    "service": "checkout",
+                    "instance": format!("10.0.{}.{}:9100", i / 256, i % 256),
+                    "job": "checkout",
+                    "severity": "warning",
+                },
+                "annotations": {
+                    "summary": "checkout 5xx rate above 5%",
+                    "description": format!("pod checkout-{i} answers 5xx to 7.5% of requests"),
+                },
+                "startsAt": "2026-11-23T10:00:00.000Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": format!("http://prometheus:9090/graph?g0.expr=rate%28http_errors%7Binstance%3D%2210.0.{}.{}%22%7D%5B5m%5D%29&g0.tab=1", i / 256, i % 256),
+                "fingerprint": format!("{:016x}", 0xc0ffee_u64.wrapping_mul(i as u64 + 1)),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": "4",
+        "groupKey": "{}/{severity=~\"warning|critical\"}:{alertname=\"HighErrorRate\"}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "autoheal",
+        "groupLabels": { "alertname": "HighErrorRate" },
+        "commonLabels": { "alertname": "HighErrorRate", "service": "checkout", "job": "checkout", "severity": "warning" },
+        "commonAnnotations": { "summary": "checkout 5xx rate above 5%" },
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_grouped_alerts_are_taken_in_one_post() {
+    let mut s = setup().await;
+    let body = grouped_webhook(1000, |_| "firing");
+    assert!(body.len() > 150_000, "real-sized: {} bytes", body.len());
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/alertmanager", s.base))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(answer["accepted"], 1000, "{answer}");
+    wait_for(&mut s.events, "the fix", |k| {
+        matches!(k, EventKind::ActionFinished { ok: true, .. })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let state = s.handle.shutdown("test over").await;
+    assert_eq!(state.incidents.len(), 1, "one group, one incident");
+    assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_alert_status_refuses_the_whole_batch() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let body = grouped_webhook(3, |i| if i == 2 { "pending" } else { "firing" });
+    let answer = http
+        .post(format!("{}/api/alertmanager", s.base))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let error: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        error["error"],
+        "alerts[2]: status `pending` must be firing or resolved"
+    );
+    // Other endpoints keep their small cap; Alertmanager's is a few MiB.
+    let big = "x".repeat(2 * autoheal::api::BODY_LIMIT);
+    let intake = http
+        .post(format!("{}/api/incidents", s.base))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"service":"checkout","error":"E","detail":"{big}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(intake.status(), 413);
+    let too_big = http
+        .post(format!("{}/api/alertmanager", s.base))
+        .header("content-type", "application/json")
+        .body("x".repeat(autoheal::api::ALERTMANAGER_BODY_LIMIT + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let state = s.handle.shutdown("test over").await;
+    assert!(
+        state.incidents.is_empty(),
+        "nothing of the refused batch reached the engine"
+    );
+    assert_eq!(s.restarts.load(Ordering::SeqCst), 0);
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use autoheal::api::{Api, router};
+use autoheal::api::{self, Api, Limits, router};
 use autoheal::demo::DemoFleet;
 use autoheal::engine::{Engine, Settings};
 use autoheal::metrics::{self, Metrics};
@@ -34,15 +34,14 @@ async fn serve() -> (common::Run, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = router(Api {
-        commands: handle.commands(),
-        events: handle.subscriber(),
         journal: Some(journal.clone()),
         // /metrics answers without it, like /health.
         token: Some("s3cret".into()),
         metrics: Some(metrics),
         targets: fleet.config().targets.into_iter().map(|t| t.name).collect(),
+        ..Api::new(&handle)
     });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(api::serve(listener, app, Limits::default()));
     let run = common::Run {
         fleet,
         handle,
@@ -68,6 +67,7 @@ async fn a_healed_incident_shows_in_the_scrape() {
     let sent = http
         .post(format!("{base}/api/commands"))
         .bearer_auth("s3cret")
+        .header("content-type", "application/json")
         .body(r#"{"command":"inject_chaos","target":"orders-db","fault":"DB_TIMEOUT"}"#)
         .send()
         .await

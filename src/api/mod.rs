@@ -1,0 +1,264 @@
+//! The HTTP API of `autoheal-tui serve`: health, metrics, the event stream (the
+//! same events the journal holds), commands and reports from other tools. Nothing
+//! a caller sends is ever run through a shell: a request becomes at most one of
+//! the public commands ([`PublicCommand`]) or a report (`Command::Ingest`).
+//!
+//! Every route checks `Host` and `Origin` ([`guard`]); `/api` routes also need the
+//! token when one is set; a POST must be JSON. Bodies are capped at
+//! [`BODY_LIMIT`] ([`ALERTMANAGER_BODY_LIMIT`] for Alertmanager's batches).
+
+mod commands;
+mod guard;
+mod ingest;
+mod server;
+
+pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
+pub use ingest::MAX_DETAIL;
+pub use server::{
+    FD_RESERVE, FDS_PER_TARGET, HEADER_TIMEOUT, Limits, MAX_CONNECTIONS, REQUEST_TIMEOUT,
+    raise_fd_limit, serve,
+};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::engine::{EngineHandle, Heartbeat, Subscriber};
+use crate::event::{Command, Event};
+use crate::journal;
+use crate::metrics::{self, SharedMetrics};
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Alertmanager groups alerts: a batch of 1,000 is about 190 KB.
+pub const ALERTMANAGER_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+pub struct Api {
+    pub commands: mpsc::Sender<Command>,
+    pub events: Subscriber,
+    /// The engine loop's pulse, for `/health`.
+    pub heartbeat: Heartbeat,
+    /// Where history before a client's `since` is read from.
+    pub journal: Option<PathBuf>,
+    /// When set, every `/api` call must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Served as `GET /metrics` when set (see [`metrics::spawn`]).
+    pub metrics: Option<SharedMetrics>,
+    /// Target names, so a report about an unknown service is answered at once.
+    pub targets: Vec<String>,
+    /// `Host` names allowed besides IP addresses and `localhost` (`api.allowed_hosts`).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call (`api.allowed_origins`); none by default.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Api {
+    /// The API of a running engine, with no token, journal, metrics or targets:
+    /// set those with `Api { token, ..Api::new(&engine) }`.
+    pub fn new(engine: &EngineHandle) -> Api {
+        Api {
+            commands: engine.commands(),
+            events: engine.subscriber(),
+            heartbeat: engine.heartbeat(),
+            journal: None,
+            token: None,
+            metrics: None,
+            targets: Vec::new(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Off loopback, an API without a token would let anyone on the network approve fixes.
+pub fn check_listen(addr: &SocketAddr, token: Option<&str>) -> Result<(), String> {
+    match (
+        addr.ip().is_loopback(),
+        token.is_some_and(|t| !t.is_empty()),
+    ) {
+        (false, false) => Err(format!(
+            "refusing to listen on {addr} without a token: set AUTOHEAL_TOKEN (or `api.token` in the config), or listen on 127.0.0.1"
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub fn router(api: Api) -> Router {
+    let metrics = api.metrics.clone();
+    let api = Arc::new(api);
+    let protected = Router::new()
+        .route("/api/events", get(events))
+        .route("/api/state", get(snapshot))
+        .route("/api/commands", post(commands::command))
+        .route("/api/incidents", post(ingest::incident))
+        .route(
+            "/api/alertmanager",
+            post(ingest::alertmanager).layer(DefaultBodyLimit::max(ALERTMANAGER_BODY_LIMIT)),
+        )
+        .route("/api/events/publish", post(ingest::publish))
+        .route_layer(middleware::from_fn(guard::json_posts))
+        .route_layer(middleware::from_fn_with_state(
+            api.clone(),
+            guard::authorize,
+        ));
+    let mut open = Router::new().route("/health", get(health));
+    if let Some(metrics) = metrics {
+        // Outside the token, like /health: Prometheus scrapes without credentials, and
+        // the numbers (counts, latencies, target names) grant no power over the engine.
+        open = open.route("/metrics", get(move || scrape(metrics.clone())));
+    }
+    open.merge(protected)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            api.clone(),
+            guard::same_site,
+        ))
+        .with_state(api)
+}
+
+/// `GET /health`: 200 while the engine loop turns, 503 once it has stalled
+/// (no turn for [`crate::engine::STALL`]) or stopped, with the age of its last turn.
+async fn health(State(api): State<Arc<Api>>) -> Response {
+    let age = api.heartbeat.age();
+    let engine_age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+    let (status, word) = if api.commands.is_closed() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopped")
+    } else if api.heartbeat.stalled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stalled")
+    } else {
+        (StatusCode::OK, "ok")
+    };
+    (
+        status,
+        Json(json!({ "status": word, "engine_age_ms": engine_age_ms })),
+    )
+        .into_response()
+}
+
+async fn scrape(metrics: SharedMetrics) -> Response {
+    let text = metrics::lock(&metrics).render();
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Hands commands to the engine: 202 once all are queued, 503 if it has stopped.
+async fn deliver(api: &Api, commands: impl IntoIterator<Item = Command>) -> Response {
+    for command in commands {
+        if api.commands.send(command).await.is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped");
+        }
+    }
+    (StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response()
+}
+
+/// `GET /api/state`: the whole state with the `seq` it is folded up to; a
+/// client may then follow `/api/events?since=SEQ`. The daemon's fold lives with
+/// its metrics (both are the same `State`), so it is served when those are.
+async fn snapshot(State(api): State<Arc<Api>>) -> Response {
+    let Some(metrics) = &api.metrics else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "this API keeps no state");
+    };
+    let metrics = metrics::lock(metrics);
+    let state = metrics.state();
+    Json(json!({ "seq": state.last_seq, "state": state })).into_response()
+}
+
+#[derive(Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: u64,
+}
+
+/// `GET /api/events?since=SEQ`: every event after SEQ as newline-delimited JSON,
+/// first from the journal, then live. The stream ends when the engine stops or the
+/// client falls too far behind; either way the client resumes from its last `seq`.
+async fn events(State(api): State<Arc<Api>>, Query(Since { since }): Query<Since>) -> Response {
+    // Subscribe before reading history, so nothing falls between the two.
+    let mut live = api.events.subscribe();
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let journal = api.journal.clone();
+    tokio::spawn(async move {
+        let mut last = since;
+        if let Some(path) = journal {
+            let (history_tx, mut history) = mpsc::channel::<Event>(1024);
+            let reader = tokio::task::spawn_blocking(move || {
+                journal::replay(&path, |e| {
+                    if e.seq > since {
+                        let _ = history_tx.blocking_send(e);
+                    }
+                })
+            });
+            while let Some(event) = history.recv().await {
+                last = event.seq;
+                if tx.send(line(&event)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = reader.await;
+        }
+        loop {
+            match live.recv().await {
+                Ok(event) if event.seq <= last => {}
+                Ok(event) => {
+                    last = event.seq;
+                    if tx.send(line(&event)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(
+                    broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed,
+                ) => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(bytes), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn line(event: &Event) -> Bytes {
+    let mut text = serde_json::to_vec(event).unwrap_or_default();
+    text.push(b'\n');
+    Bytes::from(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_loopback_needs_a_token() {
+        let lan: SocketAddr = "0.0.0.0:7311".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:7311".parse().unwrap();
+        assert!(
+            check_listen(&lan, None)
+                .unwrap_err()
+                .starts_with("refusing to listen on 0.0.0.0:7311")
+        );
+        assert!(check_listen(&lan, Some("")).is_err());
+        assert!(check_listen(&lan, Some("s3cret")).is_ok());
+        assert!(check_listen(&local, None).is_ok());
+    }
+}

@@ -1,0 +1,348 @@
+//! The API server under a crowd of hostile or careless clients, over real
+//! sockets: idle connections are closed, the connection cap holds, `/health`
+//! still answers, and event streams outlive every timeout.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use autoheal::api::{self, Api, Limits, router};
+use autoheal::config::Config;
+use autoheal::engine::{Engine, EngineHandle, Heartbeat, Settings};
+use autoheal::playbook::Playbooks;
+
+struct Daemon {
+    addr: SocketAddr,
+    base: String,
+    handle: EngineHandle,
+    _dir: tempfile::TempDir,
+}
+
+/// An engine watching one passive target, its API served with `limits`.
+async fn start(limits: Limits, tune: impl FnOnce(&mut Api)) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "targets:\n  - name: checkout\n    passive: {}\n";
+    let (config, targets) = Config::parse(Path::new("test.yaml"), config).unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let engine = Engine::new(Settings {
+        targets,
+        playbooks: Playbooks::load(None, &[]).unwrap(),
+        policy: config.policy,
+        dry_run: false,
+        journal: Some(journal.clone()),
+    })
+    .unwrap();
+    let handle = engine.spawn();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut api = Api {
+        journal: Some(journal),
+        targets: vec!["checkout".into()],
+        ..Api::new(&handle)
+    };
+    tune(&mut api);
+    tokio::spawn(api::serve(listener, router(api), limits));
+    Daemon {
+        addr,
+        base: format!("http://{addr}"),
+        handle,
+        _dir: dir,
+    }
+}
+
+fn limits(max_connections: usize, timeout: Duration) -> Limits {
+    Limits {
+        max_connections,
+        header_timeout: timeout,
+        request_timeout: timeout,
+    }
+}
+
+/// How long until the server closes `stream` (whatever it sent before), if within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return start.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// Reads until `needle` has arrived; returns everything read.
+async fn read_until(stream: &mut TcpStream, needle: &str) -> String {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&text).contains(needle) {
+        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+            .await
+            .expect("answer in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {needle:?}: {}",
+            String::from_utf8_lossy(&text)
+        );
+        text.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+async fn health(base: &str) -> reqwest::Result<reqwest::StatusCode> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    Ok(client.get(format!("{base}/health")).send().await?.status())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
+    let timeout = Duration::from_millis(400);
+    let d = start(limits(64, timeout), |_| {}).await;
+
+    let mut silent = TcpStream::connect(d.addr).await.unwrap();
+    let closed = closed_within(&mut silent, Duration::from_secs(3)).await;
+    let closed = closed.expect("a silent connection is closed");
+    assert!(closed >= timeout - Duration::from_millis(50), "{closed:?}");
+    assert!(closed < Duration::from_millis(1500), "{closed:?}");
+
+    // Half a request line, then nothing (slowloris).
+    let mut trickle = TcpStream::connect(d.addr).await.unwrap();
+    trickle
+        .write_all(b"GET /health HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut trickle, Duration::from_secs(3))
+            .await
+            .is_some()
+    );
+
+    // A keep-alive connection with no next request is idle: closed the same way.
+    let mut idle = TcpStream::connect(d.addr).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut idle, r#""status":"ok""#).await;
+    let closed = closed_within(&mut idle, Duration::from_secs(3))
+        .await
+        .expect("an idle keep-alive connection is closed");
+    assert!(closed < Duration::from_millis(1500), "{closed:?}");
+    d.handle.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_idle_sockets_cannot_keep_health_out() {
+    // A long header timeout: only the cap and eviction are at work here.
+    let d = start(limits(8, Duration::from_secs(30)), |_| {}).await;
+    let mut crowd = Vec::new();
+    for _ in 0..100 {
+        crowd.push(TcpStream::connect(d.addr).await.unwrap());
+    }
+    let asked = Instant::now();
+    assert_eq!(health(&d.base).await.unwrap(), 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    let mut still_open = 0;
+    for socket in &mut crowd {
+        if closed_within(socket, Duration::from_millis(20))
+            .await
+            .is_none()
+        {
+            still_open += 1;
+        }
+    }
+    assert!(
+        still_open <= 8,
+        "{still_open} idle sockets held past the cap of 8"
+    );
+    d.handle.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_cap_of_busy_connections_clients_are_refused_and_streams_outlive_timeouts() {
+    let timeout = Duration::from_millis(300);
+    let d = start(limits(3, timeout), |_| {}).await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(d.addr).await.unwrap();
+        s.write_all(b"GET /api/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut s, "engine_started").await;
+        streams.push(s);
+    }
+
+    // Every place holds a client that has spoken: a newcomer is turned away at once.
+    let mut refused = TcpStream::connect(d.addr).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(1), refused.read_to_end(&mut answer))
+        .await
+        .expect("refused at once, not held");
+    assert!(
+        closed.is_err() || answer.is_empty() || answer.starts_with(b"HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_ne!(health(&d.base).await.ok(), Some(reqwest::StatusCode::OK));
+
+    // Past the header and request timeouts, the streams are still served...
+    tokio::time::sleep(timeout * 2).await;
+    // ...and a client that goes away gives its place back.
+    drop(streams.pop());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while health(&d.base).await.ok() != Some(reqwest::StatusCode::OK) {
+        assert!(
+            Instant::now() < deadline,
+            "the freed place was never reused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let paused = reqwest::Client::new()
+        .post(format!("{}/api/commands", d.base))
+        .header("content-type", "application/json")
+        .body(r#"{"command":"pause","by":"ops"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 202);
+    for stream in &mut streams {
+        read_until(stream, "automation_paused").await;
+    }
+    d.handle.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_times_out() {
+    let timeout = Duration::from_millis(300);
+    let d = start(limits(64, timeout), |_| {}).await;
+    let mut slow = TcpStream::connect(d.addr).await.unwrap();
+    slow.write_all(
+        b"POST /api/commands HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    let sent = Instant::now();
+    let answer = read_until(&mut slow, "\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    d.handle.shutdown("test over").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_503_with_the_age_when_the_engine_loop_stalls() {
+    // A pulse nobody beats stands for an engine loop stuck in one turn.
+    let d = start(Limits::default(), |api| {
+        api.heartbeat = Heartbeat::default()
+    })
+    .await;
+    assert_eq!(health(&d.base).await.unwrap(), 200);
+    tokio::time::sleep(autoheal::engine::STALL + Duration::from_millis(200)).await;
+    let answer = reqwest::get(format!("{}/health", d.base)).await.unwrap();
+    assert_eq!(answer.status(), 503);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["status"], "stalled");
+    assert!(body["engine_age_ms"].as_u64().unwrap() >= 5000, "{body}");
+    d.handle.shutdown("test over").await;
+}
+
+/// A free loopback port for a child process to listen on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_low_fd_limit_500_idle_sockets_starve_neither_probes_nor_health() {
+    // A healthy service for the daemon to probe, in this process.
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_url = format!("http://{}/health", web.local_addr().unwrap());
+    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(web, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - name: web\n    http: {{ url: '{web_url}' }}\n    interval: 200ms\n    timeout: 1s\n"
+        ),
+    )
+    .unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 256 && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_autoheal-tui"))
+        .args(["serve", "--listen", &addr.to_string(), "--for", "30s"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--journal")
+        .arg(&journal)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://{addr}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(&base).await.ok() != Some(reqwest::StatusCode::OK) {
+        assert!(Instant::now() < deadline, "the daemon never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut crowd = Vec::new();
+    for _ in 0..500 {
+        match TcpStream::connect(addr).await {
+            Ok(socket) => crowd.push(socket),
+            Err(e) => panic!("connect #{}: {e}", crowd.len()),
+        }
+    }
+    // Ten probe intervals with the crowd held, /health asked throughout.
+    for _ in 0..10 {
+        let asked = Instant::now();
+        assert_eq!(health(&base).await.unwrap(), 200);
+        assert!(asked.elapsed() < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(crowd);
+
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("at most 63 connections; 256 descriptors"),
+        "the cap keeps a reserve: {stderr}"
+    );
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
+    let journal = std::fs::read_to_string(&journal).unwrap();
+    for kind in ["probe_failed", "incident_detected"] {
+        assert!(
+            !journal.contains(&format!(r#""kind":"{kind}""#)),
+            "a healthy target got {kind}:\n{journal}"
+        );
+    }
+}
