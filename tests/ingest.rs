@@ -373,7 +373,11 @@ async fn a_thousand_grouped_alerts_are_taken_in_one_post() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let state = s.handle.shutdown("test over").await;
+    let state = s
+        .handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
     assert_eq!(state.incidents.len(), 1, "one group, one incident");
     assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
 }
@@ -417,7 +421,11 @@ async fn an_unknown_alert_status_refuses_the_whole_batch() {
         .unwrap();
     assert_eq!(too_big.status(), 413);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let state = s.handle.shutdown("test over").await;
+    let state = s
+        .handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
     assert!(
         state.incidents.is_empty(),
         "nothing of the refused batch reached the engine"
