@@ -286,7 +286,7 @@ fn object(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> impl Strategy<Va
             // failing body keeps only the fields that matter.
             prop_oneof![
                 1 => Just(None),
-                6 => value.prop_map(Some),
+                24 => value.prop_map(Some),
                 1 => any_json().prop_map(Some),
             ]
             .prop_map(move |v| v.map(|v| (name.to_string(), v)))
@@ -301,7 +301,7 @@ fn string() -> BoxedStrategy<Value> {
 
 fn one_of(words: &[&'static str]) -> BoxedStrategy<Value> {
     prop_oneof![
-        4 => prop::sample::select(words.to_vec()).prop_map(|w| json!(w)),
+        8 => prop::sample::select(words.to_vec()).prop_map(|w| json!(w)),
         1 => string(),
     ]
     .boxed()
@@ -332,7 +332,10 @@ fn command(names: &'static [&'static str]) -> impl Strategy<Value = Value> {
     let fields = object(vec![
         ("incident_id", number().boxed()),
         ("by", string()),
-        ("target", one_of(&["orders-db", "web", "nope"])),
+        (
+            "target",
+            one_of(&["orders-db", "web", "orders-db", "web", "nope"]),
+        ),
         ("fault", string()),
         ("duration", number().boxed()),
         ("reason", string()),
@@ -363,12 +366,17 @@ const PUBLIC: &[&str] = &[
 const INTERNAL: &[&str] = &["shutdown", "ingest", "record_notification_failure", "bogus"];
 
 fn status() -> BoxedStrategy<Value> {
-    one_of(&["firing", "resolved", "FIRING", "unknown"])
+    one_of(&[
+        "firing", "resolved", "firing", "resolved", "firing", "FIRING", "unknown",
+    ])
 }
 
 fn intake() -> impl Strategy<Value = Value> {
     object(vec![
-        ("service", one_of(&["orders-db", "web", "nope"])),
+        (
+            "service",
+            one_of(&["orders-db", "web", "orders-db", "web", "nope"]),
+        ),
         ("error", string()),
         (
             "severity",
@@ -381,8 +389,14 @@ fn intake() -> impl Strategy<Value = Value> {
 
 fn published() -> impl Strategy<Value = Value> {
     let payload = object(vec![
-        ("service", one_of(&["orders-db", "web", "nope"])),
-        ("severity", one_of(&["critical", "warning", "bogus"])),
+        (
+            "service",
+            one_of(&["orders-db", "web", "orders-db", "web", "nope"]),
+        ),
+        (
+            "severity",
+            one_of(&["critical", "warning", "info", "low", "bogus"]),
+        ),
         ("status", status()),
         ("detail", string()),
     ]);
@@ -410,7 +424,7 @@ fn alertmanager() -> impl Strategy<Value = Value> {
     ]);
     object(vec![
         ("version", Just(json!("4")).boxed()),
-        ("alerts", vec(alert, 0..6).prop_map(Value::Array).boxed()),
+        ("alerts", vec(alert, 0..4).prop_map(Value::Array).boxed()),
     ])
 }
 
