@@ -136,7 +136,10 @@ async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
         .await
         .expect("an idle keep-alive connection is closed");
     assert!(closed < Duration::from_millis(1500), "{closed:?}");
-    d.handle.shutdown("test over").await;
+    d.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +171,10 @@ async fn a_crowd_of_idle_sockets_cannot_keep_health_out() {
         still_open <= 8,
         "{still_open} idle sockets held past the cap of 8"
     );
-    d.handle.shutdown("test over").await;
+    d.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +227,10 @@ async fn beyond_the_cap_of_busy_connections_clients_are_refused_and_streams_outl
     for stream in &mut streams {
         read_until(stream, "automation_paused").await;
     }
-    d.handle.shutdown("test over").await;
+    d.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +251,10 @@ async fn a_body_that_never_arrives_times_out() {
         "{:?}",
         sent.elapsed()
     );
-    d.handle.shutdown("test over").await;
+    d.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +271,10 @@ async fn health_is_503_with_the_age_when_the_engine_loop_stalls() {
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["status"], "stalled");
     assert!(body["engine_age_ms"].as_u64().unwrap() >= 5000, "{body}");
-    d.handle.shutdown("test over").await;
+    d.handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
 }
 
 /// A free loopback port for a child process to listen on.

@@ -66,14 +66,12 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = router(Api {
-            commands: handle.commands(),
-            events: handle.subscriber(),
             journal: Some(journal),
-            token: None,
             metrics: Some(metrics),
             targets: names,
+            ..Api::new(&handle)
         });
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(autoheal::api::serve(listener, app, Default::default()));
         Server {
             base,
             handle,

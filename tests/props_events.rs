@@ -173,6 +173,15 @@ fn kind() -> impl Strategy<Value = EventKind> {
                 attempt,
             }
         ),
+        (incident_id(), text(), text(), text(), attempt.clone()).prop_map(
+            |(incident_id, playbook, step, action, attempt)| EventKind::ActionInterrupted {
+                incident_id,
+                playbook,
+                step,
+                action,
+                attempt,
+            }
+        ),
         (
             incident_id(),
             text(),
@@ -479,7 +488,10 @@ async fn events_after_restart(journal: &Path) -> Result<Vec<Event>, TestCaseErro
             break;
         }
     }
-    handle.shutdown("test over").await;
+    handle
+        .shutdown("test over")
+        .await
+        .expect("engine stops cleanly");
     Ok(new)
 }
 
