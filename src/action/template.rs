@@ -16,7 +16,8 @@
 //!   another URL;
 //! - an HTTP header: no control characters, so CR/LF cannot start a header;
 //! - an environment variable: no NUL, which no environment can hold;
-//! - a request body: verbatim.
+//! - a request body: no quotes, backslashes, `<>&` or control characters, so
+//!   it cannot close a JSON string, add a form field or open markup.
 //!
 //! A value that does not fit is a [`TemplateError::Untrusted`]: the action is
 //! refused before anything runs, and the engine hands the incident to a human
@@ -588,6 +589,10 @@ mod tests {
         assert!(render("{{signature}}", &v, Place::Header).is_ok());
         assert!(render("{{signature}}", &v, Place::Env).is_ok());
         assert!(render("{{signature}}", &v, Place::Data).is_ok());
+        for closes in [r#"x","admin":true,"y":""#, "a\\", "a&b=c", "<x>", "a\nb"] {
+            let err = render(r#"{"sig":"{{signature}}"}"#, &peer(closes), Place::Data);
+            assert!(err.is_err(), "{closes}");
+        }
         let smuggled = render("x{{signature}}", &peer("a\r\nX-Admin: 1"), Place::Header);
         assert!(
             smuggled
@@ -596,7 +601,6 @@ mod tests {
                 .contains("control character '\\r'"),
         );
         assert!(render("{{signature}}", &peer("a\0b"), Place::Env).is_err());
-        assert!(render("{{signature}}", &peer("a\0b\r\n"), Place::Data).is_ok());
     }
 
     #[test]

@@ -70,7 +70,8 @@ pub enum Place {
     Header,
     /// An environment variable: anything but NUL.
     Env,
-    /// A request body: data, verbatim.
+    /// A request body: data, but nothing that could close a JSON string, add a
+    /// form field or open markup (quotes, `\\`, `<>&`, control characters).
     Data,
 }
 
@@ -85,7 +86,7 @@ pub(super) fn admit(
     place: Place,
 ) -> Result<(), TemplateError> {
     let why = match (trust, place) {
-        (Trust::Trusted, _) | (_, Place::Data) => return Ok(()),
+        (Trust::Trusted, _) => return Ok(()),
         (_, Place::Word) => not_plain_token(value).map(|why| {
             format!(
                 "is not a plain token: {why} (a value from outside goes into a command \
@@ -95,6 +96,12 @@ pub(super) fn admit(
         (_, Place::Header) => value.chars().find(|c| c.is_control()).map(|c| {
             format!("cannot go into an HTTP header: it holds the control character {c:?}")
         }),
+        (_, Place::Data) => value
+            .chars()
+            .find(|&c| c.is_control() || "\"'\\<>&".contains(c))
+            .map(|c| {
+                format!("cannot go into a request body: it holds {c:?}, which could change its structure")
+            }),
         (_, Place::Env) => value
             .contains('\0')
             .then(|| "cannot go into the environment: it holds a NUL byte".to_string()),
