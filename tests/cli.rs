@@ -191,10 +191,25 @@ fn sigterm_stops_cleanly_with_the_journal_flushed() {
     assert_eq!(last["kind"], "engine_stopped");
 }
 
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// README's `validate` example: the broken config, the broken playbook, and
+/// the output it shows for them.
+const BROKEN_EXAMPLE: &str = "With this `config.yaml` and `books/restart.yaml`:";
+
+fn broken_example(readme: &str) -> (&str, &str, &str) {
+    let after = &readme[readme.find(BROKEN_EXAMPLE).expect("README has the example")..];
+    let mut blocks = after.split("```").skip(1).step_by(2);
+    let mut next = || blocks.next().unwrap().split_once('\n').unwrap().1;
+    (next(), next(), next())
+}
+
 #[test]
 fn the_readme_example_configs_validate() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = readme();
+    let (broken, _, _) = broken_example(&readme);
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
     // Every YAML block in README that is a whole config file (it lists targets).
@@ -203,7 +218,7 @@ fn the_readme_example_configs_validate() {
         .skip(1)
         .filter_map(|b| b.split("```").next())
     {
-        if !block.lines().any(|l| l.starts_with("targets:")) {
+        if !block.lines().any(|l| l.starts_with("targets:")) || block == broken {
             continue;
         }
         let path = dir.path().join(format!("readme-{checked}.yaml"));
@@ -231,4 +246,37 @@ fn with_playbook_dirs_in(sandbox: &std::path::Path, config: &str) -> String {
         config = config.replace(named, made.to_str().unwrap());
     }
     config
+}
+
+#[test]
+fn the_readme_validate_example_prints_what_readme_shows() {
+    let readme = readme();
+    let (config, playbook, shown) = broken_example(&readme);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    std::fs::create_dir(dir.path().join("books")).unwrap();
+    std::fs::write(dir.path().join("books/restart.yaml"), playbook).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
+        .args([
+            "validate",
+            "--config",
+            "config.yaml",
+            "--playbooks",
+            "books",
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    // The command line, then stderr, then the exit status.
+    let mut lines = shown.lines().skip(1).collect::<Vec<_>>();
+    let status = lines.pop().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .collect::<Vec<_>>(),
+        lines
+    );
+    assert_eq!(out.status.code().unwrap().to_string(), status);
 }
