@@ -6,15 +6,14 @@
 use axum::Router;
 use axum::routing::post;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use autoheal::api::{self, Api, Limits, router};
-use autoheal::config::Config;
-use autoheal::engine::{Engine, Settings};
+use autoheal::api::Api;
 use autoheal::event::EventKind;
-use autoheal::playbook::Playbooks;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const PLAYBOOK: &str = "name: fix-svc\nmatch: { targets: [svc], signature: '*' }\nseverity: high\nconfidence: 0.99\nsteps:\n  - name: fix\n    http: { url: '{{control}}/fix' }\n";
 
@@ -38,32 +37,17 @@ async fn main() {
     let control_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, control).await });
 
-    let dir = tempfile::tempdir().unwrap();
-    let books = dir.path().join("playbooks");
-    std::fs::create_dir(&books).unwrap();
-    std::fs::write(books.join("svc.yaml"), PLAYBOOK).unwrap();
     // Every report is a new incident to fix: lift the rails that would (rightly) hold them.
     let config = format!(
         "targets:\n  - name: svc\n    passive: {{}}\n    vars: {{ control: '{control_url}' }}\npolicy: {{ max_concurrent: 1000000, max_per_hour: 1000000000, flap_max: 1000000000, cooldown: 0s, backoff_base: 0s }}\n"
     );
-    let (config, targets) = Config::parse(Path::new("bench.yaml"), &config).unwrap();
-    let engine = Engine::new(Settings {
-        targets,
-        playbooks: Playbooks::load(Some(&books), &[]).unwrap(),
-        policy: config.policy,
-        dry_run: false,
-        journal: Some(dir.path().join("journal.jsonl")),
-    })
-    .unwrap();
-    let mut events = engine.subscribe();
-    let handle = engine.spawn();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(Api {
+    let rig = common::rig(tempfile::tempdir().unwrap(), &config, &[PLAYBOOK]);
+    let base = common::serve(Api {
         targets: vec!["svc".into()],
-        ..Api::new(&handle)
-    });
-    tokio::spawn(api::serve(listener, app, Limits::default()));
+        ..Api::new(&rig.handle)
+    })
+    .await;
+    let mut events = rig.events;
 
     // When each signature's fix started, as the event stream tells it.
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -163,7 +147,7 @@ async fn main() {
         pct(&latencies, 0.99),
         latencies.last().copied().unwrap_or_default()
     );
-    handle
+    rig.handle
         .shutdown("bench over")
         .await
         .expect("engine stops cleanly");

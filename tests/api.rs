@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use autoheal::api::{self, Api, BODY_LIMIT, Limits, router};
+use autoheal::api::{Api, BODY_LIMIT};
 
 /// The demo engine with its API on an ephemeral loopback port.
 async fn serve(token: Option<&str>) -> (common::Run, String) {
@@ -13,21 +13,9 @@ async fn serve(token: Option<&str>) -> (common::Run, String) {
 
 async fn serve_with(tune: impl FnOnce(&mut Api)) -> (common::Run, String) {
     let run = common::demo(|_, _| {}).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut api = Api {
-        journal: Some(run.journal.clone()),
-        targets: run
-            .fleet
-            .config()
-            .targets
-            .into_iter()
-            .map(|t| t.name)
-            .collect(),
-        ..Api::new(&run.handle)
-    };
+    let mut api = run.api();
     tune(&mut api);
-    tokio::spawn(api::serve(listener, router(api), Limits::default()));
+    let base = common::serve(api).await;
     (run, base)
 }
 

@@ -2,53 +2,37 @@
 //! sockets: idle connections are closed, the connection cap holds, `/health`
 //! still answers, and event streams outlive every timeout.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use autoheal::api::{self, Api, Limits, router};
-use autoheal::config::Config;
-use autoheal::engine::{Engine, EngineHandle, Heartbeat, Settings};
-use autoheal::playbook::Playbooks;
+use autoheal::engine::Heartbeat;
+use common::Rig;
 
 struct Daemon {
     addr: SocketAddr,
     base: String,
-    handle: EngineHandle,
-    _dir: tempfile::TempDir,
+    rig: Rig,
 }
 
 /// An engine watching one passive target, its API served with `limits`.
 async fn start(limits: Limits, tune: impl FnOnce(&mut Api)) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let config = "targets:\n  - name: checkout\n    passive: {}\n";
-    let (config, targets) = Config::parse(Path::new("test.yaml"), config).unwrap();
-    let journal = dir.path().join("journal.jsonl");
-    let engine = Engine::new(Settings {
-        targets,
-        playbooks: Playbooks::load(None, &[]).unwrap(),
-        policy: config.policy,
-        dry_run: false,
-        journal: Some(journal.clone()),
-    })
-    .unwrap();
-    let handle = engine.spawn();
+    let rig = Rig::start(common::settings(dir.path(), config), dir);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut api = Api {
-        journal: Some(journal),
-        targets: vec!["checkout".into()],
-        ..Api::new(&handle)
-    };
+    let mut api = rig.api(vec!["checkout".into()]);
     tune(&mut api);
     tokio::spawn(api::serve(listener, router(api), limits));
     Daemon {
         addr,
         base: format!("http://{addr}"),
-        handle,
-        _dir: dir,
+        rig,
     }
 }
 
@@ -136,10 +120,7 @@ async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
         .await
         .expect("an idle keep-alive connection is closed");
     assert!(closed < Duration::from_millis(1500), "{closed:?}");
-    d.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    d.rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,10 +152,7 @@ async fn a_crowd_of_idle_sockets_cannot_keep_health_out() {
         still_open <= 8,
         "{still_open} idle sockets held past the cap of 8"
     );
-    d.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    d.rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,10 +205,7 @@ async fn beyond_the_cap_of_busy_connections_clients_are_refused_and_streams_outl
     for stream in &mut streams {
         read_until(stream, "automation_paused").await;
     }
-    d.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    d.rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,10 +226,7 @@ async fn a_body_that_never_arrives_times_out() {
         "{:?}",
         sent.elapsed()
     );
-    d.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    d.rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,10 +243,7 @@ async fn health_is_503_with_the_age_when_the_engine_loop_stalls() {
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["status"], "stalled");
     assert!(body["engine_age_ms"].as_u64().unwrap() >= 5000, "{body}");
-    d.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    d.rig.stop().await;
 }
 
 /// A free loopback port for a child process to listen on.

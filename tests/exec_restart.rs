@@ -1,12 +1,12 @@
 //! An `exec` playbook brings back a real process that died.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
-use autoheal::config::Config;
-use autoheal::engine::{Engine, Settings};
 use autoheal::event::EventKind;
-use autoheal::playbook::Playbooks;
+use common::rig;
 
 const START: &str = "cd {{dir}} && python3 -m http.server {{port}} --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > {{pidfile}}";
 
@@ -66,10 +66,6 @@ async fn exec_playbook_restarts_a_killed_process() {
     let playbook = format!(
         "name: restart-web\nmatch: {{ targets: [web], signature: CONNECTION_REFUSED }}\nseverity: high\nconfidence: 0.95\nsteps:\n  - name: start\n    exec: {{ shell: true, argv: ['{START}'], timeout: 5s }}\n"
     );
-    let books = dir.path().join("playbooks");
-    std::fs::create_dir(&books).unwrap();
-    std::fs::write(books.join("web.yaml"), playbook).unwrap();
-    let (config, targets) = Config::parse(Path::new("test.yaml"), &config).unwrap();
 
     // The service, started the way the playbook starts it.
     let script = START
@@ -84,22 +80,13 @@ async fn exec_playbook_restarts_a_killed_process() {
     assert!(serving(port).await, "python3 -m http.server did not start");
     let first = pid(&pidfile);
 
-    let engine = Engine::new(Settings {
-        targets,
-        playbooks: Playbooks::load(Some(&books), &[]).unwrap(),
-        policy: config.policy,
-        dry_run: false,
-        journal: Some(dir.path().join("journal.jsonl")),
-    })
-    .unwrap();
-    let mut events = engine.subscribe();
-    let handle = engine.spawn();
+    let mut rig = rig(dir, &config, &[&playbook]);
     tokio::time::sleep(Duration::from_millis(700)).await;
     kill(first);
 
     let outcome = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            match events.recv().await.unwrap().kind {
+            match rig.events.recv().await.unwrap().kind {
                 EventKind::IncidentResolved { .. } => return Ok(()),
                 EventKind::IncidentEscalated { reason, .. } => return Err(reason),
                 _ => {}
@@ -108,10 +95,7 @@ async fn exec_playbook_restarts_a_killed_process() {
     })
     .await;
     let second = pid(&pidfile);
-    let state = handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    let (state, _journal, _dir) = rig.stop().await;
     let back = alive(second) && serving(port).await;
     kill(second);
     assert_eq!(outcome, Ok(Ok(())), "{:#?}", state.incidents);

@@ -1,28 +1,26 @@
 //! Incidents reported by other tools (Alertmanager, intake) through the API,
 //! on a target autoheal does not probe, fixed by a real HTTP action.
 
+mod common;
+
 use axum::Router;
 use axum::routing::post;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::broadcast;
 
-use autoheal::api::{self, Api, Limits, router};
-use autoheal::config::Config;
-use autoheal::engine::{Engine, EngineHandle, Settings};
-use autoheal::event::{Event, EventKind, Severity};
-use autoheal::playbook::Playbooks;
+use autoheal::event::{EventKind, Severity};
+use common::{Rig, rig};
+
+/// How long a step of a remediation may take to show on the event stream.
+const WAIT: Duration = Duration::from_secs(5);
 
 const PLAYBOOK: &str = "name: restart-checkout\nmatch: { targets: [checkout], kind: ingest, signature: HighErrorRate }\nseverity: high\nconfidence: 0.95\nsteps:\n  - name: restart\n    http: { url: '{{control}}/restart' }\n";
 
 struct Setup {
     base: String,
     restarts: Arc<AtomicUsize>,
-    handle: EngineHandle,
-    events: broadcast::Receiver<Event>,
-    _dir: tempfile::TempDir,
+    rig: Rig,
 }
 
 async fn setup() -> Setup {
@@ -40,39 +38,15 @@ async fn setup() -> Setup {
     let control_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, control).await });
 
-    let dir = tempfile::tempdir().unwrap();
-    let books = dir.path().join("playbooks");
-    std::fs::create_dir(&books).unwrap();
-    std::fs::write(books.join("checkout.yaml"), PLAYBOOK).unwrap();
     let config = format!(
         "targets:\n  - name: checkout\n    passive: {{}}\n    vars: {{ control: '{control_url}' }}\n"
     );
-    let (config, targets) = Config::parse(Path::new("test.yaml"), &config).unwrap();
-    let names = targets.iter().map(|t| t.name.clone()).collect();
-    let engine = Engine::new(Settings {
-        targets,
-        playbooks: Playbooks::load(Some(&books), &[]).unwrap(),
-        policy: config.policy,
-        dry_run: false,
-        journal: Some(dir.path().join("journal.jsonl")),
-    })
-    .unwrap();
-    let events = engine.subscribe();
-    let handle = engine.spawn();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(Api {
-        journal: Some(dir.path().join("journal.jsonl")),
-        targets: names,
-        ..Api::new(&handle)
-    });
-    tokio::spawn(api::serve(listener, app, Limits::default()));
+    let rig = rig(tempfile::tempdir().unwrap(), &config, &[PLAYBOOK]);
+    let base = common::serve(rig.api(vec!["checkout".into()])).await;
     Setup {
         base,
         restarts,
-        handle,
-        events,
-        _dir: dir,
+        rig,
     }
 }
 
@@ -84,26 +58,6 @@ fn webhook(status: &str) -> String {
             "annotations":null,"startsAt":"2026-11-23T10:00:00Z","fingerprint":"c0ffee"}},
           {{"status":"{status}","labels":{{"alertname":"DiskAlmostFull","instance":"db-7"}},"fingerprint":"d00d"}}]}}"#
     )
-}
-
-async fn wait_for(
-    events: &mut broadcast::Receiver<Event>,
-    what: &str,
-    pred: impl Fn(&EventKind) -> bool,
-) -> Vec<Event> {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            let e = events.recv().await.unwrap();
-            seen.push(e.clone());
-            if pred(&e.kind) {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(found.is_ok(), "no {what}; saw {seen:#?}");
-    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,14 +76,12 @@ async fn alertmanager_firing_twice_opens_one_incident_and_resolved_closes_it() {
     let answer: serde_json::Value = first.json().await.unwrap();
     assert_eq!(answer["accepted"], 1);
     assert_eq!(answer["not_accepted"][0]["target"], "db-7", "{answer}");
-    let seen = wait_for(&mut s.events, "the fix", |k| {
-        matches!(k, EventKind::ActionFinished { ok: true, .. })
-    })
-    .await;
-    let detected: Vec<_> = seen
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::IncidentDetected { .. }))
-        .collect();
+    s.rig
+        .wait_for(WAIT, "the fix", |k| {
+            matches!(k, EventKind::ActionFinished { ok: true, .. })
+        })
+        .await;
+    let detected = s.rig.seen_kind("incident_detected");
     assert_eq!(detected.len(), 1);
     assert!(
         matches!(
@@ -154,18 +106,15 @@ async fn alertmanager_firing_twice_opens_one_incident_and_resolved_closes_it() {
     );
 
     post(webhook("resolved")).await.unwrap();
-    let seen = wait_for(&mut s.events, "resolution", |k| {
-        matches!(k, EventKind::IncidentResolved { .. })
-    })
-    .await;
-    assert!(seen.iter().any(|e| matches!(&e.kind, EventKind::StepFinished { ok: true, detail, .. } if detail == "alertmanager reports it resolved")));
+    s.rig
+        .wait_for(WAIT, "resolution", |k| {
+            matches!(k, EventKind::IncidentResolved { .. })
+        })
+        .await;
+    assert!(s.rig.seen.iter().any(|e| matches!(&e.kind, EventKind::StepFinished { ok: true, detail, .. } if detail == "alertmanager reports it resolved")));
     post(webhook("resolved")).await.unwrap();
 
-    let state = s
-        .handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    let (state, ..) = s.rig.stop().await;
     assert_eq!(state.incidents.len(), 1);
     assert_eq!(state.counts.resolved, 1);
     assert_eq!(state.learning.values().map(|r| r.successes).sum::<u32>(), 1);
@@ -199,22 +148,21 @@ async fn intake_reports_open_and_close_incidents_and_bad_ones_are_refused() {
         .await
         .unwrap();
     assert_eq!(open.status(), 202);
-    wait_for(&mut s.events, "the fix", |k| {
-        matches!(k, EventKind::ActionFinished { ok: true, .. })
-    })
-    .await;
+    s.rig
+        .wait_for(WAIT, "the fix", |k| {
+            matches!(k, EventKind::ActionFinished { ok: true, .. })
+        })
+        .await;
     post(r#"{"service":"checkout","error":"HighErrorRate","status":"resolved"}"#)
         .await
         .unwrap();
-    wait_for(&mut s.events, "resolution", |k| {
-        matches!(k, EventKind::IncidentResolved { .. })
-    })
-    .await;
+    s.rig
+        .wait_for(WAIT, "resolution", |k| {
+            matches!(k, EventKind::IncidentResolved { .. })
+        })
+        .await;
     assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
-    s.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    s.rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,18 +179,20 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
             .send()
     };
     assert_eq!(publish("firing").await.unwrap().status(), 202);
-    let seen = wait_for(&mut s.events, "the fix", |k| {
-        matches!(k, EventKind::ActionFinished { ok: true, .. })
-    })
-    .await;
-    assert!(seen.iter().any(
+    s.rig
+        .wait_for(WAIT, "the fix", |k| {
+            matches!(k, EventKind::ActionFinished { ok: true, .. })
+        })
+        .await;
+    assert!(s.rig.seen.iter().any(
         |e| matches!(&e.kind, EventKind::ProbeFailed { detail, .. } if detail.starts_with("bus: "))
     ));
     publish("resolved").await.unwrap();
-    wait_for(&mut s.events, "resolution", |k| {
-        matches!(k, EventKind::IncidentResolved { .. })
-    })
-    .await;
+    s.rig
+        .wait_for(WAIT, "resolution", |k| {
+            matches!(k, EventKind::IncidentResolved { .. })
+        })
+        .await;
     let nameless = http
         .post(format!("{}/api/events/publish", s.base))
         .header("content-type", "application/json")
@@ -251,10 +201,7 @@ async fn an_event_bus_publish_opens_and_closes_an_incident() {
         .await
         .unwrap();
     assert_eq!(nameless.status(), 400);
-    s.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    s.rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,10 +254,7 @@ async fn a_report_shows_its_whole_remediation_on_the_event_stream() {
         .collect();
     assert_eq!(order, expected);
     assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
-    s.handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    s.rig.stop().await;
 }
 
 /// A webhook as Alertmanager sends a big group: `alerts` alerts of one
@@ -368,16 +312,13 @@ async fn a_thousand_grouped_alerts_are_taken_in_one_post() {
     assert_eq!(answer.status(), 202);
     let answer: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(answer["accepted"], 1000, "{answer}");
-    wait_for(&mut s.events, "the fix", |k| {
-        matches!(k, EventKind::ActionFinished { ok: true, .. })
-    })
-    .await;
+    s.rig
+        .wait_for(WAIT, "the fix", |k| {
+            matches!(k, EventKind::ActionFinished { ok: true, .. })
+        })
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let state = s
-        .handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    let (state, ..) = s.rig.stop().await;
     assert_eq!(state.incidents.len(), 1, "one group, one incident");
     assert_eq!(s.restarts.load(Ordering::SeqCst), 1);
 }
@@ -421,11 +362,7 @@ async fn an_unknown_alert_status_refuses_the_whole_batch() {
         .unwrap();
     assert_eq!(too_big.status(), 413);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let state = s
-        .handle
-        .shutdown("test over")
-        .await
-        .expect("engine stops cleanly");
+    let (state, ..) = s.rig.stop().await;
     assert!(
         state.incidents.is_empty(),
         "nothing of the refused batch reached the engine"

@@ -4,52 +4,23 @@ mod common;
 
 use std::time::Duration;
 
-use autoheal::api::{self, Api, Limits, router};
-use autoheal::demo::DemoFleet;
-use autoheal::engine::{Engine, Settings};
+use autoheal::api::Api;
+use autoheal::engine::Engine;
 use autoheal::metrics::{self, Metrics};
-use autoheal::playbook::Playbooks;
 
 /// As `common::demo`, but taking the engine's samples too, which the metrics need.
 async fn serve() -> (common::Run, String) {
-    let fleet = DemoFleet::start().await.expect("demo fleet starts");
-    let config = fleet.config();
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("journal.jsonl");
-    let mut targets = config.resolve_targets().unwrap();
-    // The host probe would turn a busy CI machine (CPU_HIGH) into incidents no test asked for.
-    targets.retain(|t| t.name != "localhost");
-    let engine = Engine::new(Settings {
-        targets,
-        playbooks: Playbooks::load(None, &[]).unwrap(),
-        policy: config.policy.clone(),
-        dry_run: false,
-        journal: Some(journal.clone()),
-    })
-    .unwrap();
-    let events = engine.subscribe();
+    let fleet = common::Fleet::start().await;
+    let engine = Engine::new(fleet.settings()).unwrap();
     let metrics = metrics::spawn(engine.state().clone(), engine.subscribe(), engine.samples());
-    let handle = engine.spawn();
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(Api {
-        journal: Some(journal.clone()),
+    let run = fleet.watched_by(engine);
+    let base = common::serve(Api {
         // /metrics answers without it, like /health.
         token: Some("s3cret".into()),
         metrics: Some(metrics),
-        targets: fleet.config().targets.into_iter().map(|t| t.name).collect(),
-        ..Api::new(&handle)
-    });
-    tokio::spawn(api::serve(listener, app, Limits::default()));
-    let run = common::Run {
-        fleet,
-        handle,
-        events,
-        seen: Vec::new(),
-        journal,
-        _dir: dir,
-    };
+        ..run.api()
+    })
+    .await;
     (run, base)
 }
 

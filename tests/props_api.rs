@@ -1,21 +1,22 @@
 //! Property tests of the HTTP API over a real loopback socket: no body and no
 //! query string, however hostile, gets a 5xx or stops the engine behind it.
 
+mod common;
+
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use autoheal::api::{Api, router};
-use autoheal::config::Config;
-use autoheal::engine::{Engine, EngineHandle, Settings};
+use autoheal::api::Api;
+use autoheal::engine::{Engine, Settings};
 use autoheal::event::EventKind;
 use autoheal::playbook::{Playbooks, parse_file};
+use common::Rig;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
-use tokio::sync::broadcast;
 
 const TARGETS: &str = "targets:
   - name: orders-db
@@ -39,49 +40,32 @@ steps:
 /// A real engine (two passive targets, a journal, metrics) behind the real router.
 struct Server {
     base: String,
-    handle: EngineHandle,
-    events: broadcast::Receiver<autoheal::event::Event>,
-    _dir: tempfile::TempDir,
+    rig: Rig,
 }
 
 impl Server {
     async fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let journal: PathBuf = dir.path().join("journal.jsonl");
-        let (_, targets) = Config::parse(Path::new("t.yaml"), TARGETS).unwrap();
-        let names = targets.iter().map(|t| t.name.clone()).collect();
         let playbooks = parse_file(Path::new("p.yaml"), PLAYBOOK).unwrap();
-        let engine = Engine::new(Settings {
-            targets,
+        let settings = Settings {
             playbooks: Playbooks::new(playbooks),
-            policy: Default::default(),
-            dry_run: false,
-            journal: Some(journal.clone()),
-        })
-        .unwrap();
+            ..common::settings(dir.path(), TARGETS)
+        };
+        let names = settings.targets.iter().map(|t| t.name.clone()).collect();
+        let engine = Engine::new(settings).unwrap();
         let metrics =
             autoheal::metrics::spawn(engine.state().clone(), engine.subscribe(), engine.samples());
-        let events = engine.subscribe();
-        let handle = engine.spawn();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(Api {
-            journal: Some(journal),
+        let rig = Rig::spawn(engine, dir);
+        let base = common::serve(Api {
             metrics: Some(metrics),
-            targets: names,
-            ..Api::new(&handle)
-        });
-        tokio::spawn(autoheal::api::serve(listener, app, Default::default()));
-        Server {
-            base,
-            handle,
-            events,
-            _dir: dir,
-        }
+            ..rig.api(names)
+        })
+        .await;
+        Server { base, rig }
     }
 
     fn engine_stopped(&self) -> bool {
-        self.handle.commands().is_closed()
+        self.rig.handle.commands().is_closed()
     }
 }
 
@@ -192,7 +176,7 @@ impl Harness {
         // but a stopped engine is told at once (shrinking runs many such cases).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         while tokio::time::Instant::now() < deadline {
-            match tokio::time::timeout(Duration::from_millis(50), server.events.recv()).await {
+            match tokio::time::timeout(Duration::from_millis(50), server.rig.events.recv()).await {
                 Ok(Ok(e)) if matches!(&e.kind, EventKind::AutomationResumed { by: b } if *b == by) =>
                 {
                     return Ok(());

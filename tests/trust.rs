@@ -118,7 +118,7 @@ async fn a_signature_that_climbs_out_of_its_directory_is_refused_and_escalated()
     );
     assert!(!started(&rig, refused), "nothing ran: {}", rig.transcript());
     assert_eq!(files_in(&flags), ["DB_TIMEOUT"]);
-    let (state, dir) = rig.stop().await;
+    let (state, _, dir) = rig.stop().await;
     assert!(!dir.path().join("escape").exists(), "the signature escaped");
     assert_eq!(files_in(dir.path()), ["a", "journal.jsonl", "playbooks"]);
     // A human has it, with the reason, in the audit journal too.

@@ -1,12 +1,15 @@
-//! Shared test harness: a real engine over the real demo fleet.
+//! Shared test harness: a real engine under test (`Rig`), alone over a config
+//! of the test's own or watching the real demo fleet (`Run`).
 #![allow(dead_code)]
 
 pub mod tmux;
 
-use std::path::PathBuf;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+use autoheal::api::{self, Api, Limits, router};
 use autoheal::config::Config;
 use autoheal::demo::DemoFleet;
 use autoheal::engine::{Engine, EngineHandle, Policy, Settings};
@@ -14,14 +17,179 @@ use autoheal::event::{Command, Decision, Event, EventKind, IncidentId, Severity}
 use autoheal::playbook::Playbooks;
 use autoheal::state::State;
 
-pub struct Run {
-    pub fleet: DemoFleet,
+/// Where an engine under test journals: in its temp dir.
+pub fn journal_in(dir: &Path) -> PathBuf {
+    dir.join("journal.jsonl")
+}
+
+/// A running engine, followed from its first event: its handle, every event
+/// seen so far, and the temp dir that holds its journal.
+pub struct Rig {
     pub handle: EngineHandle,
     pub events: broadcast::Receiver<Event>,
     /// Every event seen so far, in order.
     pub seen: Vec<Event>,
     pub journal: PathBuf,
-    pub _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
+}
+
+/// Settings for an engine over `config` (YAML, as a user writes it) and the
+/// shipped playbooks, journaling into `dir`.
+pub fn settings(dir: &Path, config: &str) -> Settings {
+    let (config, targets) =
+        Config::parse(Path::new("test.yaml"), config).expect("test config is valid");
+    Settings {
+        targets,
+        playbooks: Playbooks::load(None, &[]).unwrap(),
+        policy: config.policy,
+        dry_run: false,
+        journal: Some(journal_in(dir)),
+    }
+}
+
+/// Starts an engine on `config` (YAML) with only `playbooks` (one YAML file
+/// each), written into `dir`; the journal goes there too.
+pub fn rig(dir: tempfile::TempDir, config: &str, playbooks: &[&str]) -> Rig {
+    let books = dir.path().join("playbooks");
+    std::fs::create_dir_all(&books).unwrap();
+    for (i, book) in playbooks.iter().enumerate() {
+        std::fs::write(books.join(format!("{i}.yaml")), book).unwrap();
+    }
+    let settings = Settings {
+        playbooks: Playbooks::load(Some(&books), &[]).expect("test playbooks load"),
+        ..settings(dir.path(), config)
+    };
+    Rig::start(settings, dir)
+}
+
+/// Serves `api` on an ephemeral loopback port; returns its base URL.
+pub async fn serve(api: Api) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(api::serve(listener, router(api), Limits::default()));
+    base
+}
+
+impl Rig {
+    /// Starts an engine on `settings`, whose journal (if any) is in `dir`.
+    pub fn start(settings: Settings, dir: tempfile::TempDir) -> Rig {
+        Rig::spawn(Engine::new(settings).expect("engine starts"), dir)
+    }
+
+    /// Spawns `engine`, built by the test (to take its samples, say) on a journal in `dir`.
+    pub fn spawn(engine: Engine, dir: tempfile::TempDir) -> Rig {
+        let events = engine.subscribe();
+        let handle = engine.spawn();
+        Rig {
+            handle,
+            events,
+            seen: Vec::new(),
+            journal: journal_in(dir.path()),
+            dir,
+        }
+    }
+
+    /// The API of this engine, over its journal, knowing `targets`.
+    pub fn api(&self, targets: Vec<String>) -> Api {
+        Api {
+            journal: Some(self.journal.clone()),
+            targets,
+            ..Api::new(&self.handle)
+        }
+    }
+
+    /// Waits (up to `within`) for an event matching `pred`, remembering every event seen.
+    pub async fn wait_for(
+        &mut self,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&EventKind) -> bool,
+    ) -> Event {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Ok(event) = tokio::time::timeout_at(deadline, self.events.recv()).await else {
+                panic!("no {what} within {within:?}; saw:\n{}", self.transcript());
+            };
+            let event = event.expect("event stream open");
+            self.seen.push(event.clone());
+            if pred(&event.kind) {
+                return event;
+            }
+        }
+    }
+
+    pub fn transcript(&self) -> String {
+        self.seen
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Every event seen so far of this kind (`kind` as in the journal).
+    pub fn seen_kind(&self, kind: &str) -> Vec<&Event> {
+        self.seen.iter().filter(|e| e.kind.name() == kind).collect()
+    }
+
+    pub async fn send(&self, command: Command) {
+        self.handle.send(command).await;
+    }
+
+    pub async fn inject(&self, target: &str, fault: &str) {
+        self.send(Command::InjectChaos {
+            target: target.into(),
+            fault: fault.into(),
+        })
+        .await;
+    }
+
+    pub async fn detected(&mut self, target: &str, signature: &str) -> IncidentId {
+        let e = self
+            .wait_for(Duration::from_secs(5), &format!("{signature} on {target}"), |k| {
+                matches!(k, EventKind::IncidentDetected { target: t, signature: s, .. } if t == target && s == signature)
+            })
+            .await;
+        e.kind.incident_id().unwrap()
+    }
+
+    pub async fn resolved(&mut self, id: IncidentId) -> Event {
+        self.wait_for(
+            Duration::from_secs(8),
+            &format!("resolution of {id}"),
+            |k| matches!(k, EventKind::IncidentResolved { incident_id, .. } if *incident_id == id),
+        )
+        .await
+    }
+
+    /// Stops the engine (syncing the journal); returns its final state, the
+    /// journal and the dir that holds it.
+    pub async fn stop(self) -> (State, PathBuf, tempfile::TempDir) {
+        let state = self
+            .handle
+            .shutdown("test over")
+            .await
+            .expect("engine stops cleanly");
+        (state, self.journal, self.dir)
+    }
+}
+
+/// An engine watching the demo fleet.
+pub struct Run {
+    pub fleet: DemoFleet,
+    pub rig: Rig,
+}
+
+impl Deref for Run {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.rig
+    }
+}
+
+impl DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut Rig {
+        &mut self.rig
+    }
 }
 
 /// The demo fleet and an engine watching it, journaling to a temp dir.
@@ -52,7 +220,7 @@ impl Fleet {
     pub async fn start() -> Fleet {
         let fleet = DemoFleet::start().await.expect("demo fleet starts");
         let dir = tempfile::tempdir().unwrap();
-        let journal = dir.path().join("journal.jsonl");
+        let journal = journal_in(dir.path());
         Fleet {
             fleet,
             journal,
@@ -60,32 +228,35 @@ impl Fleet {
         }
     }
 
-    /// Starts an engine on the fleet.
-    pub fn engine(self, tune: impl FnOnce(&mut Policy, &mut Settings)) -> Run {
+    /// Settings for an engine on the fleet, journaling in the fleet's dir.
+    pub fn settings(&self) -> Settings {
         let config: Config = self.fleet.config();
         let mut targets = config.resolve_targets().unwrap();
         // The host probe would turn a busy CI machine (CPU_HIGH) into incidents no test asked for.
         targets.retain(|t| t.name != "localhost");
-        let mut settings = Settings {
+        Settings {
             targets,
             playbooks: Playbooks::load(None, &[]).unwrap(),
             policy: config.policy.clone(),
             dry_run: false,
             journal: Some(self.journal.clone()),
-        };
+        }
+    }
+
+    /// Starts an engine on the fleet.
+    pub fn engine(self, tune: impl FnOnce(&mut Policy, &mut Settings)) -> Run {
+        let mut settings = self.settings();
         let mut policy = settings.policy.clone();
         tune(&mut policy, &mut settings);
         settings.policy = policy;
-        let engine = Engine::new(settings).unwrap();
-        let events = engine.subscribe();
-        let handle = engine.spawn();
+        self.watched_by(Engine::new(settings).unwrap())
+    }
+
+    /// Spawns `engine`, built by the test on `settings()`, to watch the fleet.
+    pub fn watched_by(self, engine: Engine) -> Run {
         Run {
             fleet: self.fleet,
-            handle,
-            events,
-            seen: Vec::new(),
-            journal: self.journal,
-            _dir: self.dir,
+            rig: Rig::spawn(engine, self.dir),
         }
     }
 
@@ -158,56 +329,15 @@ impl Fleet {
 }
 
 impl Run {
-    /// Waits (up to `within`) for an event matching `pred`, remembering every event seen.
-    pub async fn wait_for(
-        &mut self,
-        within: Duration,
-        what: &str,
-        pred: impl Fn(&EventKind) -> bool,
-    ) -> Event {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!("no {what} within {within:?}; saw:\n{}", self.transcript())
-                })
-                .expect("event stream open");
-            self.seen.push(event.clone());
-            if pred(&event.kind) {
-                return event;
-            }
-        }
-    }
-
-    pub fn transcript(&self) -> String {
-        self.seen
-            .iter()
-            .map(|e| serde_json::to_string(e).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    pub async fn send(&self, command: Command) {
-        self.handle.send(command).await;
-    }
-
-    pub async fn inject(&self, target: &str, fault: &str) {
-        self.send(Command::InjectChaos {
-            target: target.into(),
-            fault: fault.into(),
-        })
-        .await;
+    /// The API of this engine, knowing every target of the fleet.
+    pub fn api(&self) -> Api {
+        let targets = self.fleet.config().targets.into_iter().map(|t| t.name);
+        self.rig.api(targets.collect())
     }
 
     /// Breaks a service behind the engine's back, as a real outage would.
     pub async fn break_directly(&self, target: &str, fault: &str) {
         break_service(&self.fleet, target, fault).await;
-    }
-
-    /// Every event seen so far of this kind (`kind` as in the journal).
-    pub fn seen_kind(&self, kind: &str) -> Vec<&Event> {
-        self.seen.iter().filter(|e| e.kind.name() == kind).collect()
     }
 
     pub async fn health(&self, target: &str) -> Option<u16> {
@@ -220,116 +350,10 @@ impl Run {
             .map(|r| r.status().as_u16())
     }
 
-    pub async fn detected(&mut self, target: &str, signature: &str) -> IncidentId {
-        let e = self
-            .wait_for(Duration::from_secs(5), &format!("{signature} on {target}"), |k| {
-                matches!(k, EventKind::IncidentDetected { target: t, signature: s, .. } if t == target && s == signature)
-            })
-            .await;
-        e.kind.incident_id().unwrap()
-    }
-
-    pub async fn resolved(&mut self, id: IncidentId) -> Event {
-        self.wait_for(
-            Duration::from_secs(8),
-            &format!("resolution of {id}"),
-            |k| matches!(k, EventKind::IncidentResolved { incident_id, .. } if *incident_id == id),
-        )
-        .await
-    }
-
+    /// Stops the engine, then the fleet.
     pub async fn stop(self) -> (State, PathBuf, tempfile::TempDir) {
-        let state = self
-            .handle
-            .shutdown("test over")
-            .await
-            .expect("engine stops cleanly");
+        let stopped = self.rig.stop().await;
         self.fleet.shutdown();
-        (state, self.journal, self._dir)
-    }
-}
-
-/// An engine over a config and playbooks of the test's own, in a temp dir
-/// that holds them and the journal. For tests that need no demo fleet.
-pub struct Rig {
-    pub handle: EngineHandle,
-    pub events: broadcast::Receiver<Event>,
-    /// Every event seen so far, in order.
-    pub seen: Vec<Event>,
-    pub journal: PathBuf,
-    pub dir: tempfile::TempDir,
-}
-
-/// Starts an engine on `config` (YAML) with `playbooks` (one YAML file each),
-/// written into `dir`; the journal goes there too.
-pub fn rig(dir: tempfile::TempDir, config: &str, playbooks: &[&str]) -> Rig {
-    let books = dir.path().join("playbooks");
-    std::fs::create_dir_all(&books).unwrap();
-    for (i, book) in playbooks.iter().enumerate() {
-        std::fs::write(books.join(format!("{i}.yaml")), book).unwrap();
-    }
-    let (config, targets) =
-        Config::parse(std::path::Path::new("test.yaml"), config).expect("test config is valid");
-    let journal = dir.path().join("journal.jsonl");
-    let engine = Engine::new(Settings {
-        targets,
-        playbooks: Playbooks::load(Some(&books), &[]).expect("test playbooks load"),
-        policy: config.policy,
-        dry_run: false,
-        journal: Some(journal.clone()),
-    })
-    .unwrap();
-    let events = engine.subscribe();
-    let handle = engine.spawn();
-    Rig {
-        handle,
-        events,
-        seen: Vec::new(),
-        journal,
-        dir,
-    }
-}
-
-impl Rig {
-    /// Waits (up to `within`) for an event matching `pred`, remembering every event seen.
-    pub async fn wait_for(
-        &mut self,
-        within: Duration,
-        what: &str,
-        pred: impl Fn(&EventKind) -> bool,
-    ) -> Event {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let Ok(event) = tokio::time::timeout_at(deadline, self.events.recv()).await else {
-                panic!("no {what} within {within:?}; saw:\n{}", self.transcript());
-            };
-            let event = event.expect("event stream open");
-            self.seen.push(event.clone());
-            if pred(&event.kind) {
-                return event;
-            }
-        }
-    }
-
-    pub fn transcript(&self) -> String {
-        self.seen
-            .iter()
-            .map(|e| serde_json::to_string(e).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    pub async fn send(&self, command: Command) {
-        self.handle.send(command).await;
-    }
-
-    /// Stops the engine (syncing the journal) and returns its final state.
-    pub async fn stop(self) -> (State, tempfile::TempDir) {
-        let state = self
-            .handle
-            .shutdown("test over")
-            .await
-            .expect("engine stops cleanly");
-        (state, self.dir)
+        stopped
     }
 }
