@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sysinfo::{CpuRefreshKind, RefreshKind, System};
 
-use super::{Observation, PROBE_ERROR, lock, run_blocking};
+use super::{Lane, Observation, PROBE_ERROR, lock, run_blocking};
 use crate::config::HostProbe;
 
 /// The sysinfo state kept between host probes. CPU usage is the difference
@@ -30,10 +30,15 @@ struct Sample {
 }
 
 impl Sampler {
-    pub(crate) async fn probe(&self, spec: &HostProbe, timeout: Duration) -> Observation {
+    pub(crate) async fn probe(
+        &self,
+        lane: &Lane,
+        spec: &HostProbe,
+        timeout: Duration,
+    ) -> Observation {
         let state = Arc::clone(&self.state);
         let spec = spec.clone();
-        run_blocking(timeout, move || {
+        run_blocking(lane, timeout, move || {
             let mut state = lock(&state);
             let state = match &mut *state {
                 Some(state) => state,

@@ -1,6 +1,8 @@
 //! Probes: one real check per target kind. A probe never fails: a timeout,
 //! a refused connection or garbage is reported as an unhealthy [`Observation`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::ProbeSpec;
@@ -80,6 +82,11 @@ impl Prober {
 
     /// Runs one probe; never takes much longer than `timeout`.
     pub async fn probe(&self, spec: &ProbeSpec, timeout: Duration) -> Observation {
+        self.probe_on(&Lane::default(), spec, timeout).await
+    }
+
+    /// Runs one probe of the target that owns `lane` (see [`Lane`]).
+    pub async fn probe_on(&self, lane: &Lane, spec: &ProbeSpec, timeout: Duration) -> Observation {
         match spec {
             ProbeSpec::Http(p) => match &self.http {
                 Ok(client) => http::probe(client, p, timeout).await,
@@ -90,8 +97,8 @@ impl Prober {
                 ),
             },
             ProbeSpec::Tcp(p) => tcp::probe(p, timeout).await,
-            ProbeSpec::Host(p) => self.host.probe(p, timeout).await,
-            ProbeSpec::Process(p) => self.processes.probe(p, timeout).await,
+            ProbeSpec::Host(p) => self.host.probe(lane, p, timeout).await,
+            ProbeSpec::Process(p) => self.processes.probe(lane, p, timeout).await,
             // The engine never probes a passive target; this answer is only for completeness.
             ProbeSpec::Passive(_) => Observation {
                 healthy: true,
@@ -102,14 +109,45 @@ impl Prober {
     }
 }
 
+/// One target's probes, one at a time. Blocking probe work that overran its
+/// timeout (a pid file on a hung NFS mount, a `statvfs` that never returns)
+/// still holds a thread; until it returns, the target's next probes report a
+/// timeout without starting another. Otherwise every interval would strand one
+/// more thread, and once the runtime's blocking pool (512) is used up every
+/// probe that needs it (process, host, DNS names) would fail on every target.
+#[derive(Clone, Default)]
+pub struct Lane(Arc<AtomicBool>);
+
+/// Frees a [`Lane`] when its work ends, however it ends.
+struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// Runs blocking probe work (sysinfo, /proc reads) off the async threads, under
 /// `timeout`. On timeout the work keeps running in the background and is simply
-/// not waited for; the caller gets `TIMEOUT` on time.
-pub(crate) async fn run_blocking<F>(timeout: Duration, work: F) -> Observation
+/// not waited for; the caller gets `TIMEOUT` on time, and so do the next probes
+/// on `lane` while that work has not returned.
+pub(crate) async fn run_blocking<F>(lane: &Lane, timeout: Duration, work: F) -> Observation
 where
     F: FnOnce() -> Observation + Send + 'static,
 {
+    if lane.0.swap(true, Ordering::AcqRel) {
+        return Observation::unhealthy(
+            "TIMEOUT",
+            "no answer: the previous probe has still not returned",
+            Duration::ZERO,
+        );
+    }
+    let busy = Busy(lane.0.clone());
     let start = Instant::now();
+    let work = move || {
+        let _busy = busy;
+        work()
+    };
     let mut observation =
         match tokio::time::timeout(timeout, tokio::task::spawn_blocking(work)).await {
             Ok(Ok(observation)) => observation,
@@ -153,7 +191,7 @@ mod tests {
     #[tokio::test]
     async fn blocking_work_that_overruns_is_a_timeout() {
         let timeout = Duration::from_millis(50);
-        let obs = run_blocking(timeout, || {
+        let obs = run_blocking(&Lane::default(), timeout, || {
             std::thread::sleep(Duration::from_millis(300));
             Observation::healthy("late", Duration::ZERO)
         })
@@ -164,5 +202,46 @@ mod tests {
             "{:?}",
             obs.latency
         );
+    }
+
+    #[tokio::test]
+    async fn a_target_whose_probe_is_stuck_strands_one_thread_not_one_per_probe() {
+        let lane = Lane::default();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let timeout = Duration::from_millis(20);
+        let first = run_blocking(&lane, timeout, move || {
+            let _ = stuck.recv();
+            Observation::healthy("late", Duration::ZERO)
+        })
+        .await;
+        assert_eq!(first.signature.as_deref(), Some("TIMEOUT"));
+        let started = std::sync::Arc::new(AtomicBool::new(false));
+        let ran = started.clone();
+        let second = run_blocking(&lane, timeout, move || {
+            ran.store(true, Ordering::SeqCst);
+            Observation::healthy("ran", Duration::ZERO)
+        })
+        .await;
+        assert!(second.detail.contains("still not returned"), "{second:?}");
+        assert!(
+            !started.load(Ordering::SeqCst),
+            "no second thread while the first is stuck"
+        );
+        release.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let obs = run_blocking(&lane, Duration::from_secs(1), || {
+                Observation::healthy("free again", Duration::ZERO)
+            })
+            .await;
+            if obs.healthy {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the lane is freed once the work returns"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

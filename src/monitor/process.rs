@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
-use super::{Observation, PROBE_ERROR, lock, run_blocking};
+use super::{Lane, Observation, PROBE_ERROR, lock, run_blocking};
 use crate::config::ProcessProbe;
 
 /// Linux keeps only the first 15 bytes of a process name (TASK_COMM_LEN - 1).
@@ -21,10 +21,15 @@ pub(crate) struct ProcessTable {
 }
 
 impl ProcessTable {
-    pub(crate) async fn probe(&self, spec: &ProcessProbe, timeout: Duration) -> Observation {
+    pub(crate) async fn probe(
+        &self,
+        lane: &Lane,
+        spec: &ProcessProbe,
+        timeout: Duration,
+    ) -> Observation {
         let system = Arc::clone(&self.system);
         let spec = spec.clone();
-        run_blocking(timeout, move || {
+        run_blocking(lane, timeout, move || {
             // A pid file names one exact process, so it wins if both are given.
             match (&spec.pid_file, &spec.name) {
                 (Some(pid_file), _) => by_pid_file(pid_file),

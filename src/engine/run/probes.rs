@@ -11,7 +11,7 @@ use super::{Internal, Runner, Sample};
 use crate::config::{ProbeSpec, Target};
 use crate::engine::{Verdict, now_ms};
 use crate::event::{EventKind, IncidentId, Severity};
-use crate::monitor::{Observation, Prober};
+use crate::monitor::{Lane, Observation, Prober};
 use crate::state::Status;
 
 impl Runner {
@@ -163,9 +163,10 @@ pub(super) async fn probe_loop(
         _ = tokio::time::sleep(phase) => {}
         _ = kick.notified() => {}
     }
+    let lane = Lane::default();
     loop {
         let (started, at) = (Instant::now(), now_ms());
-        let obs = prober.probe(&target.probe, target.timeout).await;
+        let obs = prober.probe_on(&lane, &target.probe, target.timeout).await;
         if tx
             .send(Internal::Probe {
                 target: idx,
