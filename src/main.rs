@@ -250,6 +250,8 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
+            // The port really bound, when `--listen` asked for any (`:0`).
+            let addr = listener.local_addr().unwrap_or(addr);
             // API clients are refused before a probe could run out of descriptors.
             let fds = autoheal::api::raise_fd_limit().unwrap_or(1024);
             let limits = autoheal::api::Limits::for_fd_limit(fds, targets.len());
