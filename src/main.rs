@@ -11,7 +11,7 @@ use autoheal::chaos::{self, Victim};
 use autoheal::config::{Config, LoadError, Paths, Target, parse_duration};
 use autoheal::demo::{self, DemoFleet};
 use autoheal::engine::now_ms;
-use autoheal::engine::{Engine, Settings};
+use autoheal::engine::{Engine, STOP_WITHIN, Settings};
 use autoheal::event::Event;
 use autoheal::event::{Command, EventKind};
 use autoheal::playbook::Playbooks;
@@ -87,7 +87,7 @@ enum Sub {
 }
 
 /// Exit status when the engine dies (a panic, or numbers used up) instead of
-/// stopping when asked: sysexits' EX_SOFTWARE. Errors before the engine runs
+/// stopping when asked, or does not stop when asked: sysexits' EX_SOFTWARE. Errors before the engine runs
 /// (config, journal, port) exit 1; a clean stop exits 0.
 const ENGINE_DIED: u8 = 70;
 
@@ -310,7 +310,11 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             handle.subscribe(),
         ));
     }
-    tokio::spawn(stop_on_signal_or_timeout(handle.commands(), cli.run_for));
+    tokio::spawn(stop_on_signal_or_timeout(
+        handle.commands(),
+        cli.run_for,
+        !cli.headless,
+    ));
     let commands = handle.commands();
 
     // The printer or the console, until the engine has stopped.
@@ -500,9 +504,12 @@ fn chaos_victims(targets: &[Target]) -> Vec<Victim> {
 }
 
 /// Ctrl-C, SIGTERM, SIGHUP or the end of `--for` all stop the engine the same clean way.
+/// A second signal, or an engine still running [`STOP_WITHIN`] later, ends the
+/// process at once with [`ENGINE_DIED`]: a stop that never ends is a hang.
 async fn stop_on_signal_or_timeout(
     commands: tokio::sync::mpsc::Sender<Command>,
     run_for: Option<Duration>,
+    console: bool,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut hup)) = (
@@ -523,9 +530,25 @@ async fn stop_on_signal_or_timeout(
         _ = hup.recv() => "hangup (SIGHUP)",
         _ = limit => "--for elapsed",
     };
-    let _ = commands
-        .send(Command::Shutdown {
-            reason: reason.to_string(),
-        })
-        .await;
+    let asked = async {
+        let reason = reason.to_string();
+        let _ = commands.send(Command::Shutdown { reason }).await;
+        std::future::pending::<std::convert::Infallible>().await
+    };
+    // The process ends with the engine, normally long before this: a stuck engine
+    // (or an operator who will not wait for running actions) is ended here.
+    let why = tokio::select! {
+        never = asked => match never {},
+        _ = tokio::time::sleep(STOP_WITHIN) => format!("the engine did not stop within {}s", STOP_WITHIN.as_secs()),
+        _ = tokio::signal::ctrl_c() => "a second Ctrl-C".to_string(),
+        _ = term.recv() => "a second SIGTERM".to_string(),
+        _ = hup.recv() => "a second SIGHUP".to_string(),
+    };
+    if console {
+        tui::app::restore();
+    }
+    eprintln!(
+        "autoheal-tui: {why}: exiting now with status {ENGINE_DIED}, without waiting for running actions"
+    );
+    std::process::exit(ENGINE_DIED.into());
 }

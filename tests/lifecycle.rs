@@ -193,3 +193,84 @@ fn systemd_hears_ready_keep_alives_from_the_loop_and_stopping() {
     );
     assert!(first_alive < stopping.unwrap(), "{heard:?}");
 }
+
+#[test]
+fn a_second_sigterm_ends_a_stop_that_waits_for_a_running_action_with_status_70() {
+    use std::io::{BufRead, BufReader};
+    let (dir, journal) = temp_journal();
+    let (config, books) = (dir.path().join("config.yaml"), dir.path().join("books"));
+    std::fs::write(&config, "targets:\n  - name: app\n    passive: {}\n").unwrap();
+    std::fs::create_dir(&books).unwrap();
+    std::fs::write(
+        books.join("slow.yaml"),
+        "name: slow\nmatch: { signature: DOWN }\nseverity: high\nconfidence: 0.99\n\
+         steps:\n  - name: wait\n    exec: { argv: [sleep, '5'], timeout: 10s }\n",
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let mut child = serve(
+        &journal,
+        &[&args[..], &["--playbooks", books.to_str().unwrap()]].concat(),
+        &[],
+    );
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let api = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| Some(l.split("API on ").nth(1)?.split(' ').next()?.to_string()))
+        .expect("serve says where its API is");
+    let status = post_json(
+        &api,
+        "/api/incidents",
+        r#"{"service":"app","error":"DOWN"}"#,
+    );
+    assert!(status.starts_with("HTTP/1.1 202"), "{status}");
+    assert!(
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("EXECUTING")),
+        "the slow fix started"
+    );
+    // SAFETY: signalling our own child by its pid.
+    let pid = child.id() as libc::pid_t;
+    let term = || unsafe { libc::kill(pid, libc::SIGTERM) };
+    term();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGTERM waits for the fix"
+    );
+    let asked = Instant::now();
+    term();
+    let status = wait(&mut child, Duration::from_secs(5)).expect("exits on the second SIGTERM");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status.code(), Some(70));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("a second SIGTERM: exiting now with status 70")),
+        "{rest:?}"
+    );
+}
+
+/// POSTs `body` as JSON to `base` (`http://host:port`) and returns the status line.
+fn post_json(base: &str, path: &str, body: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).unwrap();
+    status
+}

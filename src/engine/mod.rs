@@ -16,4 +16,4 @@ pub use detect::{Detector, Verdict};
 pub use handle::{EngineDied, EngineHandle, Subscriber};
 pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
-pub use run::{Engine, Sample, Settings};
+pub use run::{Engine, STOP_WITHIN, Sample, Settings};

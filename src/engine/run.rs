@@ -255,6 +255,12 @@ struct Verify {
 const VERIFY_FIRST_DELAY: Duration = Duration::from_millis(25);
 const VERIFY_MAX_DELAY: Duration = Duration::from_secs(1);
 
+/// At shutdown, running actions get at most this long to finish.
+const ACTION_DRAIN: Duration = Duration::from_secs(60);
+
+/// An engine asked to stop has stopped within this long, or it is stuck.
+pub const STOP_WITHIN: Duration = Duration::from_secs(ACTION_DRAIN.as_secs() + 15);
+
 struct Runner {
     settings: Settings,
     state: State,
@@ -391,16 +397,13 @@ impl Runner {
         self.failure.get_or_insert(why);
     }
 
+    /// Stops probing and lets running actions finish, for at most [`STOP_WITHIN`].
     fn stop(&mut self, reason: String) {
         self.systemd.stopping();
         for task in self.probe_tasks.drain(..) {
             task.abort();
         }
-        let longest = self
-            .settings
-            .playbooks
-            .longest_timeout()
-            .min(Duration::from_secs(60));
+        let longest = self.settings.playbooks.longest_timeout().min(ACTION_DRAIN);
         let grace = longest.saturating_add(Duration::from_secs(1));
         self.stopping = Some((reason, clock::deadline(Instant::now(), grace)));
     }

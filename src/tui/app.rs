@@ -167,7 +167,9 @@ impl Drop for Restore {
     }
 }
 
-fn restore() {
+/// Gives the terminal back (raw mode off, main screen, cursor shown), for a
+/// process that must exit while the console runs.
+pub fn restore() {
     let _ = terminal::disable_raw_mode();
     let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
     let _ = io::stdout().flush();
