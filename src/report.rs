@@ -226,10 +226,13 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             format!("automation resumed by {by}"),
         ),
         EventKind::TargetSilenced { target, until, by } => {
-            let text = format!(
-                "until {}  by {by}",
-                until.to_zoned(tz.clone()).strftime("%H:%M:%S")
-            );
+            // The time alone when it ends the same day, else the date too.
+            let (until, at) = (until.to_zoned(tz.clone()), event.ts.to_zoned(tz.clone()));
+            let format = match until.date() == at.date() {
+                true => "%H:%M:%S",
+                false => "%Y-%m-%d %H:%M:%S",
+            };
+            let text = format!("until {}  by {by}", until.strftime(format));
             d("SILENCED", Tone::Quiet, target.clone(), text)
         }
         EventKind::TargetUnsilenced { target, by } => d(
@@ -349,5 +352,27 @@ mod tests {
         assert_eq!(duration_ms(48_000), "48s");
         assert_eq!(duration_ms(65_000), "1m05s");
         assert_eq!(duration_ms(7_380_000), "2h03m");
+    }
+
+    #[test]
+    fn a_silence_past_today_shows_its_date() {
+        let silence = |until: &str| Event {
+            seq: 1,
+            ts: "2026-11-26T14:00:00Z".parse().unwrap(),
+            kind: EventKind::TargetSilenced {
+                target: "db".into(),
+                until: until.parse().unwrap(),
+                by: "ops".into(),
+            },
+        };
+        let text = |e: &Event| describe(e, &State::default(), &TimeZone::UTC).text;
+        assert_eq!(
+            text(&silence("2026-11-26T15:30:00Z")),
+            "until 15:30:00  by ops"
+        );
+        assert_eq!(
+            text(&silence("2036-11-23T14:00:00Z")),
+            "until 2036-11-23 14:00:00  by ops"
+        );
     }
 }
