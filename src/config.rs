@@ -465,6 +465,29 @@ targets:
     }
 
     #[test]
+    fn thresholds_latencies_paths_and_names_must_be_usable() {
+        let text = "\
+defaults: { success_threshold: 0 }
+targets:
+  - name: \"bell\\a\"
+    http: { url: 'http://127.0.0.1/', max_latency: 0s }
+    failure_threshold: 0
+  - name: disk
+    host: { disk_path: '' }
+";
+        assert_eq!(
+            errors(text),
+            [
+                "cfg.yaml:1:32: defaults: `success_threshold` must be at least 1",
+                "cfg.yaml:3:11: target `bell\u{7}`: a name is at most 200 characters, none of them control characters",
+                "cfg.yaml:4:52: target `bell\u{7}`: `http.max_latency` must be above zero: no answer is that fast",
+                "cfg.yaml:5:24: target `bell\u{7}`: `failure_threshold` must be at least 1",
+                "cfg.yaml:7:24: target `disk`: `host.disk_path` must name a mount point, like /",
+            ]
+        );
+    }
+
+    #[test]
     fn good_addresses_and_urls_pass() {
         let text = "targets:\n  - name: a\n    tcp: { address: '[::1]:6379' }\n  - name: b\n    http: { url: 'https://example.com/health' }\n";
         assert_eq!(parse(text).unwrap().len(), 2);

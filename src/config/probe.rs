@@ -40,6 +40,12 @@ impl ProbeSpec {
                 if let Err(why) = check::http_url(&p.url) {
                     out.push(problem("url", why));
                 }
+                if p.max_latency.is_some_and(|d| d.is_zero()) {
+                    out.push(problem(
+                        "max_latency",
+                        "must be above zero: no answer is that fast".into(),
+                    ));
+                }
                 if let Some(status) = p.expect_status.filter(|s| !(100..=599).contains(s)) {
                     out.push(problem(
                         "expect_status",
@@ -61,6 +67,12 @@ impl ProbeSpec {
                     if let Err(why) = check::percent(f64::from(value)) {
                         out.push(problem(key, why));
                     }
+                }
+                if p.disk_path.as_os_str().is_empty() {
+                    out.push(problem(
+                        "disk_path",
+                        "must name a mount point, like /".into(),
+                    ));
                 }
                 if let Some(load) = p.load_per_core.filter(|l| !(l.is_finite() && *l > 0.0)) {
                     out.push(problem(

@@ -37,14 +37,23 @@ impl Default for TargetDefaults {
 impl TargetDefaults {
     fn problems(&self) -> Vec<Problem> {
         let at = YamlPath::root().key("defaults");
-        zero_durations(
+        let mut out = zero_durations(
             &at,
             "defaults",
             [
                 ("interval", Some(self.interval)),
                 ("timeout", Some(self.timeout)),
             ],
-        )
+        );
+        out.extend(zero_thresholds(
+            &at,
+            "defaults",
+            [
+                ("failure_threshold", Some(self.failure_threshold)),
+                ("success_threshold", Some(self.success_threshold)),
+            ],
+        ));
+        out
     }
 }
 
@@ -113,6 +122,11 @@ impl TargetConfig {
         let mut out = Vec::new();
         if self.name.trim().is_empty() {
             out.push(Problem::new(at.key("name"), "a target has an empty `name`"));
+        } else if self.name.chars().any(char::is_control) || self.name.chars().count() > 200 {
+            out.push(Problem::new(
+                at.key("name"),
+                format!("{who}: a name is at most 200 characters, none of them control characters"),
+            ));
         }
         let probes = self.probes();
         if probes.len() != 1 {
@@ -131,6 +145,14 @@ impl TargetConfig {
             at,
             &who,
             [("interval", self.interval), ("timeout", self.timeout)],
+        ));
+        out.extend(zero_thresholds(
+            at,
+            &who,
+            [
+                ("failure_threshold", self.failure_threshold),
+                ("success_threshold", self.success_threshold),
+            ],
         ));
         if let Some(chaos) = &self.chaos
             && let Err(why) = check::http_url(&chaos.url)
@@ -154,6 +176,19 @@ fn zero_durations<const N: usize>(
         .into_iter()
         .filter(|(_, d)| d.is_some_and(|d| d.is_zero()))
         .map(|(key, _)| Problem::new(at.key(key), format!("{who}: `{key}` must be above zero")))
+        .collect()
+}
+
+/// A threshold of zero probes would never be reached, or always be.
+fn zero_thresholds<const N: usize>(
+    at: &YamlPath,
+    who: &str,
+    values: [(&str, Option<u32>); N],
+) -> Vec<Problem> {
+    values
+        .into_iter()
+        .filter(|(_, n)| *n == Some(0))
+        .map(|(key, _)| Problem::new(at.key(key), format!("{who}: `{key}` must be at least 1")))
         .collect()
 }
 
@@ -203,8 +238,8 @@ impl Target {
             probe,
             interval: t.interval.unwrap_or(d.interval),
             timeout: t.timeout.unwrap_or(d.timeout),
-            failure_threshold: t.failure_threshold.unwrap_or(d.failure_threshold).max(1),
-            success_threshold: t.success_threshold.unwrap_or(d.success_threshold).max(1),
+            failure_threshold: t.failure_threshold.unwrap_or(d.failure_threshold),
+            success_threshold: t.success_threshold.unwrap_or(d.success_threshold),
             critical: t.critical,
             labels: t.labels.clone(),
             vars: t.vars.clone(),
