@@ -23,7 +23,7 @@ use crate::event::{Command, Event, EventKind, IncidentId};
 use crate::journal::{self, Journal};
 use crate::monitor::{Observation, Prober};
 use crate::playbook::{Playbook, Playbooks, Signal, SignalKind};
-use crate::state::State;
+use crate::state::{Incident, State};
 
 /// Everything the engine needs to run.
 pub struct Settings {
@@ -493,6 +493,13 @@ impl Runner {
 
     fn find_playbook(&self, idx: usize, signature: &str) -> Option<&Playbook> {
         self.settings.playbooks.find(&self.signal(idx, signature))
+    }
+
+    /// Where the incident's current step stands in its playbook, if both still exist.
+    fn step_index(&self, inc: &Incident) -> Option<usize> {
+        let playbook = self.settings.playbooks.get(inc.playbook.as_deref()?)?;
+        let step = inc.step.as_ref()?;
+        playbook.steps.iter().position(|s| &s.name == step)
     }
 }
 

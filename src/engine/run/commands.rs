@@ -17,15 +17,7 @@ impl Runner {
                 let Some(inc) = self.awaiting(incident_id) else {
                     return;
                 };
-                let step = inc
-                    .playbook
-                    .as_deref()
-                    .and_then(|p| self.settings.playbooks.get(p))
-                    .and_then(|p| {
-                        p.steps
-                            .iter()
-                            .position(|s| Some(&s.name) == inc.step.as_ref())
-                    });
+                let step = self.step_index(inc);
                 self.emit(EventKind::ApprovalGranted { incident_id, by });
                 if let Some(step) = step {
                     if self.state.dry_run {

@@ -96,16 +96,7 @@ impl Runner {
     /// A remediating incident: journals its cut-off action, if one was running.
     fn interrupted(&mut self, id: IncidentId) -> Resume {
         let inc = &self.state.incidents[&id];
-        let Some(step) = inc
-            .playbook
-            .as_deref()
-            .and_then(|p| self.settings.playbooks.get(p))
-            .and_then(|p| {
-                p.steps
-                    .iter()
-                    .position(|s| Some(&s.name) == inc.step.as_ref())
-            })
-        else {
+        let Some(step) = self.step_index(inc) else {
             return Resume::Plan;
         };
         let Some(last) = inc
