@@ -218,6 +218,35 @@ async fn the_engines_own_commands_are_unreachable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_about_an_unknown_target_is_404_naming_the_known_ones() {
+    let (run, base) = serve(None).await;
+    for unknown in [
+        r#"{"command":"silence","target":"orders-dbb","duration":600,"by":"ops"}"#,
+        r#"{"command":"unsilence","target":"orders-dbb","by":"ops"}"#,
+        r#"{"command":"inject_chaos","target":"orders-dbb","fault":"DB_TIMEOUT"}"#,
+    ] {
+        let (status, error) = command(&base, unknown).await;
+        assert_eq!(status, 404, "{unknown}");
+        assert!(error.starts_with("no target named orders-dbb"), "{error}");
+        assert!(error.contains("orders-db, "), "names the known: {error}");
+    }
+    let (status, _) = command(
+        &base,
+        r#"{"command":"silence","target":"orders-db","duration":600,"by":"ops"}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (state, ..) = run.stop().await;
+    let silenced: Vec<_> = state
+        .targets
+        .iter()
+        .filter(|(_, t)| t.silenced_until.is_some())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(silenced, ["orders-db"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_page_cannot_drive_or_read_the_api() {
     let (run, base) = serve_with(|api| {
         api.allowed_hosts = vec!["autoheal.internal".into()];

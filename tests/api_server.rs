@@ -1,6 +1,7 @@
 //! The API server under a crowd of hostile or careless clients, over real
 //! sockets: idle connections are closed, the connection cap holds, `/health`
-//! still answers, and event streams outlive every timeout.
+//! still answers (whether the crowd idles, streams or stalls), refused clients
+//! read a 503, and event streams outlive every timeout.
 
 mod common;
 
@@ -155,56 +156,179 @@ async fn a_crowd_of_idle_sockets_cannot_keep_health_out() {
     d.rig.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn beyond_the_cap_of_busy_connections_clients_are_refused_and_streams_outlive_timeouts() {
-    let timeout = Duration::from_millis(300);
-    let d = start(limits(3, timeout), |_| {}).await;
-    let mut streams = Vec::new();
-    for _ in 0..3 {
-        let mut s = TcpStream::connect(d.addr).await.unwrap();
-        s.write_all(b"GET /api/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            .await
-            .unwrap();
-        read_until(&mut s, "engine_started").await;
-        streams.push(s);
-    }
-
-    // Every place holds a client that has spoken: a newcomer is turned away at once.
-    let mut refused = TcpStream::connect(d.addr).await.unwrap();
-    let mut answer = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(1), refused.read_to_end(&mut answer))
+/// Asks for `/api/events` on a new socket; returns it with the answer so far:
+/// a stream's first event, or a refusal's whole body.
+async fn open_stream(addr: SocketAddr) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /api/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
-        .expect("refused at once, not held");
-    assert!(
-        closed.is_err() || answer.is_empty() || answer.starts_with(b"HTTP/1.1 503"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
-    assert_ne!(health(&d.base).await.ok(), Some(reqwest::StatusCode::OK));
-
-    // Past the header and request timeouts, the streams are still served...
-    tokio::time::sleep(timeout * 2).await;
-    // ...and a client that goes away gives its place back.
-    drop(streams.pop());
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while health(&d.base).await.ok() != Some(reqwest::StatusCode::OK) {
-        assert!(
-            Instant::now() < deadline,
-            "the freed place was never reused"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        .unwrap();
+    let mut answer = read_until(&mut s, "\r\n\r\n").await;
+    let needle = match answer.starts_with("HTTP/1.1 200") {
+        true => "engine_started",
+        false => "}",
+    };
+    if !answer.contains(needle) {
+        answer.push_str(&read_until(&mut s, needle).await);
     }
-    let paused = reqwest::Client::new()
-        .post(format!("{}/api/commands", d.base))
+    (s, answer)
+}
+
+/// Starts a POST to `path` whose body never comes: in flight until the request timeout.
+async fn slow_post(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{{"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
+}
+
+async fn pause(base: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{base}/api/commands"))
         .header("content-type", "application/json")
         .body(r#"{"command":"pause","by":"ops"}"#)
         .send()
         .await
-        .unwrap();
-    assert_eq!(paused.status(), 202);
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_clients_gone_quiet_cannot_keep_health_out() {
+    // Each of the crowd asked once and now idles on its keep-alive connection,
+    // well within the (long) header timeout: all are evictable, oldest first.
+    let d = start(limits(8, Duration::from_secs(30)), |_| {}).await;
+    let mut crowd = Vec::new();
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(d.addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut s, r#""status":"ok""#).await;
+        crowd.push(s);
+    }
+    for _ in 0..5 {
+        let asked = Instant::now();
+        assert_eq!(health(&d.base).await.unwrap(), 200);
+        assert!(asked.elapsed() < Duration::from_secs(1));
+    }
+    d.rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_take_at_most_half_the_places() {
+    let d = start(limits(8, Duration::from_secs(30)), |_| {}).await;
+    let (mut streams, mut turned_away) = (Vec::new(), 0);
+    for _ in 0..20 {
+        let (s, answer) = open_stream(d.addr).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            streams.push(s);
+        } else {
+            assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+            assert!(answer.contains("retry-after: 1"), "{answer}");
+            assert!(answer.contains("too many event streams"), "{answer}");
+            turned_away += 1;
+        }
+    }
+    assert_eq!((streams.len(), turned_away), (4, 16));
+    // Health and commands still get places, and the streams go on.
+    assert_eq!(health(&d.base).await.unwrap(), 200);
+    assert_eq!(pause(&d.base).await, 202);
     for stream in &mut streams {
         read_until(stream, "automation_paused").await;
     }
+    // A stream that ends gives its place back.
+    drop(streams.pop());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let (_s, head) = open_stream(d.addr).await;
+        if head.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stream's place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_place_is_in_flight_a_newcomer_reads_503_and_streams_outlive_timeouts() {
+    let timeout = Duration::from_secs(1);
+    let d = start(limits(4, timeout), |_| {}).await;
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let (s, answer) = open_stream(d.addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        streams.push(s);
+    }
+    let slow = [
+        slow_post(d.addr, "/api/commands").await,
+        slow_post(d.addr, "/api/commands").await,
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Every place has a request in flight: a newcomer is told so (a 503 it can
+    // read, not a reset), at once.
+    for _ in 0..5 {
+        let asked = Instant::now();
+        let status = health(&d.base).await.expect("a 503, not a reset");
+        assert_eq!(status, 503);
+        assert!(asked.elapsed() < Duration::from_millis(500));
+    }
+
+    // Past the timeouts the slow bodies are cut, the streams are still served...
+    tokio::time::sleep(timeout + Duration::from_millis(200)).await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while health(&d.base).await.ok() != Some(reqwest::StatusCode::OK) {
+        assert!(
+            Instant::now() < deadline,
+            "the cut requests' places never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pause(&d.base).await, 202);
+    for stream in &mut streams {
+        read_until(stream, "automation_paused").await;
+    }
+    drop(slow);
+    d.rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_few_alertmanager_batches_are_read_at_once() {
+    let d = start(limits(64, Duration::from_secs(10)), |_| {}).await;
+    let mut slow = Vec::new();
+    for _ in 0..api::ALERTMANAGER_AT_ONCE {
+        slow.push(slow_post(d.addr, "/api/alertmanager").await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let post = || {
+        reqwest::Client::new()
+            .post(format!("{}/api/alertmanager", d.base))
+            .header("content-type", "application/json")
+            .body(r#"{"alerts":[]}"#)
+            .send()
+    };
+    let asked = Instant::now();
+    let answer = post().await.unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "1");
+    let waited = asked.elapsed();
+    assert!(waited >= api::ALERTMANAGER_WAIT, "{waited:?}");
+    assert!(
+        waited < api::ALERTMANAGER_WAIT + Duration::from_secs(1),
+        "{waited:?}"
+    );
+    // Other routes do not wait on Alertmanager's turns.
+    assert_eq!(pause(&d.base).await, 202);
+    // A batch that ends gives its turn to the next.
+    drop(slow.pop());
+    assert_eq!(post().await.unwrap().status(), 202);
     d.rig.stop().await;
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Api, deliver, error};
+use super::{Api, deliver, error, unknown_target};
 use crate::config::MAX_DURATION;
 use crate::event::{Command, IncidentId};
 
@@ -87,6 +87,19 @@ impl PublicCommand {
         serde_json::from_value(value).map_err(|e| format!("invalid {name} command: {e}"))
     }
 
+    /// The target the command names, if it names one.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            PublicCommand::InjectChaos { target, .. }
+            | PublicCommand::Silence { target, .. }
+            | PublicCommand::Unsilence { target, .. } => Some(target),
+            PublicCommand::Approve { .. }
+            | PublicCommand::Reject { .. }
+            | PublicCommand::Pause { .. }
+            | PublicCommand::Resume { .. } => None,
+        }
+    }
+
     /// The engine's command, with names checked, `by` cleaned and `duration` bounded.
     pub fn into_command(self) -> Result<Command, String> {
         Ok(match self {
@@ -149,9 +162,17 @@ impl TryFrom<Command> for PublicCommand {
 }
 
 /// `POST /api/commands` with one [`PublicCommand`] as JSON, e.g.
-/// `{"command":"approve","incident_id":7,"by":"alice"}`.
+/// `{"command":"approve","incident_id":7,"by":"alice"}`. A command about a
+/// target not in the config is 404, like a report about one.
 pub async fn command(State(api): State<Arc<Api>>, body: Bytes) -> Response {
-    match PublicCommand::parse(&body).and_then(PublicCommand::into_command) {
+    let public = match PublicCommand::parse(&body) {
+        Ok(public) => public,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if let Some(not_found) = public.target().and_then(|t| unknown_target(&api, t)) {
+        return not_found;
+    }
+    match public.into_command() {
         Ok(command) => deliver(&api, [command]).await,
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }

@@ -4,20 +4,31 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 use super::commands::{clean_text, name};
-use super::{Api, deliver, error};
+use super::{Api, busy, deliver, error, unknown_target};
 use crate::event::{Command, Severity};
 
 /// Longest `detail` kept from a report, in characters; the rest is cut.
 pub const MAX_DETAIL: usize = 2000;
+
+/// Alertmanager batches read and parsed at once. Each may be a few MiB, so this
+/// bounds their memory however many clients post (4 × 4 MiB, not 1024 × 4 MiB).
+pub const ALERTMANAGER_AT_ONCE: usize = 4;
+
+/// How long a batch waits for its turn before 503 with `retry-after`
+/// (Alertmanager retries).
+pub const ALERTMANAGER_WAIT: Duration = Duration::from_secs(2);
 
 /// `POST /api/incidents` as incident-intake tools send it.
 #[derive(Deserialize)]
@@ -85,13 +96,8 @@ pub async fn publish(State(api): State<Arc<Api>>, body: Bytes) -> Response {
 
 /// Checks a report about one service and hands it to the engine.
 async fn ingest(api: &Api, source: &str, intake: Intake) -> Response {
-    if !api.targets.contains(&intake.service) {
-        let known = api.targets.join(", ");
-        let service: String = clean_text(&intake.service).chars().take(80).collect();
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no target named {service}: add it to the config (known: {known})"),
-        );
+    if let Some(not_found) = unknown_target(api, &intake.service) {
+        return not_found;
     }
     let severity = match intake.severity.as_deref().map(parse_severity) {
         Some(None) => {
@@ -152,6 +158,19 @@ fn parse_severity(word: &str) -> Option<Severity> {
         "low" | "info" | "none" => Severity::Low,
         _ => return None,
     })
+}
+
+/// Lets a request through once one of `turns` is free, waiting at most
+/// [`ALERTMANAGER_WAIT`]; its body is read only then.
+pub async fn few_at_once(
+    State(turns): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(ALERTMANAGER_WAIT, turns.acquire()).await {
+        Ok(Ok(_turn)) => next.run(request).await,
+        _ => busy("too many Alertmanager batches at once; retry in a moment"),
+    }
 }
 
 /// Alertmanager's webhook (version 4). Fields we do not use are ignored.

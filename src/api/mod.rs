@@ -10,17 +10,18 @@
 mod commands;
 mod guard;
 mod ingest;
+mod places;
 mod server;
 
 pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
-pub use ingest::MAX_DETAIL;
+pub use ingest::{ALERTMANAGER_AT_ONCE, ALERTMANAGER_WAIT, MAX_DETAIL};
 pub use server::{
     FD_RESERVE, FDS_PER_TARGET, HEADER_TIMEOUT, Limits, MAX_CONNECTIONS, REQUEST_TIMEOUT,
     raise_fd_limit, serve,
 };
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Query, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -32,7 +33,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::engine::{EngineHandle, Heartbeat, Subscriber};
 use crate::event::{Command, Event};
@@ -56,7 +57,8 @@ pub struct Api {
     pub token: Option<String>,
     /// Served as `GET /metrics` when set (see [`metrics::spawn`]).
     pub metrics: Option<SharedMetrics>,
-    /// Target names, so a report about an unknown service is answered at once.
+    /// Target names: a report or command about any other is answered 404 at
+    /// once (so with none, every one is).
     pub targets: Vec<String>,
     /// `Host` names allowed besides IP addresses and `localhost` (`api.allowed_hosts`).
     pub allowed_hosts: Vec<String>,
@@ -105,7 +107,12 @@ pub fn router(api: Api) -> Router {
         .route("/api/incidents", post(ingest::incident))
         .route(
             "/api/alertmanager",
-            post(ingest::alertmanager).layer(DefaultBodyLimit::max(ALERTMANAGER_BODY_LIMIT)),
+            post(ingest::alertmanager)
+                .layer(DefaultBodyLimit::max(ALERTMANAGER_BODY_LIMIT))
+                .layer(middleware::from_fn_with_state(
+                    Arc::new(Semaphore::new(ALERTMANAGER_AT_ONCE)),
+                    ingest::few_at_once,
+                )),
         )
         .route("/api/events/publish", post(ingest::publish))
         .route_layer(middleware::from_fn(guard::json_posts))
@@ -156,6 +163,29 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// 503 for a request that may succeed in a moment: clients that honour
+/// `retry-after` (Alertmanager, `attach`) come back.
+fn busy(message: impl Into<String>) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+}
+
+/// 404 naming the known targets when `target` is not one of them.
+fn unknown_target(api: &Api, target: &str) -> Option<Response> {
+    if api.targets.iter().any(|t| t == target) {
+        return None;
+    }
+    let known = api.targets.join(", ");
+    let target: String = commands::clean_text(target).chars().take(80).collect();
+    Some(error(
+        StatusCode::NOT_FOUND,
+        format!("no target named {target}: add it to the config (known: {known})"),
+    ))
+}
+
 /// Hands commands to the engine: 202 once all are queued, 503 if it has stopped.
 async fn deliver(api: &Api, commands: impl IntoIterator<Item = Command>) -> Response {
     for command in commands {
@@ -187,7 +217,19 @@ struct Since {
 /// `GET /api/events?since=SEQ`: every event after SEQ as newline-delimited JSON,
 /// first from the journal, then live. The stream ends when the engine stops or the
 /// client falls too far behind; either way the client resumes from its last `seq`.
-async fn events(State(api): State<Arc<Api>>, Query(Since { since }): Query<Since>) -> Response {
+/// Beyond [`Limits::max_streams`] at once, 503 with `retry-after`.
+async fn events(
+    State(api): State<Arc<Api>>,
+    streams: Option<Extension<server::Streams>>,
+    Query(Since { since }): Query<Since>,
+) -> Response {
+    // Served by [`serve`], streams take one of its places; served otherwise, no cap.
+    let place = match streams.map(|Extension(streams)| streams.take()) {
+        Some(None) => {
+            return busy("too many event streams are open; retry in a moment");
+        }
+        place => place.flatten(),
+    };
     // Subscribe before reading history, so nothing falls between the two.
     let mut live = api.events.subscribe();
     let (tx, rx) = mpsc::channel::<Bytes>(256);
@@ -226,10 +268,11 @@ async fn events(State(api): State<Arc<Api>>, Query(Since { since }): Query<Since
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    // The place goes with the body, so it is free the moment the client leaves.
+    let stream = futures_util::stream::unfold((rx, place), |(mut rx, place)| async move {
         rx.recv()
             .await
-            .map(|bytes| (Ok::<_, Infallible>(bytes), rx))
+            .map(|bytes| (Ok::<_, Infallible>(bytes), (rx, place)))
     });
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],

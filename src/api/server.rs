@@ -1,25 +1,27 @@
 //! The listening side of the API, built so that no client can starve the daemon:
 //! a cap on open connections sized from the descriptor limit (probes and actions
 //! keep a reserve), a deadline for request headers that also ends idle keep-alive
-//! connections, and, when every place is taken, the oldest connection that has
-//! not yet sent a request gives its place to the newcomer. So a crowd of idle
-//! sockets can neither exhaust descriptors nor keep `/health` out.
+//! connections, and, when every place is taken, the connection idle the longest
+//! gives its place to the newcomer ([`Places`]). Streams may hold at most half the
+//! places, so neither a crowd of idle sockets nor a crowd of streams keeps
+//! `/health` out.
 
-use axum::Router;
+use axum::body::Body;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::{Extension, Router};
 use futures_util::future::BoxFuture;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::places::{Guarded, Places};
 
 /// A client must send a request's headers within this, and a keep-alive
 /// connection with no new request is closed after it.
@@ -63,7 +65,8 @@ impl Default for Limits {
 impl Limits {
     /// Sized for a process allowed `fd_limit` descriptors watching `targets`
     /// targets: the reserve stays for the engine, and each connection counts
-    /// twice (it may open a file, such as the journal for `/api/events`).
+    /// twice, for the descriptors of at most half as many streams (each reads
+    /// the journal) and refused sockets being drained.
     pub fn for_fd_limit(fd_limit: u64, targets: usize) -> Limits {
         let reserve = FD_RESERVE.saturating_add(FDS_PER_TARGET.saturating_mul(targets as u64));
         let spare = usize::try_from(fd_limit.saturating_sub(reserve) / 2).unwrap_or(usize::MAX);
@@ -71,6 +74,12 @@ impl Limits {
             max_connections: spare.clamp(MIN_CONNECTIONS, MAX_CONNECTIONS),
             ..Limits::default()
         }
+    }
+
+    /// The most `/api/events` streams at once: half the places, so the other
+    /// half always frees up for `/health` and commands.
+    pub fn max_streams(&self) -> usize {
+        (self.max_connections / 2).max(1)
     }
 }
 
@@ -104,7 +113,11 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
-    let open = Arc::new(Mutex::new(Open::default()));
+    let app = app.layer(Extension(Streams(Arc::new(Semaphore::new(
+        limits.max_streams(),
+    )))));
+    let places = Arc::new(Places::default());
+    let refusing = Arc::new(Semaphore::new(limits.max_streams()));
     let mut next_id = 0u64;
     loop {
         let id = next_id;
@@ -117,20 +130,19 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
                 continue;
             }
         };
-        let Some((heard, evicted)) = lock(&open).admit(id, limits.max_connections) else {
-            // Every place is busy with a client that has spoken: tell this one
-            // if its socket takes it at once, then close.
-            let _ = stream.try_write(REFUSED);
+        let Some(evicted) = places.admit(id, limits.max_connections) else {
+            refuse(stream, &refusing);
             continue;
         };
         let service = PerConnection {
             app: TowerToHyperService::new(app.clone()),
-            heard,
+            places: places.clone(),
+            id,
             request_timeout: limits.request_timeout,
         };
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let leave = Leave {
-            open: open.clone(),
+            places: places.clone(),
             id,
         };
         tokio::spawn(async move {
@@ -145,88 +157,105 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
 
 const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
-/// The open connections, oldest first.
-#[derive(Default)]
-struct Open {
-    connections: BTreeMap<u64, Place>,
-}
+/// A refused client gets this long to send its request head (up to this many
+/// bytes) and have the rest drained, before its socket closes.
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
+const REFUSAL_BYTES: usize = 16 * 1024;
 
-struct Place {
-    /// Set once the client has sent a whole request head.
-    heard: Arc<AtomicBool>,
-    evict: oneshot::Sender<()>,
-}
-
-impl Open {
-    /// A place for connection `id`, evicting the oldest silent connection when
-    /// all `cap` are taken; None when every connection has spoken.
-    fn admit(&mut self, id: u64, cap: usize) -> Option<(Arc<AtomicBool>, oneshot::Receiver<()>)> {
-        if self.connections.len() >= cap {
-            let silent = self
-                .connections
-                .iter()
-                .find(|(_, place)| !place.heard.load(Ordering::Relaxed))
-                .map(|(id, _)| *id)?;
-            if let Some(place) = self.connections.remove(&silent) {
-                let _ = place.evict.send(());
+/// Every place holds a request in flight: tell this client with a 503, then
+/// close. The answer waits for the request head (HTTP clients such as hyper's
+/// take an answer that comes before it as an error), and the write side is
+/// shut and the rest of the input drained before closing, since closing with
+/// input unread resets the connection and discards the 503 unread. This runs
+/// in a task (the accept loop never waits), bounded in time and bytes, and for
+/// only as many sockets at once as `refusing` allows: beyond that, a socket is
+/// closed at once rather than allowed to pile up descriptors.
+fn refuse(mut stream: TcpStream, refusing: &Arc<Semaphore>) {
+    let Ok(turn) = refusing.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _turn = turn;
+        let _ = tokio::time::timeout(REFUSAL_TIME, async {
+            let mut input = Vec::new();
+            let mut buf = [0u8; 4096];
+            let head_read = |input: &[u8]| input.windows(4).any(|w| w == b"\r\n\r\n");
+            while !head_read(&input) && input.len() < REFUSAL_BYTES {
+                match stream.read(&mut buf).await? {
+                    0 => break,
+                    n => input.extend_from_slice(&buf[..n]),
+                }
             }
-        }
-        let heard = Arc::new(AtomicBool::new(false));
-        let (evict, evicted) = oneshot::channel();
-        self.connections.insert(
-            id,
-            Place {
-                heard: heard.clone(),
-                evict,
-            },
-        );
-        Some((heard, evicted))
-    }
-}
-
-fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
-    open.lock().unwrap_or_else(PoisonError::into_inner)
+            stream.write_all(REFUSED).await?;
+            stream.shutdown().await?;
+            while input.len() < REFUSAL_BYTES {
+                match stream.read(&mut buf).await? {
+                    0 => break,
+                    n => input.extend_from_slice(&buf[..n]),
+                }
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    });
 }
 
 /// Gives a connection's place back when its task ends, however it ends.
 struct Leave {
-    open: Arc<Mutex<Open>>,
+    places: Arc<Places>,
     id: u64,
 }
 
 impl Drop for Leave {
     fn drop(&mut self) {
-        lock(&self.open).connections.remove(&self.id);
+        self.places.leave(self.id);
     }
 }
 
-/// The app as one connection sees it: the first request marks the connection as
-/// heard (no longer the first to go when the server is full), and every request
-/// gets [`Limits::request_timeout`] to be read and answered. The timeout ends
-/// when the response starts, so a stream (`/api/events`) is not cut.
+/// Places for `/api/events` streams, handed to the app by [`serve`]: at most
+/// [`Limits::max_streams`] at once, so streams can never hold every place.
+#[derive(Clone)]
+pub struct Streams(Arc<Semaphore>);
+
+impl Streams {
+    /// A place for one more stream, held until the permit is dropped.
+    pub fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+}
+
+/// The app as one connection sees it: each request is in flight (its
+/// connection not evictable) until its response body is dropped, and gets
+/// [`Limits::request_timeout`] to be read and answered. The timeout ends when
+/// the response starts, so a stream (`/api/events`) is not cut.
 struct PerConnection {
     app: TowerToHyperService<Router>,
-    heard: Arc<AtomicBool>,
+    places: Arc<Places>,
+    id: u64,
     request_timeout: Duration,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for PerConnection {
-    type Response = Response;
+    type Response = hyper::Response<Guarded<Body>>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        self.heard.store(true, Ordering::Relaxed);
+        let in_flight = self.places.begin(self.id);
         let response = self.app.call(request);
         let limit = self.request_timeout;
         Box::pin(async move {
-            match tokio::time::timeout(limit, response).await {
-                Ok(response) => response,
-                Err(_) => Ok(super::error(
+            let response = match tokio::time::timeout(limit, response).await {
+                Ok(Ok(response)) => response,
+                Err(_) => super::error(
                     StatusCode::REQUEST_TIMEOUT,
                     format!("the request took longer than {}s", limit.as_secs_f64()),
-                )),
-            }
+                ),
+            };
+            Ok(response.map(|body| Guarded {
+                body,
+                _in_flight: in_flight,
+            }))
         })
     }
 }
@@ -256,19 +285,6 @@ mod tests {
             Limits::for_fd_limit(u64::MAX, usize::MAX).max_connections,
             MIN_CONNECTIONS
         );
-    }
-
-    #[test]
-    fn a_full_server_evicts_the_oldest_silent_connection() {
-        let mut open = Open::default();
-        let (first, _) = open.admit(0, 2).unwrap();
-        let (_, mut second_evicted) = open.admit(1, 2).unwrap();
-        first.store(true, Ordering::Relaxed);
-        assert!(open.admit(2, 2).is_some(), "the silent one made room");
-        assert!(second_evicted.try_recv().is_ok());
-        assert_eq!(open.connections.keys().copied().collect::<Vec<_>>(), [0, 2]);
-        open.connections[&2].heard.store(true, Ordering::Relaxed);
-        assert!(open.admit(3, 2).is_none(), "everyone has spoken");
     }
 
     #[test]
