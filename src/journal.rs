@@ -132,11 +132,24 @@ fn read_batch(reader: &mut impl BufRead, line: &mut usize) -> io::Result<(Vec<Pa
     let (mut buf, mut read) = (Vec::new(), 0);
     while read < REPLAY_BATCH {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
+        let mut n = reader
+            .by_ref()
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut buf)?;
         if n == 0 {
             return Ok((out, true));
         }
+        let too_long = buf.len() > MAX_LINE as usize;
+        if too_long {
+            // Never held whole: a line this long is damage, not an event.
+            n += reader.skip_until(b'\n')?;
+        }
         (read, *line) = (read + n, *line + 1);
+        if too_long {
+            let reason = format!("longer than {} KiB: not an event", MAX_LINE >> 10);
+            out.push((*line, Err(reason)));
+            continue;
+        }
         let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
         if !text.iter().all(u8::is_ascii_whitespace) {
             out.push((
@@ -147,6 +160,10 @@ fn read_batch(reader: &mut impl BufRead, line: &mut usize) -> io::Result<(Vec<Pa
     }
     Ok((out, false))
 }
+
+/// The longest journal line read: far above any event (an action's output is
+/// cut at 2 KiB), so a damaged file without newlines cannot fill the memory.
+const MAX_LINE: u64 = 1 << 20;
 
 /// Bytes of journal read and parsed at once by [`replay`].
 const REPLAY_BATCH: usize = 4 << 20;
@@ -208,6 +225,23 @@ mod tests {
         let skipped = replay(&path, |e| seen.push(e.seq)).unwrap();
         assert_eq!(seen, [1, 2, 3]);
         assert_eq!(skipped.iter().map(|s| s.line).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn a_line_too_long_to_be_an_event_is_skipped_without_being_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let line = |seq| serde_json::to_string(&event(seq)).unwrap();
+        let huge = "x".repeat(3 << 20);
+        std::fs::write(&path, format!("{}\n{huge}\n{}\n{huge}", line(1), line(2))).unwrap();
+        let mut seen = Vec::new();
+        let skipped = replay(&path, |e| seen.push(e.seq)).unwrap();
+        assert_eq!(seen, [1, 2]);
+        assert_eq!(skipped.iter().map(|s| s.line).collect::<Vec<_>>(), [2, 4]);
+        assert!(
+            skipped[0].reason.contains("longer than 1024 KiB"),
+            "{skipped:?}"
+        );
     }
 
     #[test]
