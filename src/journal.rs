@@ -139,7 +139,9 @@ fn read_batch(reader: &mut impl BufRead, line: &mut usize) -> io::Result<(Vec<Pa
         if n == 0 {
             return Ok((out, true));
         }
-        let too_long = buf.len() > MAX_LINE as usize;
+        // Past the limit and still no newline: a line of exactly MAX_LINE bytes
+        // arrives whole, with its newline.
+        let too_long = buf.len() > MAX_LINE as usize && buf.last() != Some(&b'\n');
         if too_long {
             // Never held whole: a line this long is damage, not an event.
             n += reader.skip_until(b'\n')?;
@@ -233,11 +235,24 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let line = |seq| serde_json::to_string(&event(seq)).unwrap();
         let huge = "x".repeat(3 << 20);
-        std::fs::write(&path, format!("{}\n{huge}\n{}\n{huge}", line(1), line(2))).unwrap();
+        let at_limit = "y".repeat(1 << 20);
+        std::fs::write(
+            &path,
+            format!(
+                "{}\n{huge}\n{}\n{at_limit}\n{}\n{huge}",
+                line(1),
+                line(2),
+                line(3)
+            ),
+        )
+        .unwrap();
         let mut seen = Vec::new();
         let skipped = replay(&path, |e| seen.push(e.seq)).unwrap();
-        assert_eq!(seen, [1, 2]);
-        assert_eq!(skipped.iter().map(|s| s.line).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(seen, [1, 2, 3]);
+        assert_eq!(
+            skipped.iter().map(|s| s.line).collect::<Vec<_>>(),
+            [2, 4, 6]
+        );
         assert!(
             skipped[0].reason.contains("longer than 1024 KiB"),
             "{skipped:?}"
