@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::event::Event;
@@ -86,6 +87,19 @@ impl Drop for Journal {
 /// Streams every event in the journal at `path` to `each`, in order. A missing
 /// file is an empty journal. Lines that do not parse are returned, not fatal.
 pub fn replay(path: &Path, mut each: impl FnMut(Event)) -> io::Result<Vec<SkippedLine>> {
+    replay_while(path, |event| {
+        each(event);
+        ControlFlow::Continue(())
+    })
+}
+
+/// Like [`replay`], but stops reading as soon as `each` breaks: for a reader
+/// that may go away (an HTTP client that hung up), so no whole journal is
+/// read for nobody.
+pub fn replay_while(
+    path: &Path,
+    mut each: impl FnMut(Event) -> ControlFlow<()>,
+) -> io::Result<Vec<SkippedLine>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -109,11 +123,16 @@ pub fn replay(path: &Path, mut each: impl FnMut(Event)) -> io::Result<Vec<Skippe
                 }
             }
         });
+        // Returning drops `parsed`, so the reader stops at its next batch.
         let mut skipped = Vec::new();
         for batch in parsed {
             for (line, result) in batch? {
                 match result {
-                    Ok(event) => each(event),
+                    Ok(event) => {
+                        if each(event).is_break() {
+                            return Ok(skipped);
+                        }
+                    }
                     Err(reason) => skipped.push(SkippedLine { line, reason }),
                 }
             }
@@ -257,6 +276,26 @@ mod tests {
             skipped[0].reason.contains("longer than 1024 KiB"),
             "{skipped:?}"
         );
+    }
+
+    #[test]
+    fn a_replay_stops_when_its_reader_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut j = Journal::open(&path).unwrap();
+        for seq in 1..=10 {
+            j.append(&event(seq)).unwrap();
+        }
+        let mut seen = Vec::new();
+        replay_while(&path, |e| {
+            seen.push(e.seq);
+            match e.seq {
+                3 => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        })
+        .unwrap();
+        assert_eq!(seen, [1, 2, 3]);
     }
 
     #[test]

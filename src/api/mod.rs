@@ -31,6 +31,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, broadcast, mpsc};
@@ -239,10 +240,10 @@ async fn events(
         if let Some(path) = journal {
             let (history_tx, mut history) = mpsc::channel::<Event>(1024);
             let reader = tokio::task::spawn_blocking(move || {
-                journal::replay(&path, |e| {
-                    if e.seq > since {
-                        let _ = history_tx.blocking_send(e);
-                    }
+                // A client that hangs up ends the read, not only the sending.
+                journal::replay_while(&path, |e| match e.seq > since {
+                    true if history_tx.blocking_send(e).is_err() => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
                 })
             });
             while let Some(event) = history.recv().await {
