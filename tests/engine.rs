@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use autoheal::event::{Command, Decision, EventKind};
+use autoheal::event::{Command, Decision, Event, EventKind};
 use autoheal::journal;
 use autoheal::state::{State, Status};
 
@@ -392,6 +392,46 @@ async fn an_interrupted_restart_of_a_target_still_down_is_retried_by_policy() {
         "the retried restart fixed it"
     );
     assert!(run.seen_kind("incident_escalated").is_empty());
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_engine_restarted_after_a_crash_retries_nothing() {
+    let fleet = common::Fleet::start().await;
+    let [target, signature, playbook, step] = CRASH;
+    fleet.break_directly(target, "CRASH").await;
+    fleet.journal_killed_mid_action(target, signature, playbook, step);
+    let paused = Event {
+        seq: 6,
+        ts: autoheal::engine::now_ms(),
+        kind: EventKind::AutomationPaused { by: "ops".into() },
+    };
+    let line = serde_json::to_string(&paused).unwrap() + "\n";
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&fleet.journal)
+        .unwrap();
+    std::io::Write::write_all(&mut journal, line.as_bytes()).unwrap();
+    let (_books_dir, books) = crash_playbook(1);
+    let mut run = fleet.engine(|_, settings| settings.playbooks = books);
+    let held = run
+        .wait_for(SECS(8), "the retry's fate", |k| {
+            matches!(
+                k,
+                EventKind::ActionStarted { .. } | EventKind::IncidentAnalyzed { .. }
+            )
+        })
+        .await;
+    assert!(
+        matches!(
+            &held.kind,
+            EventKind::IncidentAnalyzed { decision: Decision::Suppressed, reason, .. }
+                if reason.starts_with("automation paused")
+        ),
+        "{}",
+        run.transcript()
+    );
+    assert_eq!(run.health(target).await, None, "nothing ran: still down");
     run.stop().await;
 }
 

@@ -434,7 +434,7 @@ impl Runner {
                 incident,
                 step,
                 attempt,
-            } => self.start_step(incident, step, attempt),
+            } => self.start_scheduled(incident, step, attempt),
             Internal::Reprobe { target } => self.targets[target].kick.notify_one(),
             Internal::ChaosDone {
                 target,

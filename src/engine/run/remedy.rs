@@ -89,6 +89,38 @@ impl Runner {
         }
     }
 
+    /// A start decided earlier (after a backoff, a retry's wait, or a crash):
+    /// a pause or silence that came since holds it, as it holds any plan. The
+    /// held incident is re-planned on resume or unsilence.
+    pub(super) fn start_scheduled(&mut self, id: IncidentId, step: usize, attempt: u32) {
+        let Some(inc) = self
+            .state
+            .incidents
+            .get(&id)
+            .filter(|i| i.status == Status::Remediating)
+        else {
+            return;
+        };
+        let why = match self.state.targets.get(&inc.target) {
+            _ if self.state.paused => "automation paused".to_string(),
+            Some(t) if self.state.is_silenced(&inc.target, now_ms()) => {
+                let until = t.silenced_until.unwrap_or_default();
+                format!("{} is silenced until {until:.0}", inc.target)
+            }
+            _ => return self.start_step(id, step, attempt),
+        };
+        let step_name = inc.step.clone().unwrap_or_default();
+        let held = EventKind::IncidentAnalyzed {
+            incident_id: id,
+            playbook: inc.playbook.clone(),
+            step: inc.step.clone(),
+            confidence: inc.confidence,
+            decision: Decision::Suppressed,
+            reason: format!("{why}: would run {step_name} (attempt {attempt})"),
+        };
+        self.emit(held);
+    }
+
     pub(super) fn start_step(&mut self, id: IncidentId, step: usize, attempt: u32) {
         if self.stopping.is_some() || self.state.dry_run {
             return;
