@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, mpsc};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::systemd::Systemd;
@@ -222,6 +222,10 @@ enum Internal {
     Reprobe {
         target: usize,
     },
+    ProbeDied {
+        target: usize,
+        why: String,
+    },
     ChaosDone {
         target: usize,
         fault: String,
@@ -280,7 +284,7 @@ struct Runner {
     in_flight: usize,
     client: reqwest::Client,
     prober: Arc<Prober>,
-    probe_tasks: Vec<JoinHandle<()>>,
+    probe_tasks: Vec<AbortHandle>,
     stopping: Option<(String, Instant)>,
     heartbeat: Heartbeat,
 }
@@ -314,13 +318,27 @@ impl Runner {
             if matches!(target.probe, ProbeSpec::Passive(_)) {
                 continue; // its failures arrive as Command::Ingest
             }
-            self.probe_tasks.push(tokio::spawn(probes::probe_loop(
+            let probing = tokio::spawn(probes::probe_loop(
                 i,
                 target.clone(),
                 self.prober.clone(),
                 self.targets[i].kick.clone(),
                 self.internal_tx.clone(),
-            )));
+            ));
+            self.probe_tasks.push(probing.abort_handle());
+            // A probe loop only ends when aborted at shutdown; one that panics
+            // would leave its target unwatched while all looks well.
+            let tx = self.internal_tx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = probing.await
+                    && e.is_panic()
+                {
+                    let _ = tx.send(Internal::ProbeDied {
+                        target: i,
+                        why: e.to_string(),
+                    });
+                }
+            });
         }
         let mut pulse = tokio::time::interval(PULSE);
         pulse.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -436,6 +454,10 @@ impl Runner {
                 attempt,
             } => self.start_scheduled(incident, step, attempt),
             Internal::Reprobe { target } => self.targets[target].kick.notify_one(),
+            Internal::ProbeDied { target, why } => {
+                let name = &self.settings.targets[target].name;
+                self.fail(format!("the probe of {name} died: {why}"));
+            }
             Internal::ChaosDone {
                 target,
                 fault,

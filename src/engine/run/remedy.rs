@@ -175,7 +175,15 @@ impl Runner {
         self.in_flight += 1;
         let (tx, client) = (self.internal_tx.clone(), self.client.clone());
         tokio::spawn(async move {
-            let outcome = action.run(&client).await;
+            // In a task of its own, so that even a panic in it ends as an outcome
+            // and the incident never waits forever for its action.
+            let outcome = tokio::spawn(async move { action.run(&client).await })
+                .await
+                .unwrap_or_else(|e| ActionOutcome {
+                    ok: false,
+                    duration: Duration::ZERO,
+                    output: format!("the action failed inside autoheal: {e}"),
+                });
             let _ = tx.send(Internal::ActionDone {
                 incident: id,
                 step,
