@@ -396,6 +396,27 @@ async fn an_interrupted_restart_of_a_target_still_down_is_retried_by_policy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_cut_off_by_a_crash_is_journaled_even_if_its_playbook_is_gone() {
+    let fleet = common::Fleet::start().await;
+    let [target, signature, playbook, step] = CRASH;
+    fleet.journal_killed_mid_action(target, signature, playbook, step);
+    let empty = tempfile::tempdir().unwrap();
+    let books = autoheal::playbook::Playbooks::load(Some(empty.path()), &[]).unwrap();
+    let mut run = fleet.engine(|_, settings| settings.playbooks = books);
+    let e = run
+        .wait_for(SECS(5), "the interruption", |k| {
+            !matches!(k, EventKind::EngineStarted { .. })
+        })
+        .await;
+    assert!(
+        matches!(&e.kind, EventKind::ActionInterrupted { step: s, attempt: 1, .. } if s == step),
+        "{}",
+        run.transcript()
+    );
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_engine_restarted_after_a_crash_retries_nothing() {
     let fleet = common::Fleet::start().await;
     let [target, signature, playbook, step] = CRASH;

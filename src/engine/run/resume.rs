@@ -93,12 +93,10 @@ impl Runner {
         }
     }
 
-    /// A remediating incident: journals its cut-off action, if one was running.
+    /// A remediating incident: journals its cut-off action, if one was running
+    /// (even if its playbook is gone since: the journal says what happened).
     fn interrupted(&mut self, id: IncidentId) -> Resume {
         let inc = &self.state.incidents[&id];
-        let Some(step) = self.step_index(inc) else {
-            return Resume::Plan;
-        };
         let Some(last) = inc
             .attempts
             .last()
@@ -106,6 +104,7 @@ impl Runner {
         else {
             return Resume::Plan; // analyzed, but its action never started
         };
+        let step = self.step_index(inc);
         let attempt = last.attempt;
         if last.ok.is_none() {
             let interrupted = EventKind::ActionInterrupted {
@@ -117,7 +116,10 @@ impl Runner {
             };
             self.emit(interrupted);
         }
-        Resume::Retry { step, attempt }
+        match step {
+            Some(step) => Resume::Retry { step, attempt },
+            None => Resume::Plan,
+        }
     }
 
     /// The first probe of a target with unfinished incidents (and every later
