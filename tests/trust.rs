@@ -212,3 +212,40 @@ async fn an_alert_cannot_opt_a_target_into_a_playbook() {
     assert_eq!(files_in(&flags), ["opted"]);
     rig.stop().await;
 }
+
+const SHOP: &str = "name: shop-fix\nmatch: { labels: { team: shop }, signature: '*' }\nseverity: high\nconfidence: 0.95\nsteps:\n  - name: touch\n    exec: { argv: [touch, '{{flags}}/{{signature}}'], timeout: 5s }\n";
+
+#[tokio::test]
+async fn an_alerts_labels_choose_no_playbook_once_it_is_resolved() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags");
+    std::fs::create_dir(&flags).unwrap();
+    let config = format!(
+        "defaults: {{ interval: 100ms, failure_threshold: 1 }}\ntargets:\n  - name: svc\n    tcp: {{ address: '{address}' }}\n    vars: {{ flags: '{}' }}\n",
+        flags.display()
+    );
+    let mut rig = rig(dir, &config, &[SHOP]);
+    // An alert says the service belongs to `team: shop`, then that it is over.
+    report(&rig, "svc", "HighLatency", &[("team", "shop")]).await;
+    let alerted = detected(&mut rig, "HighLatency").await;
+    assert!(action_ok(&mut rig, alerted).await, "{}", rig.transcript());
+    rig.send(Command::Ingest {
+        source: "alertmanager".into(),
+        target: "svc".into(),
+        signature: "HighLatency".into(),
+        severity: None,
+        detail: String::new(),
+        labels: BTreeMap::new(),
+        firing: false,
+    })
+    .await;
+    // Later the probe finds the port closed: the old alert's label picks nothing.
+    drop(listener);
+    let probed = detected(&mut rig, "CONNECTION_REFUSED").await;
+    let reason = escalated(&mut rig, probed).await;
+    assert!(reason.starts_with("no playbook matches"), "{reason}");
+    assert_eq!(files_in(&flags), ["HighLatency"]);
+    rig.stop().await;
+}

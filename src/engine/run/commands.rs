@@ -204,6 +204,8 @@ impl Runner {
     /// The tool says it is over: the incident resolves; for a target nobody
     /// probes, that is also the verification of the fix that ran.
     fn ingest_resolved(&mut self, idx: usize, source: &str, signature: &str) {
+        // The alert is over, and so is what it said: its labels choose no later playbook.
+        self.targets[idx].labels = self.settings.targets[idx].labels.clone();
         let name = self.settings.targets[idx].name.clone();
         let Some(inc) = self.state.open_incident(&name, signature) else {
             return;
