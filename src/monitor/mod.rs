@@ -80,7 +80,9 @@ impl Prober {
         }
     }
 
-    /// Runs one probe; never takes much longer than `timeout`.
+    /// Runs one probe on a lane of its own (a one-off check; a target that is
+    /// probed again and again uses [`Prober::probe_on`] with its own lane).
+    /// Never takes much longer than `timeout`.
     pub async fn probe(&self, spec: &ProbeSpec, timeout: Duration) -> Observation {
         self.probe_on(&Lane::default(), spec, timeout).await
     }

@@ -17,7 +17,7 @@ use super::{Model, view};
 use crate::config::{HostProbe, ProbeSpec};
 use crate::engine::{Sample, now_ms};
 use crate::event::{Command, Event, EventKind};
-use crate::monitor::Prober;
+use crate::monitor::{Lane, Prober};
 
 /// How often the stats gauges sample the host (htop: every 1.5 s).
 const HOST_EVERY: Duration = Duration::from_secs(3);
@@ -126,10 +126,12 @@ fn host_gauges() -> mpsc::Receiver<(Option<f32>, Option<f32>)> {
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
         let (prober, spec) = (Prober::new(), ProbeSpec::Host(HostProbe::default()));
+        // One lane: a hung `statvfs` holds one thread, not one per tick.
+        let lane = Lane::default();
         let mut every = tokio::time::interval(HOST_EVERY);
         loop {
             every.tick().await;
-            let obs = prober.probe(&spec, Duration::from_secs(2)).await;
+            let obs = prober.probe_on(&lane, &spec, Duration::from_secs(2)).await;
             if tx
                 .send((obs.cpu_percent, obs.memory_percent))
                 .await
