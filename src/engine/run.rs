@@ -415,7 +415,8 @@ impl Runner {
         self.failure.get_or_insert(why);
     }
 
-    /// Stops probing and lets running actions finish, for at most [`STOP_WITHIN`].
+    /// Stops probing and lets running actions finish: for at most the longest
+    /// action timeout (capped at [`ACTION_DRAIN`]) and a second.
     fn stop(&mut self, reason: String) {
         self.systemd.stopping();
         for task in self.probe_tasks.drain(..) {
