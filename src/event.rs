@@ -241,9 +241,9 @@ impl EventKind {
     }
 }
 
-/// Requests from keys, the CLI or HTTP. The only way into the engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
+/// Requests from keys, the CLI or HTTP. The only way into the engine. Never
+/// read from bytes: a peer's request is an `api::PublicCommand`, converted.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Run the pending step of an incident awaiting approval.
     Approve {
@@ -268,7 +268,6 @@ pub enum Command {
     },
     Silence {
         target: String,
-        #[serde(with = "duration_secs")]
         duration: std::time::Duration,
         by: String,
     },
@@ -286,18 +285,14 @@ pub enum Command {
         source: String,
         target: String,
         signature: String,
-        #[serde(default)]
         severity: Option<Severity>,
-        #[serde(default)]
         detail: String,
-        #[serde(default)]
         labels: std::collections::BTreeMap<String, String>,
         firing: bool,
     },
     /// A notifier gave up on a webhook: the engine journals it as `notification_failed`.
     RecordNotificationFailure {
         url: String,
-        #[serde(default)]
         incident_id: Option<IncidentId>,
         error: String,
     },
@@ -319,19 +314,6 @@ pub mod ts_millis {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-mod duration_secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_secs)
     }
 }
 
