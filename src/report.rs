@@ -261,6 +261,9 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
 }
 
 /// One readable line, e.g. `13:02:11.482  DETECTED    orders-db  #7 DB_TIMEOUT (high)`.
+/// Always one line of plain text: what a probed service answered or an action
+/// printed is shown with its control characters escaped, so it can neither
+/// break the line apart nor drive the operator's terminal.
 pub fn line(event: &Event, state: &State) -> String {
     let tz = TimeZone::system();
     let time = event
@@ -274,10 +277,21 @@ pub fn line(event: &Event, state: &State) -> String {
         text,
         ..
     } = describe(event, state, &tz);
+    let (target, text) = (printable(&target), printable(&text));
     match target.is_empty() {
         true => format!("{time}  {label:<LABEL_W$} {text}"),
         false => format!("{time}  {label:<LABEL_W$} {target}  {text}"),
     }
+}
+
+/// `text` with every control character written as an escape (`\u{1b}`, `\n`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_debug().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// A short human duration from milliseconds: `850ms`, `4.2s`, `48s`, `1m05s`, `2h03m`.
@@ -352,6 +366,25 @@ mod tests {
         assert_eq!(duration_ms(48_000), "48s");
         assert_eq!(duration_ms(65_000), "1m05s");
         assert_eq!(duration_ms(7_380_000), "2h03m");
+    }
+
+    #[test]
+    fn a_line_escapes_what_a_peer_could_use_to_drive_a_terminal() {
+        let failed = Event {
+            seq: 1,
+            ts: "2026-11-26T14:00:00Z".parse().unwrap(),
+            kind: EventKind::ProbeFailed {
+                target: "web".into(),
+                signature: "HTTP_503".into(),
+                detail: "\u{1b}]0;pwned\u{7}\u{1b}[2J\nFAKE  line".into(),
+            },
+        };
+        let text = line(&failed, &State::default());
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(
+            text.ends_with(r"\u{1b}]0;pwned\u{7}\u{1b}[2J\nFAKE  line"),
+            "{text}"
+        );
     }
 
     #[test]
