@@ -226,26 +226,54 @@ pub struct ApiConfig {
 impl Config {
     /// Reads and checks a config file; every problem names the file and, where known, line and column.
     pub fn load(path: &Path) -> Result<(Config, Vec<Target>), LoadErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError::new(path, format!("cannot read: {e}")))?;
-        Self::parse(path, &text)
+        match Self::load_all(path) {
+            (Some(config), errors) if errors.0.is_empty() => {
+                let targets = config.targets();
+                Ok((config, targets))
+            }
+            (_, errors) => Err(errors),
+        }
     }
 
     /// Parses `text`: a YAML or type error stops there; after that every
     /// problem is reported, each at the line and column of its value.
     pub fn parse(path: &Path, text: &str) -> Result<(Config, Vec<Target>), LoadErrors> {
+        match Self::parse_all(path, text) {
+            (Some(config), errors) if errors.0.is_empty() => {
+                let targets = config.targets();
+                Ok((config, targets))
+            }
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// Every error of the file, and the config as far as it parsed even when it
+    /// has problems, so `validate` goes on to the playbooks it lists.
+    pub fn load_all(path: &Path) -> (Option<Config>, LoadErrors) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse_all(path, &text),
+            Err(e) => (
+                None,
+                LoadError::new(path, format!("cannot read: {e}")).into(),
+            ),
+        }
+    }
+
+    fn parse_all(path: &Path, text: &str) -> (Option<Config>, LoadErrors) {
         let config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            serde_norway::from_str(text).map_err(|e| LoadError::from_yaml(path, text, e))?
+            match serde_norway::from_str(text) {
+                Ok(config) => config,
+                Err(e) => return (None, LoadError::from_yaml(path, text, e).into()),
+            }
         };
-        let problems = config.problems();
-        if !problems.is_empty() {
-            let errors = problems.into_iter().map(|p| p.locate(path, text, 0));
-            return Err(LoadErrors::in_file_order(errors.collect()));
-        }
-        let targets = config.targets();
-        Ok((config, targets))
+        let errors = config
+            .problems()
+            .into_iter()
+            .map(|p| p.locate(path, text, 0));
+        let errors = LoadErrors::in_file_order(errors.collect());
+        (Some(config), errors)
     }
 
     /// Everything serde cannot check, in file order: playbook directories,

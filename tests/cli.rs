@@ -280,3 +280,28 @@ fn the_readme_validate_example_prints_what_readme_shows() {
     );
     assert_eq!(out.status.code().unwrap().to_string(), status);
 }
+
+#[test]
+fn validate_checks_the_playbooks_of_a_config_that_has_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = dir.path().join("books");
+    std::fs::create_dir(&books).unwrap();
+    std::fs::write(books.join("bad.yaml"), "name: bad\nretries: 1\n").unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "playbooks: [{}]\ntargets:\n  - name: web\n    tcp: {{ address: nope }}\n",
+            books.display()
+        ),
+    )
+    .unwrap();
+    let out = autoheal(&["validate", "--config", config.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("config.yaml:4:21: target `web`: `tcp.address`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad.yaml:1:1: missing field"), "{stderr}");
+    assert!(stderr.ends_with("2 error(s)\n"), "{stderr}");
+}
