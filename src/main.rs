@@ -148,16 +148,17 @@ fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
     let paths = Paths::discover();
     let mut errors = Vec::new();
     let config = match find_config(sources, &paths) {
-        Some(path) => match Config::load(&path) {
-            Ok((config, targets)) => {
-                println!("{}: {} targets", path.display(), targets.len());
-                config
+        Some(path) => {
+            let (config, problems) = Config::load_all(&path);
+            match &config {
+                Some(config) if problems.0.is_empty() => {
+                    println!("{}: {} targets", path.display(), config.targets.len());
+                }
+                _ => errors.extend(problems.0),
             }
-            Err(e) => {
-                errors.extend(e.0);
-                Config::default()
-            }
-        },
+            // What parsed still names playbook directories worth checking.
+            config.unwrap_or_default()
+        }
         None => {
             println!(
                 "no config file at {}: the demo fleet would run",
