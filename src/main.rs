@@ -20,6 +20,7 @@ use autoheal::state::State;
 use autoheal::tui::theme::{self, ColorDepth};
 use autoheal::tui::{self, Meta, Model, Theme, app::Channels};
 use std::io::IsTerminal;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::broadcast;
 
 /// Watches services, fixes what breaks with playbooks, and asks before doing anything risky.
@@ -183,6 +184,7 @@ fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+    let signals = StopSignals::install().context("cannot install signal handlers")?;
     cli.headless |= api.is_some();
     let paths = Paths::discover();
     let config_path = if cli.demo {
@@ -312,6 +314,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         ));
     }
     tokio::spawn(stop_on_signal_or_timeout(
+        signals,
         handle.commands(),
         cli.run_for,
         !cli.headless,
@@ -504,21 +507,42 @@ fn chaos_victims(targets: &[Target]) -> Vec<Victim> {
         .collect()
 }
 
+/// The signals that stop autoheal, listened to from the start: one that came
+/// before its handler would kill the process with nothing synced.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next one, as the journal's stop reason and by name.
+    async fn next(&mut self) -> (&'static str, &'static str) {
+        tokio::select! {
+            _ = self.interrupt.recv() => ("interrupted (Ctrl-C)", "Ctrl-C"),
+            _ = self.terminate.recv() => ("terminated (SIGTERM)", "SIGTERM"),
+            _ = self.hangup.recv() => ("hangup (SIGHUP)", "SIGHUP"),
+        }
+    }
+}
+
 /// Ctrl-C, SIGTERM, SIGHUP or the end of `--for` all stop the engine the same clean way.
 /// A second signal, or an engine still running [`STOP_WITHIN`] later, ends the
 /// process at once with [`ENGINE_DIED`]: a stop that never ends is a hang.
 async fn stop_on_signal_or_timeout(
+    mut signals: StopSignals,
     commands: tokio::sync::mpsc::Sender<Command>,
     run_for: Option<Duration>,
     console: bool,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return tracing::error!("cannot install signal handlers");
-    };
     let limit = async {
         match run_for {
             Some(d) => tokio::time::sleep(d).await,
@@ -526,9 +550,7 @@ async fn stop_on_signal_or_timeout(
         }
     };
     let reason = tokio::select! {
-        _ = tokio::signal::ctrl_c() => "interrupted (Ctrl-C)",
-        _ = term.recv() => "terminated (SIGTERM)",
-        _ = hup.recv() => "hangup (SIGHUP)",
+        (reason, _) = signals.next() => reason,
         _ = limit => "--for elapsed",
     };
     let asked = async {
@@ -541,9 +563,7 @@ async fn stop_on_signal_or_timeout(
     let why = tokio::select! {
         never = asked => match never {},
         _ = tokio::time::sleep(STOP_WITHIN) => format!("the engine did not stop within {}s", STOP_WITHIN.as_secs()),
-        _ = tokio::signal::ctrl_c() => "a second Ctrl-C".to_string(),
-        _ = term.recv() => "a second SIGTERM".to_string(),
-        _ = hup.recv() => "a second SIGHUP".to_string(),
+        (_, name) = signals.next() => format!("a second {name}"),
     };
     if console {
         tui::app::restore();
