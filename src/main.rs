@@ -275,6 +275,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         journal: Some(journal.clone()),
     })?;
     let state: State = engine.state().clone();
+    let replayed = state.last_seq;
     let (events, samples) = (engine.subscribe(), engine.samples());
     // Before spawning, so the metrics see every event from engine_started on.
     let metrics = api_listener
@@ -362,7 +363,17 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         fleet.shutdown();
     }
     match ended {
-        Ok(_) => Ok(ExitCode::SUCCESS),
+        Ok(state) => {
+            if !cli.headless {
+                // The console is gone: say where its record is, as headless does.
+                eprint!(
+                    "autoheal-tui: journal {}\n{}",
+                    journal.display(),
+                    report::summary(&state, replayed)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Err(died) => {
             if !cli.headless {
                 tracing::error!("{died}; exiting with status {ENGINE_DIED}");

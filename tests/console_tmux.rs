@@ -90,4 +90,11 @@ fn chaos_heal_approve_and_quit_from_the_keyboard() {
     assert_eq!(last["kind"], "engine_stopped");
     assert_eq!(last["reason"], "operator quit");
     assert!(!t.alternate_screen(), "the terminal is restored");
+    // Once the console is gone, it says where its record is, with a summary.
+    let stderr = read(&dir.path().join("stderr"));
+    assert!(
+        stderr.contains(&format!("journal {}", journal_path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("resolved 2"), "{stderr}");
 }
