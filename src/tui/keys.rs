@@ -429,4 +429,92 @@ mod tests {
             })))
         );
     }
+
+    /// Folds incident `id` into `m`, detected and analyzed as the engine would.
+    fn detect(m: &mut Model, id: u64, target: &str) {
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        for kind in [
+            EventKind::IncidentDetected {
+                incident_id: IncidentId(id),
+                target: target.into(),
+                signature: format!("FAULT_{id}"),
+                severity: Severity::High,
+                started_at: ts,
+                chaos: false,
+            },
+            EventKind::IncidentAnalyzed {
+                incident_id: IncidentId(id),
+                playbook: Some("fallback".into()),
+                step: Some("restart".into()),
+                confidence: 0.85,
+                decision: Decision::ApprovalRequired,
+                reason: "confidence 0.85 is below 0.90".into(),
+            },
+        ] {
+            let seq = m.state.last_seq + 1;
+            m.apply(Event { seq, ts, kind });
+        }
+    }
+
+    #[test]
+    fn enter_opens_the_picked_incident_after_new_incidents_arrived() {
+        let mut m = model();
+        apply(&mut m, UiAction::FocusNext);
+        apply(&mut m, UiAction::FocusNext);
+        apply(&mut m, UiAction::Move(1));
+        // Newest first: #2 #1, so the operator picked #1.
+        for id in 3..=5 {
+            detect(&mut m, id, "edge-proxy");
+        }
+        assert_eq!(
+            key(&m, press(KeyCode::Enter)),
+            Some(Action::Ui(UiAction::Open(Modal::Detail {
+                incident: IncidentId(1),
+                scroll: 0
+            })))
+        );
+    }
+
+    #[test]
+    fn a_in_the_queue_approves_the_picked_fix_after_an_older_one_left() {
+        let mut m = model();
+        detect(&mut m, 3, "orders-db");
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 2);
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        let seq = m.state.last_seq + 1;
+        let kind = EventKind::ApprovalGranted {
+            incident_id: IncidentId(1),
+            by: "bob".into(),
+        };
+        m.apply(Event { seq, ts, kind });
+        assert_eq!(
+            key(&m, press(KeyCode::Char('a'))),
+            Some(Action::Command(Command::Approve {
+                incident_id: IncidentId(3),
+                by: "alice@ssh:10.0.0.7".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn j_moves_from_the_picked_incident_not_from_its_old_row() {
+        let mut m = model();
+        m.ui.focus = Pane::Incidents;
+        m.select_row(Pane::Incidents, 0);
+        detect(&mut m, 3, "edge-proxy");
+        // Newest first: #3 #2 #1; #2 stays picked, so j goes to #1.
+        apply(&mut m, UiAction::Move(1));
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(1)));
+    }
+
+    #[test]
+    fn leaving_the_feed_returns_it_to_the_newest_events() {
+        let mut m = model();
+        m.ui.focus = Pane::Feed;
+        apply(&mut m, UiAction::Bottom);
+        assert_ne!(m.selected_row(Pane::Feed), 0);
+        apply(&mut m, UiAction::FocusNext);
+        assert_eq!(m.selected_row(Pane::Feed), 0);
+    }
 }

@@ -392,3 +392,204 @@ fn event_matches(e: &Event, filter: &str, state: &State) -> bool {
             .and_then(|id| state.incidents.get(&id))
             .is_some_and(|i| i.target.to_lowercase().contains(filter))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Decision, Severity};
+
+    fn model() -> Model {
+        let mut m = Model::new(State::default(), Meta::default(), vec![]);
+        apply(
+            &mut m,
+            EventKind::EngineStarted {
+                version: "0".into(),
+                targets: vec!["edge-proxy".into(), "orders-db".into()],
+                playbooks: vec![],
+                dry_run: false,
+                chaos: Default::default(),
+            },
+        );
+        m
+    }
+
+    fn apply(m: &mut Model, kind: EventKind) {
+        let seq = m.state.last_seq + 1;
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        m.apply(Event { seq, ts, kind });
+    }
+
+    /// Incident `id` on `target`, waiting for an operator.
+    fn awaiting(m: &mut Model, id: u64, target: &str) {
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        apply(
+            m,
+            EventKind::IncidentDetected {
+                incident_id: IncidentId(id),
+                target: target.into(),
+                // One open incident per (target, signature): each its own.
+                signature: format!("FAULT_{id}"),
+                severity: Severity::High,
+                started_at: ts,
+                chaos: false,
+            },
+        );
+        apply(
+            m,
+            EventKind::IncidentAnalyzed {
+                incident_id: IncidentId(id),
+                playbook: Some("fallback".into()),
+                step: Some("restart".into()),
+                confidence: 0.85,
+                decision: Decision::ApprovalRequired,
+                reason: "confidence 0.85 is below 0.90".into(),
+            },
+        );
+    }
+
+    fn picked(m: &Model, pane: Pane) -> Option<&Pick> {
+        m.ui.selected.get(&pane)
+    }
+
+    #[test]
+    fn new_incidents_above_the_selection_leave_it_on_its_incident() {
+        let mut m = model();
+        for id in 1..=3 {
+            awaiting(&mut m, id, "orders-db");
+        }
+        m.ui.focus = Pane::Incidents;
+        m.select_row(Pane::Incidents, 1);
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(2)));
+
+        for id in 4..=6 {
+            awaiting(&mut m, id, "edge-proxy");
+        }
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(2)));
+        // Newest first: #6 #5 #4 #3 #2, so the cursor moved down with it.
+        assert_eq!(m.selected_row(Pane::Incidents), 4);
+        assert_eq!(m.ui.flash, None, "nothing left the list");
+    }
+
+    #[test]
+    fn the_focused_top_row_is_picked_so_arrivals_do_not_replace_it() {
+        let mut m = model();
+        m.ui.focus = Pane::Incidents;
+        awaiting(&mut m, 1, "orders-db");
+        awaiting(&mut m, 2, "orders-db");
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(1)));
+    }
+
+    #[test]
+    fn new_events_keep_the_feed_selection_on_its_event() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        m.ui.focus = Pane::Feed;
+        // Newest first: the analysis of #1, then its detection.
+        m.select_row(Pane::Feed, 1);
+        let before = m.selected_event().map(|e| e.seq);
+        awaiting(&mut m, 2, "edge-proxy");
+        assert_eq!(m.selected_event().map(|e| e.seq), before);
+        assert_eq!(m.selected_row(Pane::Feed), 3);
+    }
+
+    #[test]
+    fn an_approval_that_leaves_the_queue_gives_way_to_its_neighbour_and_says_so() {
+        let mut m = model();
+        for id in 1..=3 {
+            awaiting(&mut m, id, "orders-db");
+        }
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 1);
+        apply(
+            &mut m,
+            EventKind::ApprovalGranted {
+                incident_id: IncidentId(2),
+                by: "bob".into(),
+            },
+        );
+        // Oldest first: #3 took #2's place.
+        assert_eq!(
+            picked(&m, Pane::Approvals),
+            Some(&Pick::Incident(IncidentId(3)))
+        );
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(3)));
+        assert_eq!(
+            m.ui.flash.as_deref(),
+            Some("#2 left the approval queue; selected #3")
+        );
+    }
+
+    #[test]
+    fn the_last_approval_leaving_the_queue_gives_way_to_the_one_above() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        awaiting(&mut m, 2, "orders-db");
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 1);
+        apply(
+            &mut m,
+            EventKind::ApprovalRejected {
+                incident_id: IncidentId(2),
+                by: "bob".into(),
+            },
+        );
+        assert_eq!(
+            picked(&m, Pane::Approvals),
+            Some(&Pick::Incident(IncidentId(1)))
+        );
+    }
+
+    #[test]
+    fn an_emptied_queue_picks_nothing() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        m.ui.focus = Pane::Approvals;
+        apply(
+            &mut m,
+            EventKind::ApprovalGranted {
+                incident_id: IncidentId(1),
+                by: "bob".into(),
+            },
+        );
+        assert_eq!(picked(&m, Pane::Approvals), None);
+        assert!(m.selected_incident().is_none());
+    }
+
+    #[test]
+    fn an_incident_filtered_out_gives_way_to_the_next_one_down() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        awaiting(&mut m, 2, "edge-proxy");
+        awaiting(&mut m, 3, "orders-db");
+        m.ui.focus = Pane::Incidents;
+        m.select_row(Pane::Incidents, 1);
+        m.ui.filter = "orders".into();
+        m.settle_selection();
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(1)));
+        assert_eq!(
+            m.ui.flash.as_deref(),
+            Some("#2 does not match the filter; selected #1")
+        );
+    }
+
+    #[test]
+    fn the_targets_selection_is_a_name() {
+        let mut m = model();
+        m.select_row(Pane::Targets, 1);
+        assert_eq!(
+            picked(&m, Pane::Targets),
+            Some(&Pick::Target("orders-db".into()))
+        );
+        apply(
+            &mut m,
+            EventKind::EngineStarted {
+                version: "0".into(),
+                targets: vec!["api".into(), "edge-proxy".into(), "orders-db".into()],
+                playbooks: vec![],
+                dry_run: false,
+                chaos: Default::default(),
+            },
+        );
+        assert_eq!(m.selected_target(), Some("orders-db"));
+    }
+}
