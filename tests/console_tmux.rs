@@ -98,3 +98,43 @@ fn chaos_heal_approve_and_quit_from_the_keyboard() {
     );
     assert!(stderr.contains("resolved 2"), "{stderr}");
 }
+
+#[test]
+fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("journal.jsonl");
+    let command = format!(
+        "HOME={home} TERM=xterm-256color {bin} --journal {journal} --chaos-every 1s 2>{home}/stderr",
+        home = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_autoheal-tui"),
+        journal = journal_path.display(),
+    );
+    let Some(t) = Tmux::start("select", 120, 40, &command) else {
+        return;
+    };
+    let detected = || {
+        journal(&journal_path)
+            .iter()
+            .filter(|e| kind(e, "incident_detected"))
+            .count()
+    };
+    t.until("chaos to break two targets", Duration::from_secs(20), |t| {
+        detected() >= 2 && t.screen().contains("#2 ")
+    });
+
+    // Focus the incident list (targets, feed, incidents) and pick the oldest, #1.
+    t.keys(&["Tab", "Tab", "G"]);
+    let picked_at = detected();
+    t.until(
+        "chaos to add incidents above the pick",
+        Duration::from_secs(20),
+        |t| {
+            let n = detected();
+            n >= picked_at + 2 && t.screen().contains(&format!("#{n} "))
+        },
+    );
+    t.keys(&["Enter"]);
+    t.until("the detail of #1", Duration::from_secs(5), |t| {
+        t.screen().contains("Incident #1 ")
+    });
+}

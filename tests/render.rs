@@ -320,7 +320,7 @@ fn focused_pane_border_uses_border_focused() {
 fn selected_row_is_highlighted_only_in_the_focused_pane() {
     let mut model = busy();
     model.ui.focus = Pane::Incidents;
-    model.ui.selected.insert(Pane::Incidents, 1);
+    model.select_row(Pane::Incidents, 1);
     let t = model.theme().clone();
     let terminal = render(&model, 120, 40);
     let buf = terminal.backend().buffer();
@@ -341,7 +341,7 @@ fn without_colour_the_selection_is_reverse_video() {
     let mut model = busy();
     model.themes = vec![Theme::dark().for_depth(ColorDepth::None)];
     model.ui.focus = Pane::Incidents;
-    model.ui.selected.insert(Pane::Incidents, 1);
+    model.select_row(Pane::Incidents, 1);
     let terminal = render(&model, 120, 40);
     let buf = terminal.backend().buffer();
     let list = find(buf, " Incidents").expect("incidents pane");
@@ -397,7 +397,7 @@ fn ten_thousand_resolved_incidents_render() {
     }
     // Selecting the oldest of 10,000 scrolls the list down to it.
     model.ui.focus = Pane::Incidents;
-    model.ui.selected.insert(Pane::Incidents, 9_999);
+    model.select_row(Pane::Incidents, 9_999);
     let terminal = render(&model, 120, 40);
     let buf = terminal.backend().buffer();
     let list = find(buf, " Incidents").expect("incidents pane");

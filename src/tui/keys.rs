@@ -152,11 +152,7 @@ fn open_target(model: &Model) -> Option<crate::event::IncidentId> {
                 .find(|i| i.target == target)
                 .map(|i| i.id)
         }
-        Pane::Feed => model
-            .feed()
-            .get(model.ui.selected(Pane::Feed))?
-            .kind
-            .incident_id(),
+        Pane::Feed => model.selected_event()?.kind.incident_id(),
         Pane::Incidents | Pane::Approvals => model.selected_incident().map(|i| i.id),
     }
 }
@@ -165,7 +161,7 @@ fn open_target(model: &Model) -> Option<crate::event::IncidentId> {
 fn pending(model: &Model) -> Option<crate::event::IncidentId> {
     let queue = model.state.approval_queue();
     let chosen = match model.ui.focus {
-        Pane::Approvals => queue.get(model.ui.selected(Pane::Approvals)).copied(),
+        Pane::Approvals => model.selected_incident(),
         Pane::Incidents => model
             .selected_incident()
             .filter(|i| i.status == Status::AwaitingApproval),
@@ -174,16 +170,12 @@ fn pending(model: &Model) -> Option<crate::event::IncidentId> {
     chosen.or(queue.first().copied()).map(|i| i.id)
 }
 
-/// Applies a UI action to the model's UI state.
+/// Applies a UI action to the model's UI state. Moves pick the item on the
+/// new row, so the selection stays on it however the list grows.
 pub fn apply(model: &mut Model, action: UiAction) {
-    let rows = |model: &Model, pane: Pane| match pane {
-        Pane::Targets => model.state.targets.len(),
-        Pane::Feed => model.feed().len(),
-        Pane::Incidents => model.incidents().len(),
-        Pane::Approvals => model.state.approval_queue().len(),
-    };
+    model.ui.flash = None;
     let ui = &mut model.ui;
-    ui.flash = None;
+    let focus = ui.focus;
     match action {
         UiAction::FocusNext | UiAction::FocusPrev => {
             let i = Pane::ALL.iter().position(|p| *p == ui.focus).unwrap_or(0);
@@ -193,28 +185,24 @@ pub fn apply(model: &mut Model, action: UiAction) {
                 Pane::ALL.len() - 1
             };
             ui.focus = Pane::ALL[(i + step) % Pane::ALL.len()];
+            // Left alone, the feed goes back to showing the newest events.
+            if focus == Pane::Feed {
+                ui.selected.remove(&Pane::Feed);
+            }
         }
         UiAction::Move(by) => {
             if let Some(Modal::Detail { scroll, .. }) = ui.modals.last_mut() {
                 *scroll = scroll.saturating_add_signed(by);
                 return;
             }
-            let focus = ui.focus;
-            let max = rows(model, focus).saturating_sub(1);
-            let sel = model.ui.selected.entry(focus).or_default();
-            *sel = sel.saturating_add_signed(by).min(max);
+            let row = model.selected_row(focus).saturating_add_signed(by);
+            model.select_row(focus, row);
         }
         UiAction::Top => match ui.modals.last_mut() {
             Some(Modal::Detail { scroll, .. }) => *scroll = 0,
-            _ => {
-                ui.selected.insert(ui.focus, 0);
-            }
+            _ => model.select_row(focus, 0),
         },
-        UiAction::Bottom => {
-            let focus = ui.focus;
-            let last = rows(model, focus).saturating_sub(1);
-            model.ui.selected.insert(focus, last);
-        }
+        UiAction::Bottom => model.select_row(focus, usize::MAX),
         UiAction::Open(modal) => ui.modals.push(modal),
         UiAction::Close => {
             ui.modals.pop();
@@ -224,11 +212,7 @@ pub fn apply(model: &mut Model, action: UiAction) {
             let name = model.theme().name.clone();
             model.ui.flash = Some(format!("theme: {name}"));
         }
-        UiAction::FilterPush(c) => {
-            ui.filter.push(c);
-            ui.selected.insert(Pane::Feed, 0);
-            ui.selected.insert(Pane::Incidents, 0);
-        }
+        UiAction::FilterPush(c) => ui.filter.push(c),
         UiAction::FilterPop => {
             ui.filter.pop();
         }
@@ -238,6 +222,7 @@ pub fn apply(model: &mut Model, action: UiAction) {
         }
         UiAction::Flash(text) => ui.flash = Some(text),
     }
+    model.settle_selection();
 }
 
 #[cfg(test)]
@@ -304,7 +289,7 @@ mod tests {
                 },
             );
         }
-        m.ui.selected.insert(Pane::Targets, 1);
+        m.select_row(Pane::Targets, 1);
         m
     }
 
@@ -334,7 +319,7 @@ mod tests {
     fn x_rejects_the_selected_pending_fix_in_the_approval_pane() {
         let mut m = model();
         m.ui.focus = Pane::Approvals;
-        m.ui.selected.insert(Pane::Approvals, 1);
+        m.select_row(Pane::Approvals, 1);
         assert_eq!(
             key(&m, press(KeyCode::Char('x'))),
             Some(Action::Command(Command::Reject {
@@ -369,7 +354,7 @@ mod tests {
     #[test]
     fn a_target_without_chaos_says_so() {
         let mut m = model();
-        m.ui.selected.insert(Pane::Targets, 0);
+        m.select_row(Pane::Targets, 0);
         assert_eq!(
             key(&m, press(KeyCode::Char('c'))),
             Some(Action::Ui(UiAction::Flash(
@@ -398,7 +383,7 @@ mod tests {
         apply(&mut m, UiAction::FocusNext);
         assert_eq!(m.ui.focus, Pane::Incidents);
         apply(&mut m, UiAction::Move(50));
-        assert_eq!(m.ui.selected(Pane::Incidents), 1);
+        assert_eq!(m.selected_row(Pane::Incidents), 1);
         apply(&mut m, UiAction::FocusPrev);
         assert_eq!(m.ui.focus, Pane::Feed);
     }
@@ -422,7 +407,7 @@ mod tests {
         let mut m = model();
         m.ui.focus = Pane::Feed;
         // Newest first: the analysis of #2, then its detection, then #1's.
-        m.ui.selected.insert(Pane::Feed, 2);
+        m.select_row(Pane::Feed, 2);
         assert_eq!(
             key(&m, press(KeyCode::Enter)),
             Some(Action::Ui(UiAction::Open(Modal::Detail {
@@ -443,5 +428,93 @@ mod tests {
                 scroll: 0
             })))
         );
+    }
+
+    /// Folds incident `id` into `m`, detected and analyzed as the engine would.
+    fn detect(m: &mut Model, id: u64, target: &str) {
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        for kind in [
+            EventKind::IncidentDetected {
+                incident_id: IncidentId(id),
+                target: target.into(),
+                signature: format!("FAULT_{id}"),
+                severity: Severity::High,
+                started_at: ts,
+                chaos: false,
+            },
+            EventKind::IncidentAnalyzed {
+                incident_id: IncidentId(id),
+                playbook: Some("fallback".into()),
+                step: Some("restart".into()),
+                confidence: 0.85,
+                decision: Decision::ApprovalRequired,
+                reason: "confidence 0.85 is below 0.90".into(),
+            },
+        ] {
+            let seq = m.state.last_seq + 1;
+            m.apply(Event { seq, ts, kind });
+        }
+    }
+
+    #[test]
+    fn enter_opens_the_picked_incident_after_new_incidents_arrived() {
+        let mut m = model();
+        apply(&mut m, UiAction::FocusNext);
+        apply(&mut m, UiAction::FocusNext);
+        apply(&mut m, UiAction::Move(1));
+        // Newest first: #2 #1, so the operator picked #1.
+        for id in 3..=5 {
+            detect(&mut m, id, "edge-proxy");
+        }
+        assert_eq!(
+            key(&m, press(KeyCode::Enter)),
+            Some(Action::Ui(UiAction::Open(Modal::Detail {
+                incident: IncidentId(1),
+                scroll: 0
+            })))
+        );
+    }
+
+    #[test]
+    fn a_in_the_queue_approves_the_picked_fix_after_an_older_one_left() {
+        let mut m = model();
+        detect(&mut m, 3, "orders-db");
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 2);
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        let seq = m.state.last_seq + 1;
+        let kind = EventKind::ApprovalGranted {
+            incident_id: IncidentId(1),
+            by: "bob".into(),
+        };
+        m.apply(Event { seq, ts, kind });
+        assert_eq!(
+            key(&m, press(KeyCode::Char('a'))),
+            Some(Action::Command(Command::Approve {
+                incident_id: IncidentId(3),
+                by: "alice@ssh:10.0.0.7".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn j_moves_from_the_picked_incident_not_from_its_old_row() {
+        let mut m = model();
+        m.ui.focus = Pane::Incidents;
+        m.select_row(Pane::Incidents, 0);
+        detect(&mut m, 3, "edge-proxy");
+        // Newest first: #3 #2 #1; #2 stays picked, so j goes to #1.
+        apply(&mut m, UiAction::Move(1));
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(1)));
+    }
+
+    #[test]
+    fn leaving_the_feed_returns_it_to_the_newest_events() {
+        let mut m = model();
+        m.ui.focus = Pane::Feed;
+        apply(&mut m, UiAction::Bottom);
+        assert_ne!(m.selected_row(Pane::Feed), 0);
+        apply(&mut m, UiAction::FocusNext);
+        assert_eq!(m.selected_row(Pane::Feed), 0);
     }
 }

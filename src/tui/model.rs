@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::theme::Theme;
 use crate::engine::Sample;
 use crate::event::{Event, EventKind, IncidentId};
-use crate::state::{Incident, State};
+use crate::state::{Incident, State, Status};
 
 /// How many events the activity feed keeps.
 pub const FEED_LEN: usize = 500;
@@ -110,11 +110,24 @@ pub enum Modal {
     Filter,
 }
 
+/// What the operator picked in a pane: the item, never its row, so a list that
+/// grows under the cursor keeps acting on what was picked.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pick {
+    /// A target, by name (the targets pane).
+    Target(String),
+    /// An event of the activity feed, by `seq`: a row that stays put while the
+    /// incident it is about gathers newer events above it.
+    Event(u64),
+    /// An incident (the incident list and the approval queue).
+    Incident(IncidentId),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UiState {
     pub focus: Pane,
-    /// Selected row per pane (0 = top).
-    pub selected: HashMap<Pane, usize>,
+    /// The picked item per pane; none picked yet means the top row.
+    pub selected: HashMap<Pane, Pick>,
     /// Modals open, the last on top.
     pub modals: Vec<Modal>,
     pub filter: String,
@@ -133,12 +146,6 @@ impl Default for UiState {
             theme: 0,
             flash: None,
         }
-    }
-}
-
-impl UiState {
-    pub fn selected(&self, pane: Pane) -> usize {
-        self.selected.get(&pane).copied().unwrap_or(0)
     }
 }
 
@@ -166,15 +173,135 @@ impl Model {
             self.meta.chaos = chaos.clone();
             // The selection starts on the first target that offers chaos, so `c` works at once.
             if !self.ui.selected.contains_key(&Pane::Targets)
-                && let Some(i) = self.targets().iter().position(|t| chaos.contains_key(*t))
+                && let Some(t) = self.targets().into_iter().find(|t| chaos.contains_key(*t))
             {
-                self.ui.selected.insert(Pane::Targets, i);
+                self.ui
+                    .selected
+                    .insert(Pane::Targets, Pick::Target(t.to_string()));
             }
         }
         if self.feed.len() == FEED_LEN {
             self.feed.pop_front();
         }
         self.feed.push_back(event);
+        self.settle_selection();
+    }
+
+    /// Keeps every pane's selection on an item it lists. A picked item that left
+    /// its list (resolved out of the queue, filtered out) gives way to the row
+    /// that took its place, and the focused pane says so in the status line.
+    /// The focused pane's top row is picked as soon as there is one, so what is
+    /// highlighted is what Enter and `a` act on, however many rows arrive later.
+    pub fn settle_selection(&mut self) {
+        for pane in Pane::ALL {
+            let picked = self.ui.selected.get(&pane);
+            if picked.is_none_or(|p| self.lists(pane, p)) {
+                if picked.is_none() && pane == self.ui.focus {
+                    self.select_row(pane, 0);
+                }
+                continue;
+            }
+            let gone = self.ui.selected.remove(&pane);
+            let row = gone.as_ref().map_or(0, |g| self.row_of(pane, g));
+            self.select_row(pane, row);
+            if pane != self.ui.focus || pane == Pane::Feed {
+                continue;
+            }
+            let (Some(gone), Some(now)) = (gone, self.ui.selected.get(&pane)) else {
+                continue;
+            };
+            let place = match pane {
+                Pane::Approvals => "left the approval queue",
+                Pane::Targets => "left the fleet",
+                _ if self.ui.filter.is_empty() => "left the list",
+                _ => "does not match the filter",
+            };
+            self.ui.flash = Some(format!("{} {place}; selected {}", name(&gone), name(now)));
+        }
+    }
+
+    /// Whether `pane` lists `pick`, without building the list: this runs on every event.
+    fn lists(&self, pane: Pane, pick: &Pick) -> bool {
+        let filter = self.ui.filter.to_lowercase();
+        match (pane, pick) {
+            (Pane::Targets, Pick::Target(t)) => self.state.targets.contains_key(t),
+            (Pane::Feed, Pick::Event(seq)) => self
+                .feed
+                .binary_search_by_key(seq, |e| e.seq)
+                .is_ok_and(|i| {
+                    filter.is_empty() || event_matches(&self.feed[i], &filter, &self.state)
+                }),
+            (Pane::Incidents, Pick::Incident(id)) => self
+                .state
+                .incidents
+                .get(id)
+                .is_some_and(|i| filter.is_empty() || incident_matches(i, &filter)),
+            (Pane::Approvals, Pick::Incident(id)) => {
+                self.state
+                    .incidents
+                    .get(id)
+                    .is_some_and(|i| i.status == Status::AwaitingApproval)
+                    && self.state.approval_queue().iter().any(|i| i.id == *id)
+            }
+            _ => false,
+        }
+    }
+
+    /// The rows of `pane` as picks, in display order.
+    fn picks(&self, pane: Pane) -> Vec<Pick> {
+        match pane {
+            Pane::Targets => self
+                .targets()
+                .into_iter()
+                .map(|t| Pick::Target(t.to_string()))
+                .collect(),
+            Pane::Feed => self.feed().iter().map(|e| Pick::Event(e.seq)).collect(),
+            Pane::Incidents => self
+                .incidents()
+                .iter()
+                .map(|i| Pick::Incident(i.id))
+                .collect(),
+            Pane::Approvals => self
+                .state
+                .approval_queue()
+                .iter()
+                .map(|i| Pick::Incident(i.id))
+                .collect(),
+        }
+    }
+
+    /// The row `pick` sits on in `pane`; for an item no longer listed, the row
+    /// that took its place (the next one down, else the last).
+    fn row_of(&self, pane: Pane, pick: &Pick) -> usize {
+        let picks = self.picks(pane);
+        // The feed and the incident list show the newest first; the others sort up.
+        let newest_first = matches!(pane, Pane::Feed | Pane::Incidents);
+        picks
+            .iter()
+            .position(|p| match newest_first {
+                true => p <= pick,
+                false => p >= pick,
+            })
+            .unwrap_or(picks.len().saturating_sub(1))
+    }
+
+    /// The selected row of `pane` (0 when it lists nothing).
+    pub fn selected_row(&self, pane: Pane) -> usize {
+        self.ui
+            .selected
+            .get(&pane)
+            .map_or(0, |pick| self.row_of(pane, pick))
+    }
+
+    /// Picks the item on `row` of `pane` (clamped to the last); nothing when it lists nothing.
+    pub fn select_row(&mut self, pane: Pane, row: usize) {
+        let mut picks = self.picks(pane);
+        if picks.is_empty() {
+            self.ui.selected.remove(&pane);
+            return;
+        }
+        let row = row.min(picks.len() - 1);
+        self.ui.selected.insert(pane, picks.swap_remove(row));
     }
 
     pub fn theme(&self) -> &Theme {
@@ -208,21 +335,38 @@ impl Model {
     }
 
     pub fn selected_target(&self) -> Option<&str> {
-        self.targets().get(self.ui.selected(Pane::Targets)).copied()
+        self.targets()
+            .get(self.selected_row(Pane::Targets))
+            .copied()
     }
 
+    /// The selected event of the feed.
+    pub fn selected_event(&self) -> Option<&Event> {
+        self.feed().get(self.selected_row(Pane::Feed)).copied()
+    }
+
+    /// The selected incident: the approval queue's when it has focus, else the list's.
     pub fn selected_incident(&self) -> Option<&Incident> {
-        match self.ui.focus {
-            Pane::Approvals => self
-                .state
-                .approval_queue()
-                .get(self.ui.selected(Pane::Approvals))
-                .copied(),
-            _ => self
-                .incidents()
-                .get(self.ui.selected(Pane::Incidents))
-                .copied(),
+        let pane = match self.ui.focus {
+            Pane::Approvals => Pane::Approvals,
+            _ => Pane::Incidents,
+        };
+        match self.ui.selected.get(&pane) {
+            Some(Pick::Incident(id)) if self.lists(pane, &Pick::Incident(*id)) => {
+                self.state.incidents.get(id)
+            }
+            _ if pane == Pane::Approvals => self.state.approval_queue().first().copied(),
+            _ => self.incidents().first().copied(),
         }
+    }
+}
+
+/// A pick as the status line names it: `#38`, `orders-db`, `event 12`.
+fn name(pick: &Pick) -> String {
+    match pick {
+        Pick::Target(t) => t.clone(),
+        Pick::Event(seq) => format!("event {seq}"),
+        Pick::Incident(id) => id.to_string(),
     }
 }
 
@@ -247,4 +391,205 @@ fn event_matches(e: &Event, filter: &str, state: &State) -> bool {
             .incident_id()
             .and_then(|id| state.incidents.get(&id))
             .is_some_and(|i| i.target.to_lowercase().contains(filter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Decision, Severity};
+
+    fn model() -> Model {
+        let mut m = Model::new(State::default(), Meta::default(), vec![]);
+        apply(
+            &mut m,
+            EventKind::EngineStarted {
+                version: "0".into(),
+                targets: vec!["edge-proxy".into(), "orders-db".into()],
+                playbooks: vec![],
+                dry_run: false,
+                chaos: Default::default(),
+            },
+        );
+        m
+    }
+
+    fn apply(m: &mut Model, kind: EventKind) {
+        let seq = m.state.last_seq + 1;
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        m.apply(Event { seq, ts, kind });
+    }
+
+    /// Incident `id` on `target`, waiting for an operator.
+    fn awaiting(m: &mut Model, id: u64, target: &str) {
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        apply(
+            m,
+            EventKind::IncidentDetected {
+                incident_id: IncidentId(id),
+                target: target.into(),
+                // One open incident per (target, signature): each its own.
+                signature: format!("FAULT_{id}"),
+                severity: Severity::High,
+                started_at: ts,
+                chaos: false,
+            },
+        );
+        apply(
+            m,
+            EventKind::IncidentAnalyzed {
+                incident_id: IncidentId(id),
+                playbook: Some("fallback".into()),
+                step: Some("restart".into()),
+                confidence: 0.85,
+                decision: Decision::ApprovalRequired,
+                reason: "confidence 0.85 is below 0.90".into(),
+            },
+        );
+    }
+
+    fn picked(m: &Model, pane: Pane) -> Option<&Pick> {
+        m.ui.selected.get(&pane)
+    }
+
+    #[test]
+    fn new_incidents_above_the_selection_leave_it_on_its_incident() {
+        let mut m = model();
+        for id in 1..=3 {
+            awaiting(&mut m, id, "orders-db");
+        }
+        m.ui.focus = Pane::Incidents;
+        m.select_row(Pane::Incidents, 1);
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(2)));
+
+        for id in 4..=6 {
+            awaiting(&mut m, id, "edge-proxy");
+        }
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(2)));
+        // Newest first: #6 #5 #4 #3 #2, so the cursor moved down with it.
+        assert_eq!(m.selected_row(Pane::Incidents), 4);
+        assert_eq!(m.ui.flash, None, "nothing left the list");
+    }
+
+    #[test]
+    fn the_focused_top_row_is_picked_so_arrivals_do_not_replace_it() {
+        let mut m = model();
+        m.ui.focus = Pane::Incidents;
+        awaiting(&mut m, 1, "orders-db");
+        awaiting(&mut m, 2, "orders-db");
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(1)));
+    }
+
+    #[test]
+    fn new_events_keep_the_feed_selection_on_its_event() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        m.ui.focus = Pane::Feed;
+        // Newest first: the analysis of #1, then its detection.
+        m.select_row(Pane::Feed, 1);
+        let before = m.selected_event().map(|e| e.seq);
+        awaiting(&mut m, 2, "edge-proxy");
+        assert_eq!(m.selected_event().map(|e| e.seq), before);
+        assert_eq!(m.selected_row(Pane::Feed), 3);
+    }
+
+    #[test]
+    fn an_approval_that_leaves_the_queue_gives_way_to_its_neighbour_and_says_so() {
+        let mut m = model();
+        for id in 1..=3 {
+            awaiting(&mut m, id, "orders-db");
+        }
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 1);
+        apply(
+            &mut m,
+            EventKind::ApprovalGranted {
+                incident_id: IncidentId(2),
+                by: "bob".into(),
+            },
+        );
+        // Oldest first: #3 took #2's place.
+        assert_eq!(
+            picked(&m, Pane::Approvals),
+            Some(&Pick::Incident(IncidentId(3)))
+        );
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(3)));
+        assert_eq!(
+            m.ui.flash.as_deref(),
+            Some("#2 left the approval queue; selected #3")
+        );
+    }
+
+    #[test]
+    fn the_last_approval_leaving_the_queue_gives_way_to_the_one_above() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        awaiting(&mut m, 2, "orders-db");
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 1);
+        apply(
+            &mut m,
+            EventKind::ApprovalRejected {
+                incident_id: IncidentId(2),
+                by: "bob".into(),
+            },
+        );
+        assert_eq!(
+            picked(&m, Pane::Approvals),
+            Some(&Pick::Incident(IncidentId(1)))
+        );
+    }
+
+    #[test]
+    fn an_emptied_queue_picks_nothing() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        m.ui.focus = Pane::Approvals;
+        apply(
+            &mut m,
+            EventKind::ApprovalGranted {
+                incident_id: IncidentId(1),
+                by: "bob".into(),
+            },
+        );
+        assert_eq!(picked(&m, Pane::Approvals), None);
+        assert!(m.selected_incident().is_none());
+    }
+
+    #[test]
+    fn an_incident_filtered_out_gives_way_to_the_next_one_down() {
+        let mut m = model();
+        awaiting(&mut m, 1, "orders-db");
+        awaiting(&mut m, 2, "edge-proxy");
+        awaiting(&mut m, 3, "orders-db");
+        m.ui.focus = Pane::Incidents;
+        m.select_row(Pane::Incidents, 1);
+        m.ui.filter = "orders".into();
+        m.settle_selection();
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(1)));
+        assert_eq!(
+            m.ui.flash.as_deref(),
+            Some("#2 does not match the filter; selected #1")
+        );
+    }
+
+    #[test]
+    fn the_targets_selection_is_a_name() {
+        let mut m = model();
+        m.select_row(Pane::Targets, 1);
+        assert_eq!(
+            picked(&m, Pane::Targets),
+            Some(&Pick::Target("orders-db".into()))
+        );
+        apply(
+            &mut m,
+            EventKind::EngineStarted {
+                version: "0".into(),
+                targets: vec!["api".into(), "edge-proxy".into(), "orders-db".into()],
+                playbooks: vec![],
+                dry_run: false,
+                chaos: Default::default(),
+            },
+        );
+        assert_eq!(m.selected_target(), Some("orders-db"));
+    }
 }

@@ -48,7 +48,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
 
     let width = usize::from(inner.width);
     let fits = (usize::from(inner.height) / ITEM_H).max(1);
-    let selected = ctx.model.ui.selected(Pane::Approvals).min(queue.len() - 1);
+    let selected = ctx.model.selected_row(Pane::Approvals).min(queue.len() - 1);
     let offset = scroll_offset(queue.len(), selected, fits);
     let visible = queue.iter().enumerate().skip(offset).take(fits);
     for (row, (i, inc)) in visible.enumerate() {

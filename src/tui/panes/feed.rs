@@ -31,7 +31,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     }
 
     let height = usize::from(inner.height);
-    let selected = ctx.model.ui.selected(Pane::Feed).min(events.len() - 1);
+    let selected = ctx.model.selected_row(Pane::Feed).min(events.len() - 1);
     let offset = scroll_offset(events.len(), selected, height);
     // Only the visible events are worded: the feed may hold hundreds.
     let visible: Vec<(usize, Described, &Event)> = events

@@ -129,8 +129,7 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
     let rows_h = usize::from(area.height.saturating_sub(1));
     let selected = ctx
         .model
-        .ui
-        .selected(Pane::Incidents)
+        .selected_row(Pane::Incidents)
         .min(incidents.len() - 1);
     let offset = scroll_offset(incidents.len(), selected, rows_h);
     let wide = area.width >= 100;

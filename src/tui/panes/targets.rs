@@ -88,7 +88,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     }
 
     let len = state.targets.len();
-    let selected = ctx.model.ui.selected(Pane::Targets).min(len - 1);
+    let selected = ctx.model.selected_row(Pane::Targets).min(len - 1);
     let height = usize::from(inner.height);
     let offset = scroll_offset(len, selected, height);
     let width = usize::from(inner.width);
