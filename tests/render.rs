@@ -184,6 +184,7 @@ macro_rules! snapshot {
 
 snapshot!(main_120x40, busy(), 120, 40);
 snapshot!(main_80x24, busy(), 80, 24);
+snapshot!(main_100x32, busy(), 100, 32);
 snapshot!(help_120x40, with_modal(busy(), Modal::Help), 120, 40);
 snapshot!(help_80x24, with_modal(busy(), Modal::Help), 80, 24);
 snapshot!(detail_120x40, with_modal(busy(), detail(3, 0)), 120, 40);
@@ -233,6 +234,27 @@ fn fg_after(model: &Model, width: u16, height: u16, anchor: &str, text: &str) ->
     let from = find(buf, anchor).unwrap_or_else(|| panic!("{anchor:?} on screen"));
     let (x, y) = find_from(buf, from, text).unwrap_or_else(|| panic!("{text:?} after {anchor:?}"));
     buf[(x, y)].fg
+}
+
+#[test]
+fn incident_history_is_drawn_from_80x24_up_apart_from_the_ttr_chart() {
+    let model = busy();
+    for (w, h) in [(80, 24), (100, 32), (120, 40), (200, 60)] {
+        let terminal = render(&model, w, h);
+        let buf = terminal.backend().buffer();
+        let list = find(buf, " Incidents").expect("incidents pane");
+        let (x, y) = find_from(buf, list, "detected per minute, last hour  4 total")
+            .unwrap_or_else(|| panic!("history label at {w}x{h}"));
+        // The chart row under the label has a bar for each minute with an incident...
+        let bars = (x..x + 60).filter(|&c| buf[(c, y + 1)].symbol() == "█");
+        assert_eq!(bars.count(), 4, "four busy minutes at {w}x{h}");
+        // ...and a rule keeps the time-to-resolve chart from reading as part of it.
+        assert_eq!(buf[(x + 61, y + 1)].symbol(), "│", "rule at {w}x{h}");
+        assert!(
+            find_from(buf, (x, y), "max 48s").is_some(),
+            "ttr at {w}x{h}"
+        );
+    }
 }
 
 #[test]

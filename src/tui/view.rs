@@ -12,7 +12,8 @@
 //!
 //! Compact (down to 60x16, e.g. 80x24): the stats shrink to one line, targets
 //! and approvals share a row, and the feed and incident list get full width;
-//! host gauges and history sparklines are the first things left out.
+//! host gauges go first, and the incident history shrinks to one chart row
+//! (it is left out only below 80x24).
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -103,11 +104,20 @@ fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     // Three lines per pending fix plus borders: the row is at least 5 high, at most 6.
     let targets = u16::try_from(ctx.model.state.targets.len()).unwrap_or(u16::MAX);
     let top = targets.saturating_add(2).clamp(5, 6);
+    // The feed gives up two rows so the incident history fits (from 80x24);
+    // below that the two split what is left evenly.
+    let rest = area.height.saturating_sub(2 + top);
+    let history = panes::incidents::HISTORY_SHORT_HEIGHT;
+    let feed_h = if rest / 2 + 2 >= history + 2 {
+        (rest - 2) / 2
+    } else {
+        rest / 2
+    };
     let [header, stats, top, feed, incidents] = area.layout(&Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(top),
-        Constraint::Fill(1),
+        Constraint::Length(feed_h),
         Constraint::Fill(1),
     ]));
     panes::header::draw(frame, ctx, header);
