@@ -207,6 +207,7 @@ snapshot!(chaos_80x24, with_modal(busy(), chaos()), 80, 24);
 snapshot!(filter_120x40, filtered(), 120, 40);
 snapshot!(filter_80x24, filtered(), 80, 24);
 snapshot!(too_small, busy(), 59, 16);
+snapshot!(too_small_40x12, busy(), 40, 12);
 snapshot!(empty_120x40, empty(), 120, 40);
 snapshot!(empty_80x24, empty(), 80, 24);
 
@@ -253,6 +254,19 @@ fn incident_history_is_drawn_from_80x24_up_apart_from_the_ttr_chart() {
         assert!(
             find_from(buf, (x, y), "max 48s").is_some(),
             "ttr at {w}x{h}"
+        );
+    }
+}
+
+#[test]
+fn too_small_message_shows_both_sizes_whole_at_any_width() {
+    for (w, h) in [(40, 12), (30, 10), (20, 8), (59, 16)] {
+        let terminal = render(&busy(), w, h);
+        let buf = terminal.backend().buffer();
+        assert!(find(buf, "need 60x16").is_some(), "need at {w}x{h}");
+        assert!(
+            find(buf, &format!("have {w}x{h}")).is_some(),
+            "have at {w}x{h}"
         );
     }
 }

@@ -133,11 +133,68 @@ fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
 }
 
 fn too_small(frame: &mut Frame, ctx: &Ctx, area: Rect) {
-    let msg = format!(
-        "terminal too small: need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{}",
-        area.width, area.height
-    );
-    let line = Line::styled(msg, ctx.fg(ctx.theme.warn));
-    let [middle] = area.layout(&Layout::vertical([Constraint::Length(1)]).flex(Flex::Center));
-    frame.render_widget(Paragraph::new(line).centered(), middle);
+    let need = format!("need {MIN_WIDTH}x{MIN_HEIGHT},");
+    let have = format!("have {}x{}", area.width, area.height);
+    let lines: Vec<Line> = pack(
+        &["terminal too small:", &need, &have],
+        usize::from(area.width),
+    )
+    .into_iter()
+    .map(|l| Line::styled(l, ctx.fg(ctx.theme.warn)))
+    .collect();
+    let height = u16::try_from(lines.len()).unwrap_or(u16::MAX);
+    let [middle] = area.layout(&Layout::vertical([Constraint::Length(height)]).flex(Flex::Center));
+    frame.render_widget(Paragraph::new(lines).centered(), middle);
+}
+
+/// Packs phrases into lines of at most `width` characters, breaking between
+/// phrases, so a size like `need 60x16` stays together. A phrase wider than a
+/// line is broken between its words, never inside one, so no digit is lost.
+fn pack(phrases: &[&str], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let words = phrases.iter().flat_map(|p| {
+        let split = p.chars().count() > width;
+        p.split(' ')
+            .filter(move |_| split)
+            .chain(Some(*p).filter(|_| !split))
+    });
+    for phrase in words {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + phrase.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(phrase);
+            }
+            _ => lines.push((*phrase).to_string()),
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack;
+
+    #[test]
+    fn packing_breaks_only_between_phrases() {
+        let p = ["terminal too small:", "need 60x16,", "have 40x12"];
+        assert_eq!(pack(&p, 80), ["terminal too small: need 60x16, have 40x12"]);
+        assert_eq!(
+            pack(&p, 40),
+            ["terminal too small: need 60x16,", "have 40x12"]
+        );
+        assert_eq!(
+            pack(&p, 20),
+            ["terminal too small:", "need 60x16,", "have 40x12"]
+        );
+        assert_eq!(
+            pack(&p, 12),
+            ["terminal too", "small:", "need 60x16,", "have 40x12"]
+        );
+        assert_eq!(
+            pack(&p, 5),
+            [
+                "terminal", "too", "small:", "need", "60x16,", "have", "40x12"
+            ]
+        );
+    }
 }
