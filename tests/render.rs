@@ -272,6 +272,33 @@ fn too_small_message_shows_both_sizes_whole_at_any_width() {
 }
 
 #[test]
+fn signature_column_shows_long_signatures_whole() {
+    let mut model = console();
+    fold(&mut model, STARTED);
+    fold(
+        &mut model,
+        r#"
+        14:00:00 {"kind":"incident_detected","incident_id":1234567,"target":"orders-db","signature":"CONNECTION_REFUSED","severity":"high","started_at":"2026-11-23T13:59:59Z"}
+        14:01:00 {"kind":"incident_detected","incident_id":1234568,"target":"edge-proxy","signature":"DB_TIMEOUT","severity":"high","started_at":"2026-11-23T14:00:59Z"}
+        "#,
+    );
+    for (w, h) in [(120, 40), (80, 24)] {
+        let terminal = render(&model, w, h);
+        let buf = terminal.backend().buffer();
+        let list = find(buf, " Incidents").expect("incidents pane");
+        let (x, y) = find_from(buf, list, "#1234567 ").expect("the whole id");
+        let (sx, sy) = find_from(buf, (x, y), "CONNECTION_REFUSED ")
+            .unwrap_or_else(|| panic!("whole signature at {w}x{h}"));
+        assert_eq!(sy, y, "on the incident's row at {w}x{h}");
+        // The next column starts after the longest signature, not inside it.
+        let (dx, dy) = find_from(buf, list, "DB_TIMEOUT").expect("the other row");
+        assert_eq!(dx, sx, "one signature column at {w}x{h}");
+        let (status, _) = find_from(buf, (dx, dy), "detected").expect("status");
+        assert!(status > sx + 18, "status after the signature at {w}x{h}");
+    }
+}
+
+#[test]
 fn feed_labels_are_coloured_by_kind() {
     let mut model = console();
     fold(&mut model, STARTED);

@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
-use super::{Ctx, duration_ms, filter_span, pane_block, scroll_offset, status_color};
+use super::{Ctx, duration_ms, filter_span, fit_middle, pane_block, scroll_offset, status_color};
 use crate::state::Incident;
 use crate::tui::Pane;
 
@@ -20,6 +20,9 @@ const HISTORY_FULL_HEIGHT: u16 = 3 + 1 + 6;
 /// This is what 80x24 gets; the view gives this pane the rows for it.
 pub const HISTORY_SHORT_HEIGHT: u16 = 2 + 4;
 const HISTORY_MIN_WIDTH: u16 = 40;
+const TARGET_W: usize = 14;
+const SIGNATURE_MIN_W: usize = 14;
+const SIGNATURE_MAX_W: usize = 28;
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let focused = ctx.focused(Pane::Incidents);
@@ -175,6 +178,27 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
         .min(incidents.len() - 1);
     let offset = scroll_offset(incidents.len(), selected, rows_h);
     let wide = area.width >= 100;
+    let visible = || incidents.iter().skip(offset).take(rows_h);
+    // Ids are never cut; signatures get the width of the longest one on
+    // screen, up to what the other columns leave (and a sane cap), and are
+    // shortened from the middle past that.
+    let id_w = visible()
+        .map(|i| digits(i.id.0) + 1)
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let fixed = id_w + 8 + TARGET_W + 17 + 7 + 5;
+    let room = if wide {
+        SIGNATURE_MAX_W
+    } else {
+        usize::from(area.width)
+            .saturating_sub(fixed)
+            .min(SIGNATURE_MAX_W)
+    };
+    let longest = visible().map(|i| i.signature.chars().count()).max();
+    let sig_w = longest
+        .unwrap_or(0)
+        .clamp(SIGNATURE_MIN_W, room.max(SIGNATURE_MIN_W));
     // Only the rows on screen are formatted, however many incidents there are.
     let rows = incidents
         .iter()
@@ -191,8 +215,8 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
             let mut cells = vec![
                 Span::styled(inc.id.to_string(), ctx.muted()),
                 Span::styled(ctx.clock(inc.detected_at), ctx.muted()),
-                Span::raw(inc.target.clone()),
-                Span::raw(inc.signature.clone()),
+                Span::raw(fit_middle(&inc.target, TARGET_W)),
+                Span::raw(fit_middle(&inc.signature, sig_w)),
                 Span::styled(
                     inc.status.label(),
                     ctx.fg(status_color(ctx.theme, inc.status)),
@@ -211,10 +235,10 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
         });
     let mut header = vec!["ID", "DETECTED", "TARGET", "SIGNATURE", "STATUS", "TTR"];
     let mut widths = vec![
-        Constraint::Length(6),
+        Constraint::Length(id_w as u16),
         Constraint::Length(8),
-        Constraint::Length(14),
-        Constraint::Length(14),
+        Constraint::Length(TARGET_W as u16),
+        Constraint::Length(sig_w as u16),
         Constraint::Length(17),
         Constraint::Length(7),
     ];
@@ -225,4 +249,9 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
     let header = Row::new(header).style(ctx.muted().add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, area);
+}
+
+/// Decimal digits of `n`, without formatting it.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
