@@ -185,6 +185,7 @@ macro_rules! snapshot {
 snapshot!(main_120x40, busy(), 120, 40);
 snapshot!(main_80x24, busy(), 80, 24);
 snapshot!(main_100x32, busy(), 100, 32);
+snapshot!(critical_80x24, critical(), 80, 24);
 snapshot!(help_120x40, with_modal(busy(), Modal::Help), 120, 40);
 snapshot!(help_80x24, with_modal(busy(), Modal::Help), 80, 24);
 snapshot!(detail_120x40, with_modal(busy(), detail(3, 0)), 120, 40);
@@ -296,6 +297,57 @@ fn signature_column_shows_long_signatures_whole() {
         let (status, _) = find_from(buf, (dx, dy), "detected").expect("status");
         assert!(status > sx + 18, "status after the signature at {w}x{h}");
     }
+}
+
+/// The words on screen inside the box whose title is `title`, in reading order.
+fn pane_text(buf: &Buffer, title: &str) -> String {
+    let (x, y) = find(buf, title).expect("pane title on screen");
+    let left = x - 1;
+    let right = (left + 1..buf.area.right())
+        .find(|&c| ["╮", "+"].contains(&buf[(c, y)].symbol()))
+        .expect("top right corner");
+    let bottom = (y + 1..buf.area.bottom())
+        .find(|&r| buf[(left, r)].symbol() == "╰")
+        .expect("bottom left corner");
+    let text: String = (y + 1..bottom)
+        .flat_map(|r| (left + 1..right).map(move |c| (c, r)))
+        .map(|(c, r)| buf[(c, r)].symbol().to_string() + if c + 1 == right { " " } else { "" })
+        .collect();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// #4 is held because its target is critical, with a reason longer than a line.
+fn critical() -> Model {
+    let mut model = busy();
+    fold(
+        &mut model,
+        r#"14:02:00.430 {"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"payments-api is critical: a human approves every fix"}"#,
+    );
+    model
+}
+
+#[test]
+fn approval_reason_is_wrapped_whole() {
+    let reason = "payments-api is critical: a human approves every fix";
+    for (w, h) in [(80, 24), (100, 32), (120, 40)] {
+        let terminal = render(&critical(), w, h);
+        let text = pane_text(terminal.backend().buffer(), " Awaiting approval");
+        assert!(text.contains(&format!("why {reason}")), "{w}x{h}: {text}");
+    }
+    // A reason three lines long at 80x24 grows the row rather than lose its end.
+    let mut model = critical();
+    let long =
+        "cooldown: demo-fallback-restart ran on payments-api 2m00s ago and may run again in 8m00s";
+    fold(
+        &mut model,
+        &format!(
+            r#"14:02:00.440 {{"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"{long}"}}"#
+        ),
+    );
+    let terminal = render(&model, 80, 24);
+    let buf = terminal.backend().buffer();
+    assert!(pane_text(buf, " Awaiting approval").contains(long));
+    assert!(find(buf, "detected per minute").is_some(), "history kept");
 }
 
 #[test]

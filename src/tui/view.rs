@@ -101,9 +101,16 @@ fn roomy(frame: &mut Frame, ctx: &Ctx, area: Rect) {
 }
 
 fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
-    // Three lines per pending fix plus borders: the row is at least 5 high, at most 6.
+    // The row is at least 5 high and fits up to 4 targets; it grows (to 8, and
+    // to 3/8 of the screen) when the selected fix's wrapped reason needs it, so
+    // the reason is read whole.
     let targets = u16::try_from(ctx.model.state.targets.len()).unwrap_or(u16::MAX);
-    let top = targets.saturating_add(2).clamp(5, 6);
+    let split = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]);
+    let [_, approvals] = Rect::new(0, 0, area.width, 1).layout(&split);
+    let wanted = panes::approvals::wanted_height(ctx, approvals.width)
+        .min(8)
+        .min(area.height * 3 / 8);
+    let top = targets.saturating_add(2).clamp(5, 6).max(wanted);
     // The feed gives up two rows so the incident history fits (from 80x24);
     // below that the two split what is left evenly.
     let rest = area.height.saturating_sub(2 + top);
@@ -122,10 +129,7 @@ fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     ]));
     panes::header::draw(frame, ctx, header);
     panes::stats::draw_line(frame, ctx, stats);
-    let [targets, approvals] = top.layout(&Layout::horizontal([
-        Constraint::Percentage(45),
-        Constraint::Percentage(55),
-    ]));
+    let [targets, approvals] = top.layout(&split);
     panes::targets::draw(frame, ctx, targets);
     panes::approvals::draw(frame, ctx, approvals);
     panes::feed::draw(frame, ctx, feed);
