@@ -186,6 +186,7 @@ snapshot!(main_120x40, busy(), 120, 40);
 snapshot!(main_80x24, busy(), 80, 24);
 snapshot!(main_100x32, busy(), 100, 32);
 snapshot!(critical_80x24, critical(), 80, 24);
+snapshot!(theme_warning_80x24, theme_warning(), 80, 24);
 snapshot!(help_120x40, with_modal(busy(), Modal::Help), 120, 40);
 snapshot!(help_80x24, with_modal(busy(), Modal::Help), 80, 24);
 snapshot!(detail_120x40, with_modal(busy(), detail(3, 0)), 120, 40);
@@ -348,6 +349,39 @@ fn approval_reason_is_wrapped_whole() {
     let buf = terminal.backend().buffer();
     assert!(pane_text(buf, " Awaiting approval").contains(long));
     assert!(find(buf, "detected per minute").is_some(), "history kept");
+}
+
+const THEME_WARNING: &str = "theme: /home/alice/.config/autoheal-tui/themes/solarized.yaml:4:13: unknown colour `base03` for `background` (theme skipped)";
+
+fn theme_warning() -> Model {
+    let mut model = busy();
+    model.ui.flash = Some(THEME_WARNING.into());
+    model
+}
+
+#[test]
+fn a_long_status_message_is_wrapped_under_the_status_line() {
+    for (w, h) in [(80, 24), (100, 32), (120, 40)] {
+        let terminal = render(&theme_warning(), w, h);
+        let buf = terminal.backend().buffer();
+        let top: String = (0..4)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| buf[(x, y)].symbol().to_string() + if x + 1 == w { " " } else { "" })
+            .collect();
+        let top = top.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(top.contains(THEME_WARNING), "{w}x{h}: {top}");
+        assert!(top.contains("targets 2/4 up"), "status kept at {w}x{h}");
+        assert!(
+            find(buf, "detected per minute").is_some() || h < 24,
+            "history at {w}x{h}"
+        );
+    }
+    // A message with room still sits at the end of the status line.
+    let mut model = busy();
+    model.ui.flash = Some("theme: light".into());
+    let terminal = render(&model, 120, 40);
+    let buf = terminal.backend().buffer();
+    assert_eq!(find(buf, "theme: light").map(|(_, y)| y), Some(0));
 }
 
 #[test]

@@ -78,8 +78,9 @@ fn roomy(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     // Targets grow with the fleet, up to a quarter of the screen; the stats need 9 rows.
     let targets = u16::try_from(ctx.model.state.targets.len()).unwrap_or(u16::MAX);
     let top = targets.saturating_add(2).clamp(9, (area.height / 4).max(9));
+    let header_h = panes::header::height(ctx, area.width).min(area.height / 4);
     let [header, top, middle, bottom] = area.layout(&Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_h),
         Constraint::Length(top),
         Constraint::Fill(1),
         Constraint::Fill(1),
@@ -113,7 +114,8 @@ fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let top = targets.saturating_add(2).clamp(5, 6).max(wanted);
     // The feed gives up two rows so the incident history fits (from 80x24);
     // below that the two split what is left evenly.
-    let rest = area.height.saturating_sub(2 + top);
+    let header_h = panes::header::height(ctx, area.width).min(area.height / 4);
+    let rest = area.height.saturating_sub(header_h + 1 + top);
     let history = panes::incidents::HISTORY_SHORT_HEIGHT;
     let feed_h = if rest / 2 + 2 >= history + 2 {
         (rest - 2) / 2
@@ -121,7 +123,7 @@ fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         rest / 2
     };
     let [header, stats, top, feed, incidents] = area.layout(&Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_h),
         Constraint::Length(1),
         Constraint::Length(top),
         Constraint::Length(feed_h),
