@@ -88,7 +88,12 @@ fn an_approval_from_one_console_shows_in_both_with_who_gave_it() {
     bob.until("the request on Bob's screen", Duration::from_secs(5), |t| {
         t.screen().contains("DISK_FULL")
     });
-    bob.keys(&["a"]);
+    // `a` takes Bob to the queue, `a` again asks, `y` approves.
+    bob.keys(&["a", "a"]);
+    bob.until("the confirmation", Duration::from_secs(5), |t| {
+        t.screen().contains("y Enter approve")
+    });
+    bob.keys(&["y"]);
     wait("the approved fix to resolve", &|| {
         has(&|e| e["kind"] == "incident_resolved")
     });

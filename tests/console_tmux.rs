@@ -62,7 +62,25 @@ fn chaos_heal_approve_and_quit_from_the_keyboard() {
         Duration::from_secs(5),
         |t| t.screen().contains("DISK_FULL"),
     );
+    // From the targets pane `a` only takes the operator to the queue.
     t.keys(&["a"]);
+    t.until(
+        "the approval queue to take focus",
+        Duration::from_secs(5),
+        |t| t.screen().contains("a again to approve"),
+    );
+    // In the queue `a` asks first, naming what will run; nothing is approved yet.
+    t.keys(&["a"]);
+    t.until("the confirmation", Duration::from_secs(5), |t| {
+        let s = t.screen();
+        s.contains("Approve the fix for") && s.contains("y Enter approve")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !has(&|e| kind(e, "approval_granted")),
+        "an approval needs its confirmation"
+    );
+    t.keys(&["y"]);
     t.until(
         "the approved fix to resolve",
         Duration::from_secs(10),

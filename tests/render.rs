@@ -18,7 +18,7 @@ use autoheal::engine::Sample;
 use autoheal::event::{Event, EventKind, IncidentId, Severity};
 use autoheal::state::State;
 use autoheal::tui::view::draw_in;
-use autoheal::tui::{Meta, Modal, Model, Pane, Theme};
+use autoheal::tui::{Meta, Modal, Model, Pane, Pick, Theme, Verdict};
 
 const DAY: &str = "2026-11-23";
 const NOW: &str = "14:05:00";
@@ -165,6 +165,29 @@ fn chaos() -> Modal {
     }
 }
 
+/// A second fix waiting on payments-api, which the operator's config marks
+/// critical: the planner says so in its reason.
+const CRITICAL: &str = r#"
+14:04:10 {"kind":"probe_failed","target":"payments-api","signature":"CONNECTION_REFUSED","detail":"connect to 127.0.0.1:7101 refused"}
+14:04:10.300 {"kind":"incident_detected","incident_id":5,"target":"payments-api","signature":"CONNECTION_REFUSED","severity":"high","started_at":"2026-11-23T14:04:10Z"}
+14:04:10.320 {"kind":"incident_analyzed","incident_id":5,"playbook":"demo-restart-worker","step":"restart","confidence":0.95,"decision":"approval_required","reason":"payments-api is critical: a human approves every fix"}
+"#;
+
+/// The operator pressed `a` (or `x`) on incident `id` in the approval queue.
+fn confirming(mut model: Model, id: u64, verdict: Verdict) -> Model {
+    fold(&mut model, CRITICAL);
+    model.ui.focus = Pane::Approvals;
+    model
+        .ui
+        .selected
+        .insert(Pane::Approvals, Pick::Incident(IncidentId(id)));
+    model.ui.modals.push(Modal::Confirm {
+        incident: IncidentId(id),
+        verdict,
+    });
+    model
+}
+
 fn render(model: &Model, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
@@ -206,6 +229,42 @@ snapshot!(
 );
 snapshot!(chaos_120x40, with_modal(busy(), chaos()), 120, 40);
 snapshot!(chaos_80x24, with_modal(busy(), chaos()), 80, 24);
+snapshot!(
+    confirm_approve_120x40,
+    confirming(busy(), 4, Verdict::Approve),
+    120,
+    40
+);
+snapshot!(
+    confirm_approve_80x24,
+    confirming(busy(), 4, Verdict::Approve),
+    80,
+    24
+);
+snapshot!(
+    confirm_critical_120x40,
+    confirming(busy(), 5, Verdict::Approve),
+    120,
+    40
+);
+snapshot!(
+    confirm_critical_80x24,
+    confirming(busy(), 5, Verdict::Approve),
+    80,
+    24
+);
+snapshot!(
+    confirm_reject_80x24,
+    confirming(busy(), 4, Verdict::Reject),
+    80,
+    24
+);
+snapshot!(
+    detail_awaiting_80x24,
+    with_modal(busy(), detail(4, 0)),
+    80,
+    24
+);
 snapshot!(filter_120x40, filtered(), 120, 40);
 snapshot!(filter_80x24, filtered(), 80, 24);
 snapshot!(too_small, busy(), 59, 16);
@@ -551,4 +610,17 @@ fn ten_thousand_resolved_incidents_render() {
     let buf = terminal.backend().buffer();
     let list = find(buf, " Incidents").expect("incidents pane");
     assert!(find_from(buf, list, "#1 ").is_some());
+}
+
+#[test]
+fn a_critical_target_is_named_in_red_in_the_confirmation() {
+    let t = Theme::dark();
+    let model = confirming(busy(), 5, Verdict::Approve);
+    assert_eq!(
+        fg_after(&model, 80, 24, "approve restart on", "CRITICAL"),
+        t.error
+    );
+    let calm = confirming(busy(), 4, Verdict::Approve);
+    let screen = format!("{:?}", render(&calm, 80, 24).backend());
+    assert!(!screen.contains("CRITICAL"), "{screen}");
 }

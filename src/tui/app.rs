@@ -58,9 +58,7 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
                             let _ = ch.commands.send(Command::Shutdown { reason: "operator quit".into() }).await;
                         }
                         Some(Action::Command(command)) => {
-                            if matches!(command, Command::InjectChaos { .. }) {
-                                keys::apply(&mut model, UiAction::Close);
-                            }
+                            keys::sent(&mut model, &command);
                             let _ = ch.commands.send(command).await;
                         }
                         Some(Action::Ui(action)) => keys::apply(&mut model, action),

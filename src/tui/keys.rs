@@ -4,9 +4,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::Duration;
 
-use super::{Modal, Model, Pane};
-use crate::event::Command;
-use crate::state::Status;
+use super::{Modal, Model, Pane, Pick, Verdict};
+use crate::event::{Command, IncidentId, Severity};
+use crate::state::{Incident, Status};
 
 /// How long `s` silences a target.
 pub const SILENCE_FOR: Duration = Duration::from_secs(3600);
@@ -34,6 +34,10 @@ pub enum UiAction {
     /// Esc in the filter: drop it and close.
     FilterClear,
     Flash(String),
+    /// Focus the approval queue, on this incident when it waits there.
+    FocusQueue(Option<IncidentId>),
+    /// Close the top modal and say why on the status line.
+    Dismiss(String),
 }
 
 pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
@@ -68,6 +72,20 @@ pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
                 }
                 _ => None,
             };
+        }
+        Some(Modal::Confirm { incident, verdict }) => {
+            // Only a deliberate second key decides; anything else leaves the question open.
+            return match key.code {
+                KeyCode::Char('y') | KeyCode::Enter => Some(decide(model, *incident, *verdict)),
+                KeyCode::Char('n') | KeyCode::Esc => Some(Ui(UiAction::Dismiss(format!(
+                    "{incident} left waiting: not {}",
+                    verdict.done()
+                )))),
+                _ => None,
+            };
+        }
+        Some(Modal::Detail { incident, .. }) if matches!(key.code, KeyCode::Char('a' | 'x')) => {
+            return Some(ask(model, *incident, verdict_of(key.code)));
         }
         Some(Modal::Help | Modal::Detail { .. }) => {
             return match key.code {
@@ -111,10 +129,23 @@ pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
             Some(t) => Ui(UiAction::Flash(format!("{t} offers no chaos"))),
             None => Ui(UiAction::Flash("no target selected".into())),
         },
-        KeyCode::Char(c @ ('a' | 'x')) => match pending(model) {
-            Some(incident_id) if c == 'a' => Action::Command(Command::Approve { incident_id, by }),
-            Some(incident_id) => Action::Command(Command::Reject { incident_id, by }),
-            None => Ui(UiAction::Flash("no fix is awaiting approval".into())),
+        KeyCode::Char('a' | 'x') => match model.ui.focus {
+            _ if model.state.approval_queue().is_empty() => {
+                Ui(UiAction::Flash("no fix is awaiting approval".into()))
+            }
+            Pane::Approvals => match model.selected_incident() {
+                Some(inc) => ask(model, inc.id, verdict_of(key.code)),
+                None => Ui(UiAction::Flash("no fix is awaiting approval".into())),
+            },
+            // Away from the queue a key never decides: it takes the operator to
+            // the queue, on the picked incident when that one is waiting.
+            Pane::Incidents => Ui(UiAction::FocusQueue(
+                model
+                    .selected_incident()
+                    .filter(|i| i.status == Status::AwaitingApproval)
+                    .map(|i| i.id),
+            )),
+            _ => Ui(UiAction::FocusQueue(None)),
         },
         KeyCode::Char('p') if model.state.paused => Action::Command(Command::Resume { by }),
         KeyCode::Char('p') => Action::Command(Command::Pause { by }),
@@ -157,17 +188,89 @@ fn open_target(model: &Model) -> Option<crate::event::IncidentId> {
     }
 }
 
-/// `a`/`x` act on the selected pending fix when the approval pane has focus, else the oldest.
-fn pending(model: &Model) -> Option<crate::event::IncidentId> {
-    let queue = model.state.approval_queue();
-    let chosen = match model.ui.focus {
-        Pane::Approvals => model.selected_incident(),
-        Pane::Incidents => model
-            .selected_incident()
-            .filter(|i| i.status == Status::AwaitingApproval),
-        _ => None,
-    };
-    chosen.or(queue.first().copied()).map(|i| i.id)
+fn verdict_of(code: KeyCode) -> Verdict {
+    match code {
+        KeyCode::Char('x') => Verdict::Reject,
+        _ => Verdict::Approve,
+    }
+}
+
+impl Verdict {
+    /// "approved", "rejected": for the status line.
+    pub fn done(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approved",
+            Verdict::Reject => "rejected",
+        }
+    }
+}
+
+/// `a`/`x` on one incident: the confirmation if it waits for a human, else why not.
+fn ask(model: &Model, incident: IncidentId, verdict: Verdict) -> Action {
+    match model.state.incidents.get(&incident) {
+        Some(i) if i.status == Status::AwaitingApproval => {
+            Action::Ui(UiAction::Open(Modal::Confirm { incident, verdict }))
+        }
+        Some(i) => Action::Ui(UiAction::Flash(format!(
+            "{incident} is {}: no fix awaits approval",
+            i.status.label()
+        ))),
+        None => Action::Ui(UiAction::Flash(format!("no incident {incident}"))),
+    }
+}
+
+/// The confirmed verdict, unless the fix stopped waiting while the question was
+/// open (another console decided, the target recovered): then nothing is sent.
+fn decide(model: &Model, incident_id: IncidentId, verdict: Verdict) -> Action {
+    let by = model.meta.operator.clone();
+    match model.state.incidents.get(&incident_id) {
+        Some(i) if i.status == Status::AwaitingApproval => Action::Command(match verdict {
+            Verdict::Approve => Command::Approve { incident_id, by },
+            Verdict::Reject => Command::Reject { incident_id, by },
+        }),
+        Some(i) => Action::Ui(UiAction::Dismiss(format!(
+            "{incident_id} is {} now: nothing sent",
+            i.status.label()
+        ))),
+        None => Action::Ui(UiAction::Dismiss(format!("no incident {incident_id}"))),
+    }
+}
+
+/// Whether a human must approve every fix on this incident's target. The model
+/// has no target config, so besides a critical severity it reads the planner's
+/// reason ("payments-api is critical: ..."), which is journaled and reaches
+/// attached consoles too.
+pub fn critical(inc: &Incident) -> bool {
+    inc.severity == Severity::Critical
+        || inc
+            .reason
+            .strip_prefix(inc.target.as_str())
+            .is_some_and(|r| r.starts_with(" is critical"))
+}
+
+/// After `command` left for the engine: the modal that issued it closes, and an
+/// approval or rejection is named on the status line until the engine's event shows.
+pub fn sent(model: &mut Model, command: &Command) {
+    let from_modal = matches!(
+        (command, model.ui.modals.last()),
+        (Command::InjectChaos { .. }, Some(Modal::Chaos { .. }))
+            | (
+                Command::Approve { .. } | Command::Reject { .. },
+                Some(Modal::Confirm { .. })
+            )
+    );
+    if from_modal {
+        model.ui.modals.pop();
+    }
+    match command {
+        Command::Approve { incident_id, .. } => {
+            model.ui.flash = Some(format!("approving {incident_id}"));
+        }
+        Command::Reject { incident_id, .. } => {
+            model.ui.flash = Some(format!("rejecting {incident_id}"));
+        }
+        _ => {}
+    }
 }
 
 /// Applies a UI action to the model's UI state. Moves pick the item on the
@@ -221,6 +324,24 @@ pub fn apply(model: &mut Model, action: UiAction) {
             ui.modals.pop();
         }
         UiAction::Flash(text) => ui.flash = Some(text),
+        UiAction::FocusQueue(pick) => {
+            if focus == Pane::Feed {
+                ui.selected.remove(&Pane::Feed);
+            }
+            ui.focus = Pane::Approvals;
+            if let Some(id) = pick {
+                ui.selected.insert(Pane::Approvals, Pick::Incident(id));
+            }
+            model.settle_selection();
+            let on = model
+                .selected_incident()
+                .map_or(String::new(), |i| format!(" {}", i.id));
+            model.ui.flash = Some(format!("approval queue: a again to approve{on}"));
+        }
+        UiAction::Dismiss(text) => {
+            ui.modals.pop();
+            ui.flash = Some(text);
+        }
     }
     model.settle_selection();
 }
@@ -300,32 +421,6 @@ mod tests {
         assert_eq!(
             key(&m, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Action::Quit)
-        );
-    }
-
-    #[test]
-    fn a_approves_the_oldest_pending_fix_naming_the_operator() {
-        let m = model();
-        assert_eq!(
-            key(&m, press(KeyCode::Char('a'))),
-            Some(Action::Command(Command::Approve {
-                incident_id: IncidentId(1),
-                by: "alice@ssh:10.0.0.7".into()
-            }))
-        );
-    }
-
-    #[test]
-    fn x_rejects_the_selected_pending_fix_in_the_approval_pane() {
-        let mut m = model();
-        m.ui.focus = Pane::Approvals;
-        m.select_row(Pane::Approvals, 1);
-        assert_eq!(
-            key(&m, press(KeyCode::Char('x'))),
-            Some(Action::Command(Command::Reject {
-                incident_id: IncidentId(2),
-                by: "alice@ssh:10.0.0.7".into()
-            }))
         );
     }
 
@@ -475,8 +570,232 @@ mod tests {
         );
     }
 
+    const ALICE: &str = "alice@ssh:10.0.0.7";
+
+    /// Presses `code` and applies what it does to the UI, as the app loop would;
+    /// returns the command it sent, if any.
+    fn step(m: &mut Model, code: KeyCode) -> Option<Command> {
+        match key(m, press(code))? {
+            Action::Ui(ui) => {
+                apply(m, ui);
+                None
+            }
+            Action::Command(c) => {
+                sent(m, &c);
+                Some(c)
+            }
+            Action::Quit => panic!("{code:?} quit"),
+        }
+    }
+
+    fn confirming(m: &Model) -> Option<(IncidentId, Verdict)> {
+        match m.ui.modals.last() {
+            Some(Modal::Confirm { incident, verdict }) => Some((*incident, *verdict)),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn a_in_the_queue_approves_the_picked_fix_after_an_older_one_left() {
+    fn a_outside_the_queue_moves_focus_to_it_and_approves_nothing() {
+        let mut m = model();
+        assert_eq!(m.ui.focus, Pane::Targets);
+        assert_eq!(step(&mut m, KeyCode::Char('a')), None);
+        assert_eq!(m.ui.focus, Pane::Approvals);
+        assert_eq!(confirming(&m), None, "no question asked yet");
+        assert_eq!(
+            m.ui.flash.as_deref(),
+            Some("approval queue: a again to approve #1")
+        );
+    }
+
+    #[test]
+    fn a_in_the_incident_list_takes_the_picked_pending_incident_to_the_queue() {
+        let mut m = model();
+        m.ui.focus = Pane::Incidents;
+        // Newest first: #2 #1.
+        m.select_row(Pane::Incidents, 0);
+        assert_eq!(
+            key(&m, press(KeyCode::Char('a'))),
+            Some(Action::Ui(UiAction::FocusQueue(Some(IncidentId(2)))))
+        );
+        step(&mut m, KeyCode::Char('a'));
+        assert_eq!(m.ui.focus, Pane::Approvals);
+        assert_eq!(m.selected_incident().map(|i| i.id), Some(IncidentId(2)));
+    }
+
+    #[test]
+    fn a_in_the_queue_asks_before_approving_the_selected_fix() {
+        let mut m = model();
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 1);
+        assert_eq!(
+            key(&m, press(KeyCode::Char('a'))),
+            Some(Action::Ui(UiAction::Open(Modal::Confirm {
+                incident: IncidentId(2),
+                verdict: Verdict::Approve
+            })))
+        );
+    }
+
+    #[test]
+    fn y_confirms_the_approval_naming_the_operator_and_closes_the_question() {
+        let mut m = model();
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 1);
+        step(&mut m, KeyCode::Char('a'));
+        assert_eq!(
+            step(&mut m, KeyCode::Char('y')),
+            Some(Command::Approve {
+                incident_id: IncidentId(2),
+                by: ALICE.into()
+            })
+        );
+        assert!(m.ui.modals.is_empty());
+        assert_eq!(m.ui.flash.as_deref(), Some("approving #2"));
+    }
+
+    #[test]
+    fn enter_confirms_too() {
+        let mut m = model();
+        m.ui.focus = Pane::Approvals;
+        step(&mut m, KeyCode::Char('a'));
+        assert!(matches!(
+            step(&mut m, KeyCode::Enter),
+            Some(Command::Approve {
+                incident_id: IncidentId(1),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn n_and_esc_cancel_without_a_command() {
+        for cancel in [KeyCode::Char('n'), KeyCode::Esc] {
+            let mut m = model();
+            m.ui.focus = Pane::Approvals;
+            step(&mut m, KeyCode::Char('a'));
+            assert_eq!(step(&mut m, cancel), None);
+            assert!(m.ui.modals.is_empty());
+            assert_eq!(m.ui.flash.as_deref(), Some("#1 left waiting: not approved"));
+        }
+    }
+
+    #[test]
+    fn other_keys_leave_the_question_open() {
+        let mut m = model();
+        m.ui.focus = Pane::Approvals;
+        step(&mut m, KeyCode::Char('a'));
+        for code in [
+            KeyCode::Char('a'),
+            KeyCode::Char('q'),
+            KeyCode::Char('x'),
+            KeyCode::Tab,
+        ] {
+            assert_eq!(key(&m, press(code)), None, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn x_asks_then_rejects_the_selected_fix() {
+        let mut m = model();
+        m.ui.focus = Pane::Approvals;
+        m.select_row(Pane::Approvals, 1);
+        step(&mut m, KeyCode::Char('x'));
+        assert_eq!(confirming(&m), Some((IncidentId(2), Verdict::Reject)));
+        assert_eq!(
+            step(&mut m, KeyCode::Char('y')),
+            Some(Command::Reject {
+                incident_id: IncidentId(2),
+                by: ALICE.into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_confirmation_for_a_fix_that_stopped_waiting_sends_nothing() {
+        let mut m = model();
+        m.ui.focus = Pane::Approvals;
+        step(&mut m, KeyCode::Char('a'));
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        let seq = m.state.last_seq + 1;
+        let kind = EventKind::ApprovalGranted {
+            incident_id: IncidentId(1),
+            by: "bob".into(),
+        };
+        m.apply(Event { seq, ts, kind });
+        assert_eq!(step(&mut m, KeyCode::Char('y')), None);
+        assert!(m.ui.modals.is_empty());
+        assert_eq!(
+            m.ui.flash.as_deref(),
+            Some("#1 is remediating now: nothing sent")
+        );
+    }
+
+    #[test]
+    fn a_and_x_in_the_detail_view_ask_about_that_incident() {
+        let mut m = model();
+        apply(
+            &mut m,
+            UiAction::Open(Modal::Detail {
+                incident: IncidentId(2),
+                scroll: 0,
+            }),
+        );
+        step(&mut m, KeyCode::Char('a'));
+        assert_eq!(confirming(&m), Some((IncidentId(2), Verdict::Approve)));
+        assert_eq!(
+            step(&mut m, KeyCode::Char('y')),
+            Some(Command::Approve {
+                incident_id: IncidentId(2),
+                by: ALICE.into()
+            })
+        );
+        // Back on the detail, where the outcome will show.
+        assert!(matches!(m.ui.modals.last(), Some(Modal::Detail { .. })));
+        step(&mut m, KeyCode::Char('x'));
+        assert_eq!(confirming(&m), Some((IncidentId(2), Verdict::Reject)));
+    }
+
+    #[test]
+    fn a_in_the_detail_of_an_incident_not_waiting_says_why() {
+        let mut m = model();
+        let ts = Timestamp::from_second(1_700_000_000).unwrap();
+        let seq = m.state.last_seq + 1;
+        let kind = EventKind::ApprovalRejected {
+            incident_id: IncidentId(2),
+            by: "bob".into(),
+        };
+        m.apply(Event { seq, ts, kind });
+        apply(
+            &mut m,
+            UiAction::Open(Modal::Detail {
+                incident: IncidentId(2),
+                scroll: 0,
+            }),
+        );
+        assert_eq!(
+            key(&m, press(KeyCode::Char('x'))),
+            Some(Action::Ui(UiAction::Flash(
+                "#2 is rejected: no fix awaits approval".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn a_with_nothing_waiting_says_so_and_stays_put() {
+        let mut m = Model::new(Default::default(), Meta::default(), vec![Theme::dark()]);
+        assert_eq!(
+            key(&m, press(KeyCode::Char('a'))),
+            Some(Action::Ui(UiAction::Flash(
+                "no fix is awaiting approval".into()
+            )))
+        );
+        step(&mut m, KeyCode::Char('a'));
+        assert_eq!(m.ui.focus, Pane::Targets);
+    }
+
+    #[test]
+    fn a_in_the_queue_asks_about_the_picked_fix_after_an_older_one_left() {
         let mut m = model();
         detect(&mut m, 3, "orders-db");
         m.ui.focus = Pane::Approvals;
@@ -488,13 +807,21 @@ mod tests {
             by: "bob".into(),
         };
         m.apply(Event { seq, ts, kind });
-        assert_eq!(
-            key(&m, press(KeyCode::Char('a'))),
-            Some(Action::Command(Command::Approve {
-                incident_id: IncidentId(3),
-                by: "alice@ssh:10.0.0.7".into()
-            }))
-        );
+        step(&mut m, KeyCode::Char('a'));
+        assert_eq!(confirming(&m), Some((IncidentId(3), Verdict::Approve)));
+    }
+
+    #[test]
+    fn a_critical_target_is_recognised_by_severity_or_by_the_planner_reason() {
+        let m = model();
+        let mut inc = m.state.incidents[&IncidentId(1)].clone();
+        assert!(!critical(&inc));
+        inc.reason = "orders-db is critical: a human approves every fix".into();
+        assert!(critical(&inc));
+        inc.reason = "edge-proxy is critical: a human approves every fix".into();
+        assert!(!critical(&inc), "another target's criticality");
+        inc.severity = Severity::Critical;
+        assert!(critical(&inc));
     }
 
     #[test]

@@ -8,5 +8,5 @@ pub mod panes;
 pub mod theme;
 pub mod view;
 
-pub use model::{Meta, Modal, Model, Pane, Pick, Telemetry, UiState};
+pub use model::{Meta, Modal, Model, Pane, Pick, Telemetry, UiState, Verdict};
 pub use theme::Theme;

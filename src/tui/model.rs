@@ -108,6 +108,18 @@ pub enum Modal {
     },
     /// Typing a filter for the feed and the incident list.
     Filter,
+    /// "Approve restart on orders-db?": a second key before a fix runs or is turned down.
+    Confirm {
+        incident: IncidentId,
+        verdict: Verdict,
+    },
+}
+
+/// What the operator is about to say to a pending fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
 }
 
 /// What the operator picked in a pane: the item, never its row, so a list that

@@ -70,6 +70,9 @@ pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) 
             }
             Modal::Chaos { target } => panes::chaos::draw(frame, &ctx, area, target),
             Modal::Filter => panes::filter::draw(frame, &ctx, area),
+            Modal::Confirm { incident, verdict } => {
+                panes::confirm::draw(frame, &ctx, area, *incident, *verdict);
+            }
         }
     }
 }

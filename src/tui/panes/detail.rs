@@ -13,7 +13,7 @@ use super::wording::{LABEL_W, describe, tone_color};
 use super::wrap::wrap;
 use super::{Ctx, centered, duration_ms, hints, modal_block, status_color};
 use crate::event::IncidentId;
-use crate::state::Incident;
+use crate::state::{Incident, Status};
 
 const FIELD_W: usize = 12;
 
@@ -42,7 +42,19 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, scroll: us
     // The key handler scrolls without knowing the length; the end is clamped here.
     let scroll = scroll.min(lines.len().saturating_sub(visible));
     let shown_to = (scroll + visible).min(lines.len());
-    let mut position = hints(ctx, &[("j k", "scroll"), ("g", "top"), ("Esc", "close")]);
+    // Only the keys that apply to this incident: approve and reject while it waits.
+    let awaiting = ctx
+        .model
+        .state
+        .incidents
+        .get(&id)
+        .is_some_and(|i| i.status == Status::AwaitingApproval);
+    let mut keys = vec![("j k", "scroll"), ("g", "top")];
+    if awaiting {
+        keys.extend([("a", "approve"), ("x", "reject")]);
+    }
+    keys.push(("Esc", "close"));
+    let mut position = hints(ctx, &keys);
     if lines.len() > visible {
         position.push_span(Span::styled(
             format!("{}-{shown_to}/{} ", scroll + 1, lines.len()),

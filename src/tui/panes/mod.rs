@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod chaos;
+pub mod confirm;
 pub mod detail;
 pub mod feed;
 pub mod filter;
