@@ -207,6 +207,9 @@ macro_rules! snapshot {
 
 snapshot!(main_120x40, busy(), 120, 40);
 snapshot!(main_80x24, busy(), 80, 24);
+snapshot!(main_100x32, busy(), 100, 32);
+snapshot!(critical_80x24, critical(), 80, 24);
+snapshot!(theme_warning_80x24, theme_warning(), 80, 24);
 snapshot!(help_120x40, with_modal(busy(), Modal::Help), 120, 40);
 snapshot!(help_80x24, with_modal(busy(), Modal::Help), 80, 24);
 snapshot!(detail_120x40, with_modal(busy(), detail(3, 0)), 120, 40);
@@ -265,6 +268,7 @@ snapshot!(
 snapshot!(filter_120x40, filtered(), 120, 40);
 snapshot!(filter_80x24, filtered(), 80, 24);
 snapshot!(too_small, busy(), 59, 16);
+snapshot!(too_small_40x12, busy(), 40, 12);
 snapshot!(empty_120x40, empty(), 120, 40);
 snapshot!(empty_80x24, empty(), 80, 24);
 
@@ -292,6 +296,151 @@ fn fg_after(model: &Model, width: u16, height: u16, anchor: &str, text: &str) ->
     let from = find(buf, anchor).unwrap_or_else(|| panic!("{anchor:?} on screen"));
     let (x, y) = find_from(buf, from, text).unwrap_or_else(|| panic!("{text:?} after {anchor:?}"));
     buf[(x, y)].fg
+}
+
+#[test]
+fn incident_history_is_drawn_from_80x24_up_apart_from_the_ttr_chart() {
+    let model = busy();
+    for (w, h) in [(80, 24), (100, 32), (120, 40), (200, 60)] {
+        let terminal = render(&model, w, h);
+        let buf = terminal.backend().buffer();
+        let list = find(buf, " Incidents").expect("incidents pane");
+        let (x, y) = find_from(buf, list, "detected per minute, last hour  4 total")
+            .unwrap_or_else(|| panic!("history label at {w}x{h}"));
+        // The chart row under the label has a bar for each minute with an incident...
+        let bars = (x..x + 60).filter(|&c| buf[(c, y + 1)].symbol() == "█");
+        assert_eq!(bars.count(), 4, "four busy minutes at {w}x{h}");
+        // ...and a rule keeps the time-to-resolve chart from reading as part of it.
+        assert_eq!(buf[(x + 61, y + 1)].symbol(), "│", "rule at {w}x{h}");
+        assert!(
+            find_from(buf, (x, y), "max 48s").is_some(),
+            "ttr at {w}x{h}"
+        );
+    }
+}
+
+#[test]
+fn too_small_message_shows_both_sizes_whole_at_any_width() {
+    for (w, h) in [(40, 12), (30, 10), (20, 8), (59, 16)] {
+        let terminal = render(&busy(), w, h);
+        let buf = terminal.backend().buffer();
+        assert!(find(buf, "need 60x16").is_some(), "need at {w}x{h}");
+        assert!(
+            find(buf, &format!("have {w}x{h}")).is_some(),
+            "have at {w}x{h}"
+        );
+    }
+}
+
+#[test]
+fn signature_column_shows_long_signatures_whole() {
+    let mut model = console();
+    fold(&mut model, STARTED);
+    fold(
+        &mut model,
+        r#"
+        14:00:00 {"kind":"incident_detected","incident_id":1234567,"target":"orders-db","signature":"CONNECTION_REFUSED","severity":"high","started_at":"2026-11-23T13:59:59Z"}
+        14:01:00 {"kind":"incident_detected","incident_id":1234568,"target":"edge-proxy","signature":"DB_TIMEOUT","severity":"high","started_at":"2026-11-23T14:00:59Z"}
+        "#,
+    );
+    for (w, h) in [(120, 40), (80, 24)] {
+        let terminal = render(&model, w, h);
+        let buf = terminal.backend().buffer();
+        let list = find(buf, " Incidents").expect("incidents pane");
+        let (x, y) = find_from(buf, list, "#1234567 ").expect("the whole id");
+        let (sx, sy) = find_from(buf, (x, y), "CONNECTION_REFUSED ")
+            .unwrap_or_else(|| panic!("whole signature at {w}x{h}"));
+        assert_eq!(sy, y, "on the incident's row at {w}x{h}");
+        // The next column starts after the longest signature, not inside it.
+        let (dx, dy) = find_from(buf, list, "DB_TIMEOUT").expect("the other row");
+        assert_eq!(dx, sx, "one signature column at {w}x{h}");
+        let (status, _) = find_from(buf, (dx, dy), "detected").expect("status");
+        assert!(status > sx + 18, "status after the signature at {w}x{h}");
+    }
+}
+
+/// The words on screen inside the box whose title is `title`, in reading order.
+fn pane_text(buf: &Buffer, title: &str) -> String {
+    let (x, y) = find(buf, title).expect("pane title on screen");
+    let left = x - 1;
+    let right = (left + 1..buf.area.right())
+        .find(|&c| ["╮", "+"].contains(&buf[(c, y)].symbol()))
+        .expect("top right corner");
+    let bottom = (y + 1..buf.area.bottom())
+        .find(|&r| buf[(left, r)].symbol() == "╰")
+        .expect("bottom left corner");
+    let text: String = (y + 1..bottom)
+        .flat_map(|r| (left + 1..right).map(move |c| (c, r)))
+        .map(|(c, r)| buf[(c, r)].symbol().to_string() + if c + 1 == right { " " } else { "" })
+        .collect();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// #4 is held because its target is critical, with a reason longer than a line.
+fn critical() -> Model {
+    let mut model = busy();
+    fold(
+        &mut model,
+        r#"14:02:00.430 {"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"payments-api is critical: a human approves every fix"}"#,
+    );
+    model
+}
+
+#[test]
+fn approval_reason_is_wrapped_whole() {
+    let reason = "payments-api is critical: a human approves every fix";
+    for (w, h) in [(80, 24), (100, 32), (120, 40)] {
+        let terminal = render(&critical(), w, h);
+        let text = pane_text(terminal.backend().buffer(), " Awaiting approval");
+        assert!(text.contains(&format!("why {reason}")), "{w}x{h}: {text}");
+    }
+    // A reason three lines long at 80x24 grows the row rather than lose its end.
+    let mut model = critical();
+    let long =
+        "cooldown: demo-fallback-restart ran on payments-api 2m00s ago and may run again in 8m00s";
+    fold(
+        &mut model,
+        &format!(
+            r#"14:02:00.440 {{"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"{long}"}}"#
+        ),
+    );
+    let terminal = render(&model, 80, 24);
+    let buf = terminal.backend().buffer();
+    assert!(pane_text(buf, " Awaiting approval").contains(long));
+    assert!(find(buf, "detected per minute").is_some(), "history kept");
+}
+
+const THEME_WARNING: &str = "theme: /home/alice/.config/autoheal-tui/themes/solarized.yaml:4:13: unknown colour `base03` for `background` (theme skipped)";
+
+fn theme_warning() -> Model {
+    let mut model = busy();
+    model.ui.flash = Some(THEME_WARNING.into());
+    model
+}
+
+#[test]
+fn a_long_status_message_is_wrapped_under_the_status_line() {
+    for (w, h) in [(80, 24), (100, 32), (120, 40)] {
+        let terminal = render(&theme_warning(), w, h);
+        let buf = terminal.backend().buffer();
+        let top: String = (0..4)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| buf[(x, y)].symbol().to_string() + if x + 1 == w { " " } else { "" })
+            .collect();
+        let top = top.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(top.contains(THEME_WARNING), "{w}x{h}: {top}");
+        assert!(top.contains("targets 2/4 up"), "status kept at {w}x{h}");
+        assert!(
+            find(buf, "detected per minute").is_some() || h < 24,
+            "history at {w}x{h}"
+        );
+    }
+    // A message with room still sits at the end of the status line.
+    let mut model = busy();
+    model.ui.flash = Some("theme: light".into());
+    let terminal = render(&model, 120, 40);
+    let buf = terminal.backend().buffer();
+    assert_eq!(find(buf, "theme: light").map(|(_, y)| y), Some(0));
 }
 
 #[test]

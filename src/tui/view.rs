@@ -12,7 +12,8 @@
 //!
 //! Compact (down to 60x16, e.g. 80x24): the stats shrink to one line, targets
 //! and approvals share a row, and the feed and incident list get full width;
-//! host gauges and history sparklines are the first things left out.
+//! host gauges go first, and the incident history shrinks to one chart row
+//! (it is left out only below 80x24).
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -80,8 +81,9 @@ fn roomy(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     // Targets grow with the fleet, up to a quarter of the screen; the stats need 9 rows.
     let targets = u16::try_from(ctx.model.state.targets.len()).unwrap_or(u16::MAX);
     let top = targets.saturating_add(2).clamp(9, (area.height / 4).max(9));
+    let header_h = panes::header::height(ctx, area.width).min(area.height / 4);
     let [header, top, middle, bottom] = area.layout(&Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_h),
         Constraint::Length(top),
         Constraint::Fill(1),
         Constraint::Fill(1),
@@ -103,22 +105,36 @@ fn roomy(frame: &mut Frame, ctx: &Ctx, area: Rect) {
 }
 
 fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
-    // Three lines per pending fix plus borders: the row is at least 5 high, at most 6.
+    // The row is at least 5 high and fits up to 4 targets; it grows (to 8, and
+    // to 3/8 of the screen) when the selected fix's wrapped reason needs it, so
+    // the reason is read whole.
     let targets = u16::try_from(ctx.model.state.targets.len()).unwrap_or(u16::MAX);
-    let top = targets.saturating_add(2).clamp(5, 6);
+    let split = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]);
+    let [_, approvals] = Rect::new(0, 0, area.width, 1).layout(&split);
+    let wanted = panes::approvals::wanted_height(ctx, approvals.width)
+        .min(8)
+        .min(area.height * 3 / 8);
+    let top = targets.saturating_add(2).clamp(5, 6).max(wanted);
+    // The feed gives up two rows so the incident history fits (from 80x24);
+    // below that the two split what is left evenly.
+    let header_h = panes::header::height(ctx, area.width).min(area.height / 4);
+    let rest = area.height.saturating_sub(header_h + 1 + top);
+    let history = panes::incidents::HISTORY_SHORT_HEIGHT;
+    let feed_h = if rest / 2 + 2 >= history + 2 {
+        (rest - 2) / 2
+    } else {
+        rest / 2
+    };
     let [header, stats, top, feed, incidents] = area.layout(&Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_h),
         Constraint::Length(1),
         Constraint::Length(top),
-        Constraint::Fill(1),
+        Constraint::Length(feed_h),
         Constraint::Fill(1),
     ]));
     panes::header::draw(frame, ctx, header);
     panes::stats::draw_line(frame, ctx, stats);
-    let [targets, approvals] = top.layout(&Layout::horizontal([
-        Constraint::Percentage(45),
-        Constraint::Percentage(55),
-    ]));
+    let [targets, approvals] = top.layout(&split);
     panes::targets::draw(frame, ctx, targets);
     panes::approvals::draw(frame, ctx, approvals);
     panes::feed::draw(frame, ctx, feed);
@@ -126,11 +142,68 @@ fn compact(frame: &mut Frame, ctx: &Ctx, area: Rect) {
 }
 
 fn too_small(frame: &mut Frame, ctx: &Ctx, area: Rect) {
-    let msg = format!(
-        "terminal too small: need {MIN_WIDTH}x{MIN_HEIGHT}, have {}x{}",
-        area.width, area.height
-    );
-    let line = Line::styled(msg, ctx.fg(ctx.theme.warn));
-    let [middle] = area.layout(&Layout::vertical([Constraint::Length(1)]).flex(Flex::Center));
-    frame.render_widget(Paragraph::new(line).centered(), middle);
+    let need = format!("need {MIN_WIDTH}x{MIN_HEIGHT},");
+    let have = format!("have {}x{}", area.width, area.height);
+    let lines: Vec<Line> = pack(
+        &["terminal too small:", &need, &have],
+        usize::from(area.width),
+    )
+    .into_iter()
+    .map(|l| Line::styled(l, ctx.fg(ctx.theme.warn)))
+    .collect();
+    let height = u16::try_from(lines.len()).unwrap_or(u16::MAX);
+    let [middle] = area.layout(&Layout::vertical([Constraint::Length(height)]).flex(Flex::Center));
+    frame.render_widget(Paragraph::new(lines).centered(), middle);
+}
+
+/// Packs phrases into lines of at most `width` characters, breaking between
+/// phrases, so a size like `need 60x16` stays together. A phrase wider than a
+/// line is broken between its words, never inside one, so no digit is lost.
+fn pack(phrases: &[&str], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let words = phrases.iter().flat_map(|p| {
+        let split = p.chars().count() > width;
+        p.split(' ')
+            .filter(move |_| split)
+            .chain(Some(*p).filter(|_| !split))
+    });
+    for phrase in words {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + phrase.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(phrase);
+            }
+            _ => lines.push((*phrase).to_string()),
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack;
+
+    #[test]
+    fn packing_breaks_only_between_phrases() {
+        let p = ["terminal too small:", "need 60x16,", "have 40x12"];
+        assert_eq!(pack(&p, 80), ["terminal too small: need 60x16, have 40x12"]);
+        assert_eq!(
+            pack(&p, 40),
+            ["terminal too small: need 60x16,", "have 40x12"]
+        );
+        assert_eq!(
+            pack(&p, 20),
+            ["terminal too small:", "need 60x16,", "have 40x12"]
+        );
+        assert_eq!(
+            pack(&p, 12),
+            ["terminal too", "small:", "need 60x16,", "have 40x12"]
+        );
+        assert_eq!(
+            pack(&p, 5),
+            [
+                "terminal", "too", "small:", "need", "60x16,", "have", "40x12"
+            ]
+        );
+    }
 }

@@ -7,11 +7,13 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph};
 
-use super::{Ctx, fit, pane_block, scroll_offset};
+use super::wrap::wrap;
+use super::{Ctx, fit, pane_block};
+use crate::state::Incident;
 use crate::tui::Pane;
 
-/// Lines per pending fix: what, the proposed step, the reason.
-const ITEM_H: usize = 3;
+/// "  why " before the reason; its continuation lines are indented as far.
+const WHY_W: usize = 6;
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let focused = ctx.focused(Pane::Approvals);
@@ -47,43 +49,78 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     }
 
     let width = usize::from(inner.width);
-    let fits = (usize::from(inner.height) / ITEM_H).max(1);
     let selected = ctx.model.selected_row(Pane::Approvals).min(queue.len() - 1);
-    let offset = scroll_offset(queue.len(), selected, fits);
-    let visible = queue.iter().enumerate().skip(offset).take(fits);
-    for (row, (i, inc)) in visible.enumerate() {
+    // Fixes take as many lines as their reason needs. Scroll so the selected
+    // fix is on screen, with as many of the fixes before it as still fit.
+    let room = usize::from(inner.height);
+    let mut offset = selected;
+    let mut used = item_lines(ctx, queue[selected], width).len();
+    while offset > 0 {
+        let h = item_lines(ctx, queue[offset - 1], width).len();
+        if used + h > room {
+            break;
+        }
+        used += h;
+        offset -= 1;
+    }
+    let mut y = inner.y;
+    for (i, inc) in queue.iter().enumerate().skip(offset) {
+        if y >= inner.bottom() {
+            break;
+        }
         let style = if focused && i == selected {
             ctx.selection()
         } else {
             Style::new()
         };
-        let confidence = format!("{:.2}", inc.confidence);
-        let head = format!("{} {}  {}", inc.id, inc.target, inc.signature);
-        let head = fit(&head, width.saturating_sub(confidence.len() + 1));
-        let pad = width.saturating_sub(head.chars().count() + confidence.len());
-        let step = match (&inc.playbook, &inc.step) {
-            (Some(p), Some(s)) => format!("{p}/{s}"),
-            (Some(p), None) => p.clone(),
-            _ => "no step proposed".into(),
-        };
-        let lines = vec![
-            Line::from(vec![
-                Span::styled(head, Style::new().add_modifier(Modifier::BOLD)),
-                Span::raw(" ".repeat(pad.max(1))),
-                Span::styled(confidence, ctx.fg(t.warn)),
-            ]),
-            Line::from(vec![
-                Span::styled("  fix ", ctx.muted()),
-                Span::styled(fit(&step, width.saturating_sub(6)), ctx.fg(t.accent)),
-            ]),
-            Line::from(vec![
-                Span::styled("  why ", ctx.muted()),
-                Span::raw(fit(&inc.reason, width.saturating_sub(6))),
-            ]),
-        ];
+        let lines = item_lines(ctx, inc, width);
+        let h = u16::try_from(lines.len()).unwrap_or(u16::MAX);
         // Each fix gets its own rectangle so the selection spans the pane's width.
-        let y = inner.y + u16::try_from(row * ITEM_H).unwrap_or(u16::MAX);
-        let item = Rect::new(inner.x, y, inner.width, ITEM_H as u16).intersection(inner);
+        let item = Rect::new(inner.x, y, inner.width, h).intersection(inner);
         frame.render_widget(Paragraph::new(lines).style(style), item);
+        y = y.saturating_add(h);
     }
+}
+
+/// The lines of one pending fix: what broke, the proposed step, and the reason
+/// wrapped whole, since it is what the operator weighs before approving.
+fn item_lines<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
+    let t = ctx.theme;
+    let confidence = format!("{:.2}", inc.confidence);
+    let head = format!("{} {}  {}", inc.id, inc.target, inc.signature);
+    let head = fit(&head, width.saturating_sub(confidence.len() + 1));
+    let pad = width.saturating_sub(head.chars().count() + confidence.len());
+    let step = match (&inc.playbook, &inc.step) {
+        (Some(p), Some(s)) => format!("{p}/{s}"),
+        (Some(p), None) => p.clone(),
+        _ => "no step proposed".into(),
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(head, Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw(" ".repeat(pad.max(1))),
+            Span::styled(confidence, ctx.fg(t.warn)),
+        ]),
+        Line::from(vec![
+            Span::styled("  fix ", ctx.muted()),
+            Span::styled(fit(&step, width.saturating_sub(WHY_W)), ctx.fg(t.accent)),
+        ]),
+    ];
+    let why = vec![Span::styled("  why ", ctx.muted())];
+    wrap(&mut lines, why, WHY_W, &inc.reason, Style::new(), width);
+    lines
+}
+
+/// Rows the approvals pane wants at `width` columns (borders included) to show
+/// the selected fix whole; the compact view grows its row to this.
+pub fn wanted_height(ctx: &Ctx, width: u16) -> u16 {
+    let queue = ctx.model.state.approval_queue();
+    if queue.is_empty() {
+        return 0;
+    }
+    let selected = ctx.model.selected_row(Pane::Approvals).min(queue.len() - 1);
+    // Borders and the one-column padding on each side.
+    let inner = usize::from(width.saturating_sub(4));
+    let lines = item_lines(ctx, queue[selected], inner).len();
+    u16::try_from(lines + 2).unwrap_or(u16::MAX)
 }

@@ -8,9 +8,64 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::wrap::wrap;
 use super::{Ctx, uptime};
 
+/// Rows the status line needs at `width`: one, plus the lines of a message
+/// (a theme warning, a selection notice) too long to sit at the end of it,
+/// which gets lines of its own rather than lose its end.
+pub fn height(ctx: &Ctx, width: u16) -> u16 {
+    let lines = flash_lines(ctx, width).map_or(0, |l| l.len());
+    1 + u16::try_from(lines).unwrap_or(u16::MAX)
+}
+
+/// The flash wrapped under the status line, or `None` when it fits on it.
+fn flash_lines<'a>(ctx: &Ctx, width: u16) -> Option<Vec<Line<'a>>> {
+    let flash = ctx.model.ui.flash.as_deref()?;
+    let (left, right) = status(ctx);
+    let used = Line::from(left).width() + right.width() + 2;
+    if used + flash.chars().count() <= usize::from(width) {
+        return None;
+    }
+    let mut lines = Vec::new();
+    let style = ctx.fg(ctx.theme.accent);
+    wrap(
+        &mut lines,
+        vec![Span::raw(" ")],
+        1,
+        flash,
+        style,
+        usize::from(width) - 1,
+    );
+    Some(lines)
+}
+
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let (mut left, right) = status(ctx);
+    let [status_area, below] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ]));
+    match flash_lines(ctx, area.width) {
+        Some(lines) => frame.render_widget(Paragraph::new(lines), below),
+        None => {
+            if let Some(flash) = &ctx.model.ui.flash {
+                left.push(Span::raw("  "));
+                left.push(Span::styled(flash.clone(), ctx.fg(ctx.theme.accent)));
+            }
+        }
+    }
+    let right_width = u16::try_from(right.width()).unwrap_or(u16::MAX);
+    let [left_area, right_area] = status_area.layout(&Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(right_width),
+    ]));
+    frame.render_widget(Paragraph::new(Line::from(left)), left_area);
+    frame.render_widget(Paragraph::new(right), right_area);
+}
+
+/// The status line's left side (without the flash) and its right side.
+fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
     let theme = ctx.theme;
     let state = &ctx.model.state;
     let bold = Modifier::BOLD;
@@ -47,11 +102,6 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
             Span::raw(uptime(ctx.now.duration_since(started))),
         ]);
     }
-    if let Some(flash) = &ctx.model.ui.flash {
-        left.push(Span::raw("  "));
-        left.push(Span::styled(flash.clone(), ctx.fg(theme.accent)));
-    }
-
     let zone = ctx.tz.to_offset_info(ctx.now);
     // The leading space keeps a cut-off left side from running into the clock.
     let right = Line::from(vec![
@@ -61,13 +111,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         Span::styled(" ? ", ctx.fg(theme.accent).add_modifier(bold)),
         Span::styled("help ", ctx.muted()),
     ]);
-    let right_width = u16::try_from(right.width()).unwrap_or(u16::MAX);
-    let [left_area, right_area] = area.layout(&Layout::horizontal([
-        Constraint::Fill(1),
-        Constraint::Length(right_width),
-    ]));
-    frame.render_widget(Paragraph::new(Line::from(left)), left_area);
-    frame.render_widget(Paragraph::new(right), right_area);
+    (left, right)
 }
 
 /// The last `width` characters of `s`, marked with `…` when cut.

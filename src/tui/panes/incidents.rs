@@ -8,15 +8,21 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
-use super::{Ctx, duration_ms, filter_span, pane_block, scroll_offset, status_color};
+use super::{Ctx, duration_ms, filter_span, fit_middle, pane_block, scroll_offset, status_color};
 use crate::state::Incident;
 use crate::tui::Pane;
 
 const MINUTES: usize = 60;
 const LAST_RESOLVED: usize = 20;
-/// History takes three rows; only worth it when the list keeps at least five.
-const HISTORY_MIN_HEIGHT: u16 = 3 + 1 + 6;
-const HISTORY_MIN_WIDTH: u16 = 60;
+/// Full history: a label, two chart rows and a gap, when the list keeps five rows.
+const HISTORY_FULL_HEIGHT: u16 = 3 + 1 + 6;
+/// Short history: a label and one chart row, when the list keeps three rows.
+/// This is what 80x24 gets; the view gives this pane the rows for it.
+pub const HISTORY_SHORT_HEIGHT: u16 = 2 + 4;
+const HISTORY_MIN_WIDTH: u16 = 40;
+const TARGET_W: usize = 14;
+const SIGNATURE_MIN_W: usize = 14;
+const SIGNATURE_MAX_W: usize = 28;
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let focused = ctx.focused(Pane::Incidents);
@@ -30,10 +36,19 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let mut inner = block.inner(area);
     frame.render_widget(block, area);
 
-    if inner.height >= HISTORY_MIN_HEIGHT && inner.width >= HISTORY_MIN_WIDTH {
+    // The history is the console's central picture: it shrinks to one chart
+    // row before it goes, and goes only when the list would have no room.
+    let history_h = match inner.height {
+        h if h >= HISTORY_FULL_HEIGHT => Some((3, 1)),
+        h if h >= HISTORY_SHORT_HEIGHT => Some((2, 0)),
+        _ => None,
+    };
+    if let Some((rows, gap)) = history_h
+        && inner.width >= HISTORY_MIN_WIDTH
+    {
         let [history, _gap, list] = inner.layout(&Layout::vertical([
-            Constraint::Length(3),
-            Constraint::Length(1),
+            Constraint::Length(rows),
+            Constraint::Length(gap),
             Constraint::Fill(1),
         ]));
         draw_history(frame, ctx, history);
@@ -78,20 +93,27 @@ pub fn per_minute(ctx: &Ctx) -> [u64; MINUTES] {
 }
 
 fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
-    // One column per minute: wider would only stretch the gap to "now".
-    let ttr_w = LAST_RESOLVED as u16 + 14;
-    let minutes_w = (MINUTES as u16).min(area.width.saturating_sub(ttr_w + 3));
-    let [left, _, right, _] = area.layout(&Layout::horizontal([
+    // One column per minute: wider would only stretch the gap to "now". The
+    // time-to-resolve chart gets what is left, behind a rule so the two never
+    // read as one chart.
+    let minutes_w = (MINUTES as u16).min(area.width);
+    let [left, rule, right] = area.layout(&Layout::horizontal([
         Constraint::Length(minutes_w),
         Constraint::Length(3),
-        Constraint::Length(ttr_w),
-        Constraint::Fill(1),
+        Constraint::Length(
+            (LAST_RESOLVED as u16 + 20).min(area.width.saturating_sub(minutes_w + 3)),
+        ),
     ]));
     let buckets = per_minute(ctx);
     let last_hour: u64 = buckets.iter().sum();
     let peak = buckets.iter().copied().max().unwrap_or(0);
+    let span = if usize::from(minutes_w) < MINUTES {
+        format!("detected per minute, last {minutes_w} min  ")
+    } else {
+        "detected per minute, last hour  ".into()
+    };
     let label = Line::from(vec![
-        Span::styled("detected per minute, last hour  ", ctx.muted()),
+        Span::styled(span, ctx.muted()),
         Span::raw(format!("{last_hour} total")),
         Span::styled(format!("  peak {peak}/min"), ctx.muted()),
     ]);
@@ -108,12 +130,16 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     frame.render_widget(spark, l_spark);
 
     let ttr = &ctx.model.state.ttr_ms;
-    let recent = &ttr[ttr.len().saturating_sub(LAST_RESOLVED)..];
-    let longest = recent.iter().copied().max();
-    let label = Line::from(vec![
-        Span::styled(format!("last {} fixes  ", recent.len()), ctx.muted()),
-        Span::raw(longest.map_or("-".into(), |m| format!("max {}", duration_ms(m)))),
+    let shown = LAST_RESOLVED.min(usize::from(right.width));
+    let recent = &ttr[ttr.len().saturating_sub(shown)..];
+    let Some(label) = ttr_label(ctx, recent, usize::from(right.width)) else {
+        return;
+    };
+    let bar = Paragraph::new(vec![
+        Line::styled(" │ ", ctx.muted());
+        usize::from(rule.height)
     ]);
+    frame.render_widget(bar, rule);
     let [r_label, r_spark] = right.layout(&Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -125,6 +151,25 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     frame.render_widget(spark, r_spark);
 }
 
+/// The time-to-resolve chart's label, as long as `width` allows; never one
+/// with its numbers cut. `None` when even the shortest does not fit.
+fn ttr_label<'a>(ctx: &Ctx, recent: &[u64], width: usize) -> Option<Line<'a>> {
+    let longest = recent
+        .iter()
+        .copied()
+        .max()
+        .map_or("-".into(), |m| format!("max {}", duration_ms(m)));
+    let n = recent.len();
+    [
+        format!("time to resolve, last {n} fixes  "),
+        format!("last {n} fixes  "),
+        "ttr ".to_string(),
+    ]
+    .into_iter()
+    .find(|head| head.chars().count() + longest.chars().count() <= width)
+    .map(|head| Line::from(vec![Span::styled(head, ctx.muted()), Span::raw(longest)]))
+}
+
 fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], focused: bool) {
     let rows_h = usize::from(area.height.saturating_sub(1));
     let selected = ctx
@@ -133,6 +178,27 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
         .min(incidents.len() - 1);
     let offset = scroll_offset(incidents.len(), selected, rows_h);
     let wide = area.width >= 100;
+    let visible = || incidents.iter().skip(offset).take(rows_h);
+    // Ids are never cut; signatures get the width of the longest one on
+    // screen, up to what the other columns leave (and a sane cap), and are
+    // shortened from the middle past that.
+    let id_w = visible()
+        .map(|i| digits(i.id.0) + 1)
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let fixed = id_w + 8 + TARGET_W + 17 + 7 + 5;
+    let room = if wide {
+        SIGNATURE_MAX_W
+    } else {
+        usize::from(area.width)
+            .saturating_sub(fixed)
+            .min(SIGNATURE_MAX_W)
+    };
+    let longest = visible().map(|i| i.signature.chars().count()).max();
+    let sig_w = longest
+        .unwrap_or(0)
+        .clamp(SIGNATURE_MIN_W, room.max(SIGNATURE_MIN_W));
     // Only the rows on screen are formatted, however many incidents there are.
     let rows = incidents
         .iter()
@@ -149,8 +215,8 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
             let mut cells = vec![
                 Span::styled(inc.id.to_string(), ctx.muted()),
                 Span::styled(ctx.clock(inc.detected_at), ctx.muted()),
-                Span::raw(inc.target.clone()),
-                Span::raw(inc.signature.clone()),
+                Span::raw(fit_middle(&inc.target, TARGET_W)),
+                Span::raw(fit_middle(&inc.signature, sig_w)),
                 Span::styled(
                     inc.status.label(),
                     ctx.fg(status_color(ctx.theme, inc.status)),
@@ -169,10 +235,10 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
         });
     let mut header = vec!["ID", "DETECTED", "TARGET", "SIGNATURE", "STATUS", "TTR"];
     let mut widths = vec![
-        Constraint::Length(6),
+        Constraint::Length(id_w as u16),
         Constraint::Length(8),
-        Constraint::Length(14),
-        Constraint::Length(14),
+        Constraint::Length(TARGET_W as u16),
+        Constraint::Length(sig_w as u16),
         Constraint::Length(17),
         Constraint::Length(7),
     ];
@@ -183,4 +249,9 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
     let header = Row::new(header).style(ctx.muted().add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     frame.render_widget(table, area);
+}
+
+/// Decimal digits of `n`, without formatting it.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }

@@ -156,6 +156,24 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// Shortens `s` to `width` characters by cutting its middle, keeping the start
+/// and the end (`CONNECT…REFUSED`), where names and signatures say the most.
+pub fn fit_middle(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width < 3 {
+        return fit(s, width);
+    }
+    let head = (width - 1).div_ceil(2);
+    let tail = width - 1 - head;
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    out.extend(s.chars().skip(n - tail));
+    out
+}
+
 /// `s` padded or cut to exactly `width` characters.
 pub fn cell(s: &str, width: usize) -> String {
     format!("{:<width$}", fit(s, width))
@@ -220,5 +238,13 @@ mod tests {
         assert_eq!(fit("payments-api", 8), "payment…");
         assert_eq!(fit("db", 8), "db");
         assert_eq!(cell("db", 4), "db  ");
+    }
+
+    #[test]
+    fn middle_cuts_keep_both_ends() {
+        assert_eq!(fit_middle("CONNECTION_REFUSED", 11), "CONNE…FUSED");
+        assert_eq!(fit_middle("CONNECTION_REFUSED", 12), "CONNEC…FUSED");
+        assert_eq!(fit_middle("DISK_FULL", 12), "DISK_FULL");
+        assert_eq!(fit_middle("abcdef", 2), "a…");
     }
 }
