@@ -18,7 +18,7 @@ use autoheal::playbook::Playbooks;
 use autoheal::report;
 use autoheal::state::State;
 use autoheal::tui::theme::{self, ColorDepth};
-use autoheal::tui::{self, Meta, Model, Theme, app::Channels};
+use autoheal::tui::{self, Charset, Glyphs, Meta, Model, Theme, app::Channels};
 use std::io::IsTerminal;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::broadcast;
@@ -431,6 +431,7 @@ fn console_model(state: State, meta: Meta, theme_name: Option<&str>) -> Model {
         tracing::warn!("theme: {w}");
     }
     let mut model = Model::new(state, meta, themes);
+    model.glyphs = Glyphs::for_charset(Charset::detect(|k| std::env::var(k).ok()));
     model.ui.theme = first;
     model.ui.flash = warnings.first().map(|w| format!("theme: {w}"));
     model

@@ -46,6 +46,7 @@ pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) 
     let ctx = Ctx {
         model,
         theme,
+        glyphs: &model.glyphs,
         now,
         tz,
     };
