@@ -114,7 +114,7 @@ impl Glyphs {
         ellipsis: "...",
         cursor: "_",
         up: "Up",
-        down: "Down",
+        down: "Dn",
     };
 
     pub fn for_charset(charset: Charset) -> Glyphs {
