@@ -323,6 +323,21 @@ fn ascii_mode_sends_only_ascii_in_every_state_and_size() {
     }
 }
 
+#[test]
+fn ascii_mode_turns_utf8_from_the_fleet_into_question_marks_in_place() {
+    let mut model = ascii(busy());
+    fold(
+        &mut model,
+        r#"14:04:30 {"kind":"probe_failed","target":"orders-db","signature":"DB_TIMEOUT","detail":"caf\u00e9 \u78c1\u76d8 full \u2026 end"}"#,
+    );
+    let terminal = render(&model, 120, 40);
+    let buf = terminal.backend().buffer();
+    let screen: String = buf.content.iter().map(|c| c.symbol()).collect();
+    assert!(screen.is_ascii());
+    // A wide character becomes `? `: it keeps its two cells, so the columns after it hold.
+    assert!(find(buf, "caf? ? ?  full ? end").is_some(), "{screen}");
+}
+
 /// Where `text` first appears at or after `from` (reading order), as (x, y).
 fn find_from(buf: &Buffer, from: (u16, u16), text: &str) -> Option<(u16, u16)> {
     let area = buf.area;

@@ -47,6 +47,9 @@ impl Charset {
 /// Every character a pane draws that is not text: frames, bars, charts, marks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Glyphs {
+    /// Whether text from elsewhere (target names, command output) must be
+    /// made ASCII too before it reaches the terminal.
+    pub only_ascii: bool,
     pub border: border::Set<'static>,
     /// Sparkline levels, from empty to a full cell.
     pub spark: bar::Set<'static>,
@@ -69,6 +72,7 @@ pub struct Glyphs {
 
 impl Glyphs {
     pub const UNICODE: Glyphs = Glyphs {
+        only_ascii: false,
         border: border::ROUNDED,
         spark: bar::NINE_LEVELS,
         gauge_full: "█",
@@ -83,6 +87,7 @@ impl Glyphs {
     };
 
     pub const ASCII: Glyphs = Glyphs {
+        only_ascii: true,
         // ratatui's PLAIN set is still box drawing.
         border: border::Set {
             top_left: "+",
