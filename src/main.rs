@@ -18,7 +18,7 @@ use autoheal::playbook::Playbooks;
 use autoheal::report;
 use autoheal::state::State;
 use autoheal::tui::theme::{self, ColorDepth};
-use autoheal::tui::{self, Meta, Model, Theme, app::Channels};
+use autoheal::tui::{self, Charset, Glyphs, Meta, Model, Theme, app::Channels};
 use std::io::IsTerminal;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::broadcast;
@@ -229,6 +229,9 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         .clone()
         .or(config.journal.clone())
         .unwrap_or_else(|| paths.data_dir.join(journal_name));
+    if !cli.headless {
+        tui::app::check_terminal(|k| std::env::var(k).ok(), false).map_err(anyhow::Error::msg)?;
+    }
     if !cli.headless && !std::io::stdout().is_terminal() {
         bail!("standard output is not a terminal: run with --headless, or in a terminal");
     }
@@ -389,6 +392,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
 
 /// The console on a daemon: its event stream in, commands out over HTTP.
 async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
+    tui::app::check_terminal(|k| std::env::var(k).ok(), true).map_err(anyhow::Error::msg)?;
     if !std::io::stdout().is_terminal() {
         bail!("standard output is not a terminal: attach needs one");
     }
@@ -431,6 +435,7 @@ fn console_model(state: State, meta: Meta, theme_name: Option<&str>) -> Model {
         tracing::warn!("theme: {w}");
     }
     let mut model = Model::new(state, meta, themes);
+    model.glyphs = Glyphs::for_charset(Charset::detect(|k| std::env::var(k).ok()));
     model.ui.theme = first;
     model.ui.flash = warnings.first().map(|w| format!("theme: {w}"));
     model

@@ -156,3 +156,86 @@ fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
         t.screen().contains("Incident #1 ")
     });
 }
+
+/// The binary under `TERM=dumb` with a fresh HOME: (exit code, stdout, stderr).
+fn dumb(args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
+        .args(args)
+        .env("HOME", home.path())
+        .env("TERM", "dumb")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), out.stdout, stderr)
+}
+
+#[test]
+fn a_dumb_terminal_gets_advice_instead_of_a_console() {
+    let (code, stdout, stderr) = dumb(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    // Not one escape sequence: the alternate screen was never entered.
+    assert!(stdout.is_empty(), "{:?}", String::from_utf8_lossy(&stdout));
+    assert!(
+        stderr.contains("TERM=dumb cannot show the full-screen console")
+            && stderr.contains("--headless"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = dumb(&["attach", "http://127.0.0.1:9"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("run attach from a terminal that can"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_dumb_terminal_still_runs_headless() {
+    let (code, _, stderr) = dumb(&["--headless", "--for", "1s"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("TERM=dumb"), "{stderr}");
+}
+
+#[test]
+fn a_dumb_terminal_shows_the_advice_on_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = dir.path().join("status");
+    let command = format!(
+        // The sleep keeps the pane, and the message, on screen for the test to read.
+        "HOME={home} TERM=dumb {bin}; echo $? > {status}; sleep 30",
+        home = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_autoheal-tui"),
+        status = status.display(),
+    );
+    let Some(t) = Tmux::start("dumb", 100, 20, &command) else {
+        return;
+    };
+    t.until("the refusal", Duration::from_secs(10), |_| {
+        !read(&status).is_empty()
+    });
+    assert_eq!(read(&status).trim(), "1");
+    let screen = t.screen();
+    assert!(screen.contains("--headless"), "{screen}");
+    assert!(!t.alternate_screen());
+}
+
+#[test]
+fn a_c_locale_gets_an_ascii_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "HOME={home} LC_ALL=C TERM=xterm-256color {bin} --journal {home}/journal.jsonl",
+        home = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_autoheal-tui"),
+    );
+    let Some(t) = Tmux::start("ascii", 80, 24, &command) else {
+        return;
+    };
+    t.until("the console", Duration::from_secs(10), |t| {
+        t.screen().contains("+ Targets")
+    });
+    let screen = t.screen();
+    assert!(screen.is_ascii(), "{screen}");
+    t.keys(&["q"]);
+}

@@ -18,7 +18,7 @@ use autoheal::engine::Sample;
 use autoheal::event::{Event, EventKind, IncidentId, Severity};
 use autoheal::state::State;
 use autoheal::tui::view::draw_in;
-use autoheal::tui::{Meta, Modal, Model, Pane, Pick, Theme, Verdict};
+use autoheal::tui::{Glyphs, Meta, Modal, Model, Pane, Pick, Theme, Verdict};
 
 const DAY: &str = "2026-11-23";
 const NOW: &str = "14:05:00";
@@ -271,6 +271,72 @@ snapshot!(too_small, busy(), 59, 16);
 snapshot!(too_small_40x12, busy(), 40, 12);
 snapshot!(empty_120x40, empty(), 120, 40);
 snapshot!(empty_80x24, empty(), 80, 24);
+
+/// The console on a terminal that cannot show UTF-8 (`LANG=C`, `TERM=linux`).
+fn ascii(mut model: Model) -> Model {
+    model.glyphs = Glyphs::ASCII;
+    model
+}
+
+snapshot!(ascii_main_80x24, ascii(busy()), 80, 24);
+snapshot!(ascii_main_120x40, ascii(busy()), 120, 40);
+snapshot!(
+    ascii_help_80x24,
+    ascii(with_modal(busy(), Modal::Help)),
+    80,
+    24
+);
+snapshot!(
+    ascii_confirm_critical_80x24,
+    ascii(confirming(busy(), 5, Verdict::Approve)),
+    80,
+    24
+);
+
+#[test]
+fn ascii_mode_sends_only_ascii_in_every_state_and_size() {
+    let states = [
+        ("main", ascii(busy())),
+        ("empty", ascii(empty())),
+        ("critical", ascii(critical())),
+        ("theme warning", ascii(theme_warning())),
+        ("help", ascii(with_modal(busy(), Modal::Help))),
+        ("detail", ascii(with_modal(busy(), detail(3, 0)))),
+        ("awaiting", ascii(with_modal(busy(), detail(4, 0)))),
+        ("chaos", ascii(with_modal(busy(), chaos()))),
+        ("filter", ascii(filtered())),
+        ("confirm", ascii(confirming(busy(), 5, Verdict::Approve))),
+    ];
+    for (name, model) in &states {
+        for (w, h) in [(80, 24), (100, 32), (120, 40), (59, 16), (40, 12)] {
+            let terminal = render(model, w, h);
+            let screen: String = terminal
+                .backend()
+                .buffer()
+                .content
+                .iter()
+                .map(|c| c.symbol())
+                .collect();
+            let odd: String = screen.chars().filter(|c| !c.is_ascii()).collect();
+            assert!(screen.is_ascii(), "{name} at {w}x{h} sends {odd:?}");
+        }
+    }
+}
+
+#[test]
+fn ascii_mode_turns_utf8_from_the_fleet_into_question_marks_in_place() {
+    let mut model = ascii(busy());
+    fold(
+        &mut model,
+        r#"14:04:30 {"kind":"probe_failed","target":"orders-db","signature":"DB_TIMEOUT","detail":"caf\u00e9 \u78c1\u76d8 full \u2026 end"}"#,
+    );
+    let terminal = render(&model, 120, 40);
+    let buf = terminal.backend().buffer();
+    let screen: String = buf.content.iter().map(|c| c.symbol()).collect();
+    assert!(screen.is_ascii());
+    // A wide character becomes `? `: it keeps its two cells, so the columns after it hold.
+    assert!(find(buf, "caf? ? ?  full ? end").is_some(), "{screen}");
+}
 
 /// Where `text` first appears at or after `from` (reading order), as (x, y).
 fn find_from(buf: &Buffer, from: (u16, u16), text: &str) -> Option<(u16, u16)> {

@@ -36,6 +36,26 @@ pub struct Channels {
 
 type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 
+/// Refuses the full-screen console where it cannot work, saying what to do
+/// instead; call it before anything touches the terminal. `TERM=dumb` (Emacs'
+/// shell, `script` in some CI) has no cursor movement or alternate screen, so
+/// the console would scroll frame after frame. `attached` picks the advice: a
+/// console on a daemon has no headless mode, it needs another terminal.
+pub fn check_terminal(env: impl Fn(&str) -> Option<String>, attached: bool) -> Result<(), String> {
+    if env("TERM").as_deref() != Some("dumb") {
+        return Ok(());
+    }
+    let instead = if attached {
+        "run attach from a terminal that can (xterm, tmux, screen, an SSH client)"
+    } else {
+        "run with --headless for one line per event, or serve here and attach \
+         from a terminal that can (xterm, tmux, screen, an SSH client)"
+    };
+    Err(format!(
+        "TERM=dumb cannot show the full-screen console: {instead}"
+    ))
+}
+
 /// Runs the console until the engine stops (after `q`, a signal, or `--for`).
 pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
     let mut terminal = enter()?;
@@ -182,4 +202,29 @@ fn install_panic_hook() {
         restore();
         previous(info);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_terminal;
+
+    fn term(value: Option<&str>) -> impl Fn(&str) -> Option<String> {
+        move |k| (k == "TERM").then_some(value).flatten().map(String::from)
+    }
+
+    #[test]
+    fn a_dumb_terminal_is_refused_with_what_to_do_instead() {
+        let err = check_terminal(term(Some("dumb")), false).unwrap_err();
+        assert!(err.contains("TERM=dumb"), "{err}");
+        assert!(err.contains("--headless"), "{err}");
+        let err = check_terminal(term(Some("dumb")), true).unwrap_err();
+        assert!(err.contains("attach from a terminal"), "{err}");
+    }
+
+    #[test]
+    fn capable_or_unnamed_terminals_are_let_through() {
+        for value in [Some("xterm-256color"), Some("linux"), Some("screen"), None] {
+            assert_eq!(check_terminal(term(value), false), Ok(()), "{value:?}");
+        }
+    }
 }

@@ -2,11 +2,13 @@
 //! `Command`s; the console never runs an action itself.
 
 pub mod app;
+pub mod glyphs;
 pub mod keys;
 pub mod model;
 pub mod panes;
 pub mod theme;
 pub mod view;
 
+pub use glyphs::{Charset, Glyphs};
 pub use model::{Meta, Modal, Model, Pane, Pick, Telemetry, UiState, Verdict};
 pub use theme::Theme;

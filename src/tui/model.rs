@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
+use super::Glyphs;
 use super::theme::Theme;
 use crate::engine::Sample;
 use crate::event::{Event, EventKind, IncidentId};
@@ -27,6 +28,8 @@ pub struct Model {
     pub meta: Meta,
     pub ui: UiState,
     pub themes: Vec<Theme>,
+    /// The characters frames, bars and charts are drawn with, for this terminal.
+    pub glyphs: Glyphs,
 }
 
 /// Facts about this run that are not events.
@@ -175,6 +178,7 @@ impl Model {
             meta,
             ui: UiState::default(),
             themes,
+            glyphs: Glyphs::default(),
         }
     }
 

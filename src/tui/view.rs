@@ -46,6 +46,7 @@ pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) 
     let ctx = Ctx {
         model,
         theme,
+        glyphs: &model.glyphs,
         now,
         tz,
     };
@@ -55,23 +56,41 @@ pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) 
         area,
     );
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        return too_small(frame, &ctx, area);
-    }
-    if area.width >= ROOMY_WIDTH && area.height >= ROOMY_HEIGHT {
-        roomy(frame, &ctx, area);
+        too_small(frame, &ctx, area);
     } else {
-        compact(frame, &ctx, area);
+        panes_and_modals(frame, &ctx, area);
+    }
+    if model.glyphs.only_ascii {
+        only_ascii(frame.buffer_mut());
+    }
+}
+
+/// Text the console does not write (an action's output, a target's name) may
+/// be UTF-8; a terminal that cannot show it gets `?`, one cell each, so the
+/// columns stay where they are.
+fn only_ascii(buffer: &mut ratatui::buffer::Buffer) {
+    for cell in buffer.content.iter_mut().filter(|c| !c.symbol().is_ascii()) {
+        cell.set_symbol("?");
+    }
+}
+
+fn panes_and_modals(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let model = ctx.model;
+    if area.width >= ROOMY_WIDTH && area.height >= ROOMY_HEIGHT {
+        roomy(frame, ctx, area);
+    } else {
+        compact(frame, ctx, area);
     }
     for modal in &model.ui.modals {
         match modal {
-            Modal::Help => panes::help::draw(frame, &ctx, area),
+            Modal::Help => panes::help::draw(frame, ctx, area),
             Modal::Detail { incident, scroll } => {
-                panes::detail::draw(frame, &ctx, area, *incident, *scroll);
+                panes::detail::draw(frame, ctx, area, *incident, *scroll);
             }
-            Modal::Chaos { target } => panes::chaos::draw(frame, &ctx, area, target),
-            Modal::Filter => panes::filter::draw(frame, &ctx, area),
+            Modal::Chaos { target } => panes::chaos::draw(frame, ctx, area, target),
+            Modal::Filter => panes::filter::draw(frame, ctx, area),
             Modal::Confirm { incident, verdict } => {
-                panes::confirm::draw(frame, &ctx, area, *incident, *verdict);
+                panes::confirm::draw(frame, ctx, area, *incident, *verdict);
             }
         }
     }

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph};
 
 use super::wrap::wrap;
-use super::{Ctx, fit, pane_block};
+use super::{Ctx, pane_block};
 use crate::state::Incident;
 use crate::tui::Pane;
 
@@ -35,7 +35,8 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         block = block.title_bottom(Line::from(vec![
             Span::raw(" "),
             Span::styled("a", key),
-            Span::styled(" approve · ", ctx.muted()),
+            Span::styled(" approve", ctx.muted()),
+            Span::styled(ctx.glyphs.sep, ctx.muted()),
             Span::styled("x", key),
             Span::styled(" reject ", ctx.muted()),
         ]));
@@ -88,7 +89,9 @@ fn item_lines<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
     let t = ctx.theme;
     let confidence = format!("{:.2}", inc.confidence);
     let head = format!("{} {}  {}", inc.id, inc.target, inc.signature);
-    let head = fit(&head, width.saturating_sub(confidence.len() + 1));
+    let head = ctx
+        .glyphs
+        .fit(&head, width.saturating_sub(confidence.len() + 1));
     let pad = width.saturating_sub(head.chars().count() + confidence.len());
     let step = match (&inc.playbook, &inc.step) {
         (Some(p), Some(s)) => format!("{p}/{s}"),
@@ -103,7 +106,10 @@ fn item_lines<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
         ]),
         Line::from(vec![
             Span::styled("  fix ", ctx.muted()),
-            Span::styled(fit(&step, width.saturating_sub(WHY_W)), ctx.fg(t.accent)),
+            Span::styled(
+                ctx.glyphs.fit(&step, width.saturating_sub(WHY_W)),
+                ctx.fg(t.accent),
+            ),
         ]),
     ];
     let why = vec![Span::styled("  why ", ctx.muted())];

@@ -130,8 +130,8 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
         };
         confidence.push(Span::styled(
             format!(
-                "  ·  learned {} ok, {} failed ({rate})",
-                r.successes, r.failures
+                " {} learned {} ok, {} failed ({rate})",
+                ctx.glyphs.sep, r.successes, r.failures
             ),
             ctx.muted(),
         ));

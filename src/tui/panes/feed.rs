@@ -8,7 +8,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::wording::{Described, LABEL_W, describe, tone_color};
-use super::{Ctx, filter_span, fit, pane_block, scroll_offset};
+use super::{Ctx, filter_span, pane_block, scroll_offset};
 use crate::event::Event;
 use crate::tui::Pane;
 
@@ -58,8 +58,8 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         Row::new([
             Span::styled(ctx.clock(e.ts), ctx.muted()),
             Span::styled(d.label, ctx.fg(tone_color(ctx, d.tone))),
-            Span::raw(fit(&d.target, target_w)),
-            Span::raw(fit(&d.text, text_w)),
+            Span::raw(ctx.glyphs.fit(&d.target, target_w)),
+            Span::raw(ctx.glyphs.fit(&d.text, text_w)),
         ])
         .style(style)
     });

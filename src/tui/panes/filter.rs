@@ -29,7 +29,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let line = Line::from(vec![
         Span::styled(" / ", Style::new().fg(ctx.theme.accent)),
         Span::raw(shown),
-        Span::styled("█", cursor),
+        Span::styled(ctx.glyphs.cursor, cursor),
     ]);
     frame.render_widget(Paragraph::new(line), inner);
 }

@@ -76,11 +76,17 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
     )];
     if !ctx.model.meta.mode.is_empty() {
         // A config path can be long; its end (the file name) is the part that tells.
-        left.push(Span::styled(tail(&ctx.model.meta.mode, 24), ctx.muted()));
-        left.push(Span::styled(" · ", ctx.muted()));
+        left.push(Span::styled(
+            ctx.glyphs.tail(&ctx.model.meta.mode, 24),
+            ctx.muted(),
+        ));
+        left.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
     }
     let automation = match (state.paused, state.dry_run) {
-        (true, true) => Span::styled("PAUSED · DRY RUN", ctx.fg(theme.warn).add_modifier(bold)),
+        (true, true) => Span::styled(
+            format!("PAUSED{}DRY RUN", ctx.glyphs.sep),
+            ctx.fg(theme.warn).add_modifier(bold),
+        ),
         (true, false) => Span::styled("PAUSED", ctx.fg(theme.warn).add_modifier(bold)),
         (false, true) => Span::styled("DRY RUN", ctx.fg(theme.warn).add_modifier(bold)),
         (false, false) => Span::styled("auto", ctx.fg(theme.ok)),
@@ -92,13 +98,15 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
     let up = state.targets.values().filter(|t| !t.failing).count();
     let up_color = if up == total { theme.ok } else { theme.error };
     left.extend([
-        Span::styled(" · targets ", ctx.muted()),
+        Span::styled(ctx.glyphs.sep, ctx.muted()),
+        Span::styled("targets ", ctx.muted()),
         Span::styled(format!("{up}/{total}"), ctx.fg(up_color)),
         Span::styled(" up", ctx.muted()),
     ]);
     if let Some(started) = ctx.model.meta.started_at {
         left.extend([
-            Span::styled(" · uptime ", ctx.muted()),
+            Span::styled(ctx.glyphs.sep, ctx.muted()),
+            Span::styled("uptime ", ctx.muted()),
             Span::raw(uptime(ctx.now.duration_since(started))),
         ]);
     }
@@ -112,23 +120,4 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
         Span::styled("help ", ctx.muted()),
     ]);
     (left, right)
-}
-
-/// The last `width` characters of `s`, marked with `…` when cut.
-fn tail(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        return s.to_string();
-    }
-    let rest: String = s.chars().skip(n + 1 - width).collect();
-    format!("…{rest}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn long_config_paths_keep_their_file_name() {
-        assert_eq!(super::tail("/etc/autoheal/prod.yaml", 10), "…prod.yaml");
-        assert_eq!(super::tail("demo", 10), "demo");
-    }
 }

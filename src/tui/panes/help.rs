@@ -51,6 +51,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let mut lines: Vec<Line> = KEYS
         .iter()
         .map(|(k, what)| {
+            let k = k.replace('↓', ctx.glyphs.down).replace('↑', ctx.glyphs.up);
             Line::from(vec![
                 Span::raw(" "),
                 Span::styled(format!("{k:<w$}", w = KEY_W - 1), key),

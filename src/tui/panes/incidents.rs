@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
-use super::{Ctx, duration_ms, filter_span, fit_middle, pane_block, scroll_offset, status_color};
+use super::{Ctx, duration_ms, filter_span, pane_block, scroll_offset, status_color};
 use crate::state::Incident;
 use crate::tui::Pane;
 
@@ -126,6 +126,7 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let w = usize::from(l_spark.width);
     let spark = Sparkline::default()
         .data(buckets.iter().skip(MINUTES.saturating_sub(w)).copied())
+        .bar_set(ctx.glyphs.spark.clone())
         .style(ctx.fg(ctx.theme.error));
     frame.render_widget(spark, l_spark);
 
@@ -136,7 +137,7 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         return;
     };
     let bar = Paragraph::new(vec![
-        Line::styled(" │ ", ctx.muted());
+        Line::styled(ctx.glyphs.divider, ctx.muted());
         usize::from(rule.height)
     ]);
     frame.render_widget(bar, rule);
@@ -147,6 +148,7 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     frame.render_widget(Paragraph::new(label), r_label);
     let spark = Sparkline::default()
         .data(recent.iter().copied())
+        .bar_set(ctx.glyphs.spark.clone())
         .style(ctx.fg(ctx.theme.ok));
     frame.render_widget(spark, r_spark);
 }
@@ -215,8 +217,8 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
             let mut cells = vec![
                 Span::styled(inc.id.to_string(), ctx.muted()),
                 Span::styled(ctx.clock(inc.detected_at), ctx.muted()),
-                Span::raw(fit_middle(&inc.target, TARGET_W)),
-                Span::raw(fit_middle(&inc.signature, sig_w)),
+                Span::raw(ctx.glyphs.fit_middle(&inc.target, TARGET_W)),
+                Span::raw(ctx.glyphs.fit_middle(&inc.signature, sig_w)),
                 Span::styled(
                     inc.status.label(),
                     ctx.fg(status_color(ctx.theme, inc.status)),

@@ -23,15 +23,17 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear};
+use ratatui::widgets::{Block, Clear};
 
-use super::{Model, Pane, Theme};
+use super::{Glyphs, Model, Pane, Theme};
 use crate::state::Status;
 
 /// Everything a pane reads: the model, the theme in use, and the time of this frame.
 pub struct Ctx<'a> {
     pub model: &'a Model,
     pub theme: &'a Theme,
+    /// Unicode or ASCII frames, bars and marks, as the terminal can show them.
+    pub glyphs: &'a Glyphs,
     /// The frame's clock: panes never read the real one, so frames are reproducible.
     pub now: Timestamp,
     /// The zone clock times are shown in (the system zone live, UTC in tests).
@@ -89,7 +91,7 @@ pub fn pane_block<'a>(ctx: &Ctx, title: Vec<Span<'a>>, focused: bool) -> Block<'
     spans.extend(title);
     spans.push(Span::raw(" "));
     Block::bordered()
-        .border_type(BorderType::Rounded)
+        .border_set(ctx.glyphs.border)
         .border_style(Style::new().fg(border))
         .title(Line::from(spans).style(title_style))
 }
@@ -114,7 +116,7 @@ pub fn hints<'a>(ctx: &Ctx, keys: &[(&'a str, &'a str)]) -> Line<'a> {
     let mut spans = vec![Span::raw(" ")];
     for (i, (k, what)) in keys.iter().enumerate() {
         if i > 0 {
-            spans.push(Span::styled(" · ", ctx.muted()));
+            spans.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
         }
         spans.push(Span::styled(*k, key));
         spans.push(Span::styled(format!(" {what}"), ctx.muted()));
@@ -140,43 +142,6 @@ pub fn uptime(d: SignedDuration) -> String {
         3600..86_400 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
         _ => format!("{}d{:02}h", s / 86_400, s / 3600 % 24),
     }
-}
-
-/// Cuts `s` to `width` characters, marking the cut with `…` so a truncated name
-/// is never mistaken for a whole one.
-pub fn fit(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let mut out: String = s.chars().take(width - 1).collect();
-    out.push('…');
-    out
-}
-
-/// Shortens `s` to `width` characters by cutting its middle, keeping the start
-/// and the end (`CONNECT…REFUSED`), where names and signatures say the most.
-pub fn fit_middle(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        return s.to_string();
-    }
-    if width < 3 {
-        return fit(s, width);
-    }
-    let head = (width - 1).div_ceil(2);
-    let tail = width - 1 - head;
-    let mut out: String = s.chars().take(head).collect();
-    out.push('…');
-    out.extend(s.chars().skip(n - tail));
-    out
-}
-
-/// `s` padded or cut to exactly `width` characters.
-pub fn cell(s: &str, width: usize) -> String {
-    format!("{:<width$}", fit(s, width))
 }
 
 /// The first visible row of a list of `len` rows shown `height` at a time, so that
@@ -231,20 +196,5 @@ mod tests {
         assert_eq!(scroll_offset(100, 500, 10), 90);
         assert_eq!(scroll_offset(5, 4, 10), 0);
         assert_eq!(scroll_offset(5, 4, 0), 0);
-    }
-
-    #[test]
-    fn cut_names_are_marked() {
-        assert_eq!(fit("payments-api", 8), "payment…");
-        assert_eq!(fit("db", 8), "db");
-        assert_eq!(cell("db", 4), "db  ");
-    }
-
-    #[test]
-    fn middle_cuts_keep_both_ends() {
-        assert_eq!(fit_middle("CONNECTION_REFUSED", 11), "CONNE…FUSED");
-        assert_eq!(fit_middle("CONNECTION_REFUSED", 12), "CONNEC…FUSED");
-        assert_eq!(fit_middle("DISK_FULL", 12), "DISK_FULL");
-        assert_eq!(fit_middle("abcdef", 2), "a…");
     }
 }

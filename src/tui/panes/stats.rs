@@ -154,8 +154,14 @@ fn gauge<'a>(ctx: &Ctx, label: &'a str, percent: Option<f32>, width: usize) -> L
     Line::from(vec![
         Span::styled(label, ctx.muted()),
         Span::raw(" "),
-        Span::styled("█".repeat(filled), ctx.fg(load_color(ctx.theme, p))),
-        Span::styled("░".repeat(bar - filled.min(bar)), ctx.fg(ctx.theme.border)),
+        Span::styled(
+            ctx.glyphs.gauge_full.repeat(filled),
+            ctx.fg(load_color(ctx.theme, p)),
+        ),
+        Span::styled(
+            ctx.glyphs.gauge_empty.repeat(bar - filled.min(bar)),
+            ctx.fg(ctx.theme.border),
+        ),
         Span::raw(format!(" {p:>3.0}%")),
     ])
 }

@@ -7,7 +7,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
-use super::{Ctx, cell, duration_ms, fit, pane_block, scroll_offset, uptime};
+use super::{Ctx, duration_ms, pane_block, scroll_offset, uptime};
 use crate::state::{Status, TargetState};
 use crate::tui::Pane;
 
@@ -123,10 +123,11 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
             Style::new()
         };
         let mut spans = vec![
-            Span::styled("● ", ctx.fg(color)),
-            Span::raw(cell(name, name_w)),
+            Span::styled(ctx.glyphs.dot, ctx.fg(color)),
             Span::raw(" "),
-            Span::styled(cell(h.word(), STATE_W), ctx.fg(color)),
+            Span::raw(ctx.glyphs.cell(name, name_w)),
+            Span::raw(" "),
+            Span::styled(ctx.glyphs.cell(h.word(), STATE_W), ctx.fg(color)),
         ];
         if show_latency {
             let latency = ctx
@@ -141,7 +142,10 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         let detail = detail_text(ctx, name, h, target);
         if !detail.is_empty() && width > detail_x {
             spans.push(Span::raw(" ".repeat(detail_x - used)));
-            spans.push(Span::styled(fit(&detail, width - detail_x), ctx.fg(color)));
+            spans.push(Span::styled(
+                ctx.glyphs.fit(&detail, width - detail_x),
+                ctx.fg(color),
+            ));
         }
         frame.render_widget(Paragraph::new(Line::from(spans)).style(base), row_area);
         if spark_w > 0 {
@@ -212,6 +216,7 @@ fn draw_sparkline(frame: &mut Frame, ctx: &Ctx, name: &str, area: Rect, base: St
     let data = ring.iter().skip(ring.len().saturating_sub(w)).copied();
     let spark = Sparkline::default()
         .data(data)
+        .bar_set(ctx.glyphs.spark.clone())
         .style(base.fg(ctx.theme.info));
     frame.render_widget(spark, area);
 }
