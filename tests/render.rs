@@ -690,3 +690,26 @@ fn a_critical_target_is_named_in_red_in_the_confirmation() {
     let screen = format!("{:?}", render(&calm, 80, 24).backend());
     assert!(!screen.contains("CRITICAL"), "{screen}");
 }
+
+#[test]
+fn the_one_line_stats_drop_the_least_important_first_at_every_width() {
+    let model = busy();
+    // (item, the item it is less important than).
+    let order = [
+        ("mem ", "cpu "),
+        ("cpu ", "conf "),
+        ("conf ", " resolved"),
+        (" resolved", "ttr p50"),
+    ];
+    for width in 60..=100 {
+        let terminal = render(&model, width, 24);
+        let buf = terminal.backend().buffer();
+        let line: String = (0..width).map(|x| buf[(x, 1)].symbol()).collect();
+        for (less, more) in order {
+            assert!(
+                !line.contains(less) || line.contains(more),
+                "{width} columns: `{less}` shown while `{more}` was dropped: {line}"
+            );
+        }
+    }
+}

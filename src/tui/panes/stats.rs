@@ -212,15 +212,18 @@ pub fn draw_line(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let width = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
     // One leading space; every item but the first is preceded by a gap.
     let mut budget = usize::from(area.width.saturating_sub(1)) + GAP;
+    // In order of priority until one does not fit: a less important item
+    // never takes the place of a more important one just for being shorter.
     let mut keep = [false; 9];
-    for priority in 0..=8u8 {
-        for (i, (p, spans)) in items.iter().enumerate() {
-            let need = width(spans) + GAP;
-            if *p == priority && need <= budget {
-                keep[i] = true;
-                budget -= need;
-            }
+    let mut by_priority: Vec<usize> = (0..items.len()).collect();
+    by_priority.sort_by_key(|&i| items[i].0);
+    for i in by_priority {
+        let need = width(&items[i].1) + GAP;
+        if need > budget {
+            break;
         }
+        keep[i] = true;
+        budget -= need;
     }
     let mut line = vec![Span::raw(" ")];
     for (i, (_, spans)) in items.into_iter().enumerate().filter(|(i, _)| keep[*i]) {
