@@ -235,7 +235,7 @@ async fn config_describes_the_fleet_and_its_urls_work() {
     let config = fleet.config();
     let targets = config.resolve_targets().unwrap();
     assert_eq!(targets.len(), 4);
-    assert!(config.policy.check().is_ok());
+    assert!(config.policy.problems().is_empty());
     assert_eq!(config.policy.verify_within, Duration::from_secs(3));
     assert!(config.journal.is_none());
     for t in &targets {

@@ -336,15 +336,7 @@ fn command(names: &'static [&'static str]) -> impl Strategy<Value = Value> {
     })
 }
 
-const PUBLIC: &[&str] = &[
-    "approve",
-    "reject",
-    "inject_chaos",
-    "pause",
-    "resume",
-    "silence",
-    "unsilence",
-];
+const PUBLIC: &[&str] = &autoheal::api::PUBLIC_COMMANDS;
 const INTERNAL: &[&str] = &["shutdown", "ingest", "record_notification_failure", "bogus"];
 
 fn status() -> BoxedStrategy<Value> {

@@ -92,12 +92,4 @@ impl Policy {
         }
         out
     }
-
-    /// The first problem, if any (see [`Policy::problems`]).
-    pub fn check(&self) -> Result<(), String> {
-        match self.problems().into_iter().next() {
-            Some(problem) => Err(problem.message),
-            None => Ok(()),
-        }
-    }
 }
