@@ -12,7 +12,7 @@ mod probe;
 mod target;
 mod yaml;
 
-pub use check::{Problem, http_url, percent, socket_address, templated_http_url};
+pub use check::{MAX_NAME, Problem, http_url, percent, socket_address, templated_http_url};
 pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
 pub use policy::Policy;
 pub use probe::{ChaosSpec, HostProbe, HttpProbe, PassiveProbe, ProbeSpec, ProcessProbe, TcpProbe};

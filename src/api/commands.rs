@@ -13,10 +13,8 @@ use std::time::Duration;
 
 use super::{Api, deliver, error, unknown_target};
 use crate::config::MAX_DURATION;
+pub use crate::config::MAX_NAME;
 use crate::event::{Command, IncidentId};
-
-/// Longest name (target, fault, signature) or `by` accepted from a peer, in characters.
-pub const MAX_NAME: usize = 200;
 
 /// The `command` values `/api/commands` accepts.
 pub const PUBLIC_COMMANDS: [&str; 7] = [

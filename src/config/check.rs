@@ -4,6 +4,10 @@
 use std::net::Ipv6Addr;
 use std::path::Path;
 
+/// Longest name (a target's, or one a peer sends: target, fault, signature,
+/// who approved), in characters; a name never holds control characters.
+pub const MAX_NAME: usize = 200;
+
 use super::LoadError;
 use super::yaml::{YamlPath, locate};
 

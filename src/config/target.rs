@@ -4,7 +4,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use super::check::{self, Problem};
+use super::check::{self, MAX_NAME, Problem};
 use super::duration::{duration, opt_duration};
 use super::probe::{
     ChaosSpec, HostProbe, HttpProbe, PassiveProbe, ProbeSpec, ProcessProbe, TcpProbe,
@@ -122,10 +122,10 @@ impl TargetConfig {
         let mut out = Vec::new();
         if self.name.trim().is_empty() {
             out.push(Problem::new(at.key("name"), "a target has an empty `name`"));
-        } else if self.name.chars().any(char::is_control) || self.name.chars().count() > 200 {
+        } else if self.name.chars().any(char::is_control) || self.name.chars().count() > MAX_NAME {
             out.push(Problem::new(
                 at.key("name"),
-                format!("{who}: a name is at most 200 characters, none of them control characters"),
+                format!("{who}: a name is at most {MAX_NAME} characters, none of them control characters"),
             ));
         }
         let probes = self.probes();
