@@ -4,12 +4,12 @@
 use std::net::Ipv6Addr;
 use std::path::Path;
 
+use super::LoadError;
+use super::yaml::{YamlPath, locate};
+
 /// Longest name (a target's, or one a peer sends: target, fault, signature,
 /// who approved), in characters; a name never holds control characters.
 pub const MAX_NAME: usize = 200;
-
-use super::LoadError;
-use super::yaml::{YamlPath, locate};
 
 /// A value that parsed but is unusable: what is wrong, and where it is written.
 #[derive(Debug, Clone, PartialEq)]
