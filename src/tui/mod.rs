@@ -6,6 +6,8 @@ pub mod glyphs;
 pub mod keys;
 pub mod model;
 pub mod panes;
+#[cfg(test)]
+mod testkit;
 pub mod theme;
 pub mod view;
 

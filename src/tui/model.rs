@@ -412,55 +412,14 @@ fn event_matches(e: &Event, filter: &str, state: &State) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Decision, Severity};
+    use crate::tui::testkit::{self, awaiting};
 
     fn model() -> Model {
-        let mut m = Model::new(State::default(), Meta::default(), vec![]);
-        apply(
-            &mut m,
-            EventKind::EngineStarted {
-                version: "0".into(),
-                targets: vec!["edge-proxy".into(), "orders-db".into()],
-                playbooks: vec![],
-                dry_run: false,
-                chaos: Default::default(),
-            },
-        );
-        m
+        testkit::started()
     }
 
     fn apply(m: &mut Model, kind: EventKind) {
-        let seq = m.state.last_seq + 1;
-        let ts = Timestamp::from_second(1_700_000_000).unwrap();
-        m.apply(Event { seq, ts, kind });
-    }
-
-    /// Incident `id` on `target`, waiting for an operator.
-    fn awaiting(m: &mut Model, id: u64, target: &str) {
-        let ts = Timestamp::from_second(1_700_000_000).unwrap();
-        apply(
-            m,
-            EventKind::IncidentDetected {
-                incident_id: IncidentId(id),
-                target: target.into(),
-                // One open incident per (target, signature): each its own.
-                signature: format!("FAULT_{id}"),
-                severity: Severity::High,
-                started_at: ts,
-                chaos: false,
-            },
-        );
-        apply(
-            m,
-            EventKind::IncidentAnalyzed {
-                incident_id: IncidentId(id),
-                playbook: Some("fallback".into()),
-                step: Some("restart".into()),
-                confidence: 0.85,
-                decision: Decision::ApprovalRequired,
-                reason: "confidence 0.85 is below 0.90".into(),
-            },
-        );
+        testkit::push(m, kind);
     }
 
     fn picked(m: &Model, pane: Pane) -> Option<&Pick> {
