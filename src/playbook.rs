@@ -11,8 +11,10 @@ use crate::config::{LoadError, opt_duration};
 use crate::event::Severity;
 
 mod load;
+mod text;
 
 pub use load::parse_file;
+pub use text::TextPattern;
 
 /// Playbooks compiled into the binary, so a fresh install heals the demo fleet.
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -131,6 +133,10 @@ pub struct Match {
     /// Signature glob, e.g. `DB_TIMEOUT` or `HTTP_5*`; any when absent.
     #[serde(default)]
     pub signature: Option<Glob>,
+    /// Words a report may use for this signature (see [`TextPattern`]); needs a
+    /// literal `signature`, which is what such a report is recorded as.
+    #[serde(default)]
+    pub text: Vec<TextPattern>,
     #[serde(default)]
     pub status: Option<u16>,
     #[serde(default, deserialize_with = "opt_duration")]
@@ -312,6 +318,39 @@ impl Playbooks {
         Playbooks { all }
     }
 
+    /// The signature a report worded as `text` is about: `text` itself when a
+    /// playbook that could fix `signal` (its target, labels, kind) names it as
+    /// its signature, else the signature of the first such playbook whose
+    /// `match.text` recognises it.
+    pub fn recognise<'p>(&'p self, signal: &Signal, text: &str) -> Option<&'p str> {
+        let could_fix = |p: &&Playbook, signature: &str| {
+            p.matcher.matches(&Signal {
+                signature,
+                ..*signal
+            })
+        };
+        let literal = |p: &'p Playbook| {
+            p.matcher
+                .signature
+                .as_ref()
+                .filter(|g| g.is_literal())
+                .map(|g| g.0.as_str())
+        };
+        if let Some(exact) = self
+            .all
+            .iter()
+            .filter_map(literal)
+            .find(|s| *s == text.trim())
+        {
+            return Some(exact);
+        }
+        self.all.iter().find_map(|p| {
+            let signature = literal(p)?;
+            (could_fix(&p, signature) && p.matcher.text.iter().any(|t| t.matches(text)))
+                .then_some(signature)
+        })
+    }
+
     /// The most specific playbook that matches.
     pub fn find(&self, signal: &Signal) -> Option<&Playbook> {
         self.all.iter().find(|p| p.matcher.matches(signal))
@@ -424,6 +463,35 @@ mod tests {
                 .unwrap()
                 .name,
             "any"
+        );
+    }
+
+    const WORDED: &str = "name: flush\nmatch:\n  labels: { fleet: demo }\n  signature: DB_TIMEOUT\n  text: [ERR_DB, DB_TIMEOUT, '/pool (exhausted|drained)/']\nseverity: high\nconfidence: 0.99\n";
+
+    #[test]
+    fn a_report_in_other_words_is_recognised_as_the_playbook_signature() {
+        let books = Playbooks::new(parse(WORDED));
+        let demo = BTreeMap::from([("fleet".to_string(), "demo".to_string())]);
+        let of = |text| books.recognise(&signal("orders-db", text, &demo), text);
+        assert_eq!(of("ERR_DB"), Some("DB_TIMEOUT"));
+        assert_eq!(of("query failed: db_timeout after 5s"), Some("DB_TIMEOUT"));
+        assert_eq!(of("connection pool exhausted"), Some("DB_TIMEOUT"));
+        assert_eq!(of("gateway timeout"), None);
+        let none = BTreeMap::new();
+        assert_eq!(
+            books.recognise(&signal("orders-db", "ERR_DB", &none), "ERR_DB"),
+            None,
+            "a playbook that could not fix this target does not name its failure"
+        );
+    }
+
+    #[test]
+    fn text_needs_one_literal_signature() {
+        let text = WORDED.replace("signature: DB_TIMEOUT", "signature: 'DB_*'");
+        let e = parse_file(Path::new("pb.yaml"), &text).unwrap_err();
+        assert!(
+            e.to_string().contains("`match.text` names other words"),
+            "{e}"
         );
     }
 }

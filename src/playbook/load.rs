@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Approval, MAX_RETRIES, Match, Playbook, Step};
+use super::{Approval, Glob, MAX_RETRIES, Match, Playbook, Step};
 use crate::action::{ActionSpec, ExecAction, HttpAction, template};
 use crate::config::{
     LoadError, LoadErrors, Problem, YamlPath, locate, opt_duration, parse_yaml_documents, percent,
@@ -146,6 +146,13 @@ fn check(path: &Path, raw: RawPlaybook) -> Result<Playbook, Vec<Problem>> {
         if let Some(Err(why)) = value.map(|v| percent(f64::from(v))) {
             fail(root.key("match").key(key), format!("`match.{key}` {why}"));
         }
+    }
+    let literal = raw.matcher.signature.as_ref().is_some_and(Glob::is_literal);
+    if !raw.matcher.text.is_empty() && !literal {
+        fail(
+            root.key("match").key("text"),
+            "`match.text` names other words for `signature`, so `signature` must be one literal name (no * ? [)".into(),
+        );
     }
     let mut steps = Vec::new();
     for (i, step) in raw.steps.iter().enumerate() {
