@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod api;
 mod check;
 mod duration;
 mod policy;
@@ -12,6 +13,7 @@ mod probe;
 mod target;
 mod yaml;
 
+pub use api::{ApiConfig, ApiKey, Role};
 pub use check::{MAX_NAME, Problem, http_url, percent, socket_address, templated_http_url};
 pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
 pub use policy::Policy;
@@ -206,23 +208,6 @@ fn hook_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-/// Settings of `autoheal-tui serve`'s HTTP API.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiConfig {
-    /// Bearer token every `/api` call must carry; `AUTOHEAL_TOKEN` overrides it.
-    #[serde(default)]
-    pub token: Option<String>,
-    /// `Host` names the API answers besides IP addresses and `localhost`, e.g. the
-    /// name a reverse proxy forwards (`autoheal.example.com`, or `name:port` for one port).
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
-    /// Browser origins (`https://ops.example.com`) allowed to call the API; a request
-    /// with any other `Origin` is refused, so a web page cannot drive the engine.
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-}
-
 impl Config {
     /// Reads and checks a config file; every problem names the file and, where known, line and column.
     pub fn load(path: &Path) -> Result<(Config, Vec<Target>), LoadErrors> {
@@ -294,6 +279,7 @@ impl Config {
             }
         }
         out.extend(self.policy.problems());
+        out.extend(self.api.problems());
         out.extend(target::problems(&self.defaults, &self.targets));
         out
     }

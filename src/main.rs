@@ -76,7 +76,7 @@ enum Sub {
     Validate,
     /// Run the engine as a service (headless) with its HTTP API.
     Serve {
-        /// Address of the HTTP API. Off loopback it needs a token (AUTOHEAL_TOKEN or `api.token`).
+        /// Address of the HTTP API. Off loopback it needs a key (AUTOHEAL_TOKEN, `api.token` or `api.keys`).
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7311")]
         listen: std::net::SocketAddr,
     },
@@ -249,10 +249,8 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     // Bind before starting anything, so a port in use is an error, not a half-started service.
     let api_listener = match api {
         Some(addr) => {
-            let token = std::env::var("AUTOHEAL_TOKEN")
-                .ok()
-                .or(config.api.token.clone());
-            autoheal::api::check_listen(&addr, token.as_deref()).map_err(anyhow::Error::msg)?;
+            let keys = config.api.all_keys(std::env::var("AUTOHEAL_TOKEN").ok());
+            autoheal::api::check_listen(&addr, &keys).map_err(anyhow::Error::msg)?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
@@ -265,7 +263,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
                 "autoheal-tui: API on http://{addr} (at most {} connections; {fds} descriptors)",
                 limits.max_connections
             );
-            Some((listener, token, limits))
+            Some((listener, keys, limits))
         }
         None => None,
     };
@@ -294,10 +292,10 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         ));
     }
     let handle = engine.spawn();
-    if let Some((listener, token, limits)) = api_listener {
+    if let Some((listener, keys, limits)) = api_listener {
         let router = autoheal::api::router(autoheal::api::Api {
             journal: Some(journal.clone()),
-            token,
+            keys,
             metrics,
             targets: target_names,
             allowed_hosts: config.api.allowed_hosts.clone(),

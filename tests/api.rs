@@ -5,10 +5,11 @@ mod common;
 use std::time::Duration;
 
 use autoheal::api::{Api, BODY_LIMIT};
+use autoheal::config::ApiKey;
 
 /// The demo engine with its API on an ephemeral loopback port.
 async fn serve(token: Option<&str>) -> (common::Run, String) {
-    serve_with(|api| api.token = token.map(str::to_string)).await
+    serve_with(|api| api.keys = token.map(ApiKey::token).into_iter().collect()).await
 }
 
 async fn serve_with(tune: impl FnOnce(&mut Api)) -> (common::Run, String) {
@@ -131,7 +132,10 @@ async fn a_token_guards_every_api_call_but_not_health() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
     let error: serde_json::Value = anonymous.json().await.unwrap();
-    assert_eq!(error["error"], "missing or wrong bearer token");
+    assert_eq!(
+        error["error"],
+        "missing or wrong API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`"
+    );
     let wrong = http
         .get(format!("{base}/api/events"))
         .bearer_auth("guess")
@@ -414,4 +418,90 @@ async fn hostile_bodies_get_4xx_on_every_endpoint_and_break_nothing() {
         state.incidents.is_empty(),
         "no hostile body reached the engine"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_key_does_what_its_role_allows_and_commands_name_the_key() {
+    use autoheal::config::Role;
+    let key = |name: &str, role| ApiKey {
+        name: name.into(),
+        key: format!("{name}-key-0123456789"),
+        role,
+    };
+    let keys = vec![
+        key("grafana", Role::Read),
+        key("ci", Role::Intake),
+        key("ops", Role::Operate),
+    ];
+    let (mut run, base) = serve_with(|api| api.keys = keys).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str, key: &str| {
+        http.get(format!("{base}{path}"))
+            .header("x-api-key", key)
+            .send()
+    };
+    let post = |path: &str, key: &str, body: &'static str| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let pause = r#"{"command":"pause","by":"alice"}"#;
+    let report = r#"{"service":"orders-db","error":"DB_TIMEOUT"}"#;
+
+    assert_eq!(
+        get("/api/events", "grafana-key-0123456789")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let refused = post("/api/commands", "grafana-key-0123456789", pause)
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let error: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(
+        error["error"],
+        "key `grafana` has role read; POST /api/commands needs operate"
+    );
+    assert_eq!(
+        post("/api/incidents", "ci-key-0123456789", report)
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert_eq!(
+        get("/api/events", "ci-key-0123456789")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        post("/api/commands", "ci-key-0123456789", pause)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(get("/api/events", "nobody").await.unwrap().status(), 401);
+
+    assert_eq!(
+        post("/api/commands", "ops-key-0123456789", pause)
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let paused = run
+        .wait_for(Duration::from_secs(5), "pause", |k| {
+            matches!(k, autoheal::event::EventKind::AutomationPaused { .. })
+        })
+        .await;
+    let line = serde_json::to_value(&paused).unwrap();
+    assert_eq!(line["by"], "alice (key ops)");
+    run.stop().await;
 }

@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use autoheal::api::Api;
+use autoheal::config::ApiKey;
 use autoheal::engine::Engine;
 use autoheal::metrics::{self, Metrics};
 
@@ -16,7 +17,7 @@ async fn serve() -> (common::Run, String) {
     let run = fleet.watched_by(engine);
     let base = common::serve(Api {
         // /metrics answers without it, like /health.
-        token: Some("s3cret".into()),
+        keys: vec![ApiKey::token("s3cret")],
         metrics: Some(metrics),
         ..run.api()
     })

@@ -4,13 +4,14 @@
 //! can reach them.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::guard::Caller;
 use super::{Api, deliver, error, unknown_target};
 use crate::config::MAX_DURATION;
 pub use crate::config::MAX_NAME;
@@ -83,6 +84,19 @@ impl PublicCommand {
             ));
         }
         serde_json::from_value(value).map_err(|e| format!("invalid {name} command: {e}"))
+    }
+
+    /// Who the command says asked, if it says.
+    fn by_mut(&mut self) -> Option<&mut String> {
+        match self {
+            PublicCommand::Approve { by, .. }
+            | PublicCommand::Reject { by, .. }
+            | PublicCommand::Pause { by }
+            | PublicCommand::Resume { by }
+            | PublicCommand::Silence { by, .. }
+            | PublicCommand::Unsilence { by, .. } => Some(by),
+            PublicCommand::InjectChaos { .. } => None,
+        }
     }
 
     /// The target the command names, if it names one.
@@ -162,11 +176,26 @@ impl TryFrom<Command> for PublicCommand {
 /// `POST /api/commands` with one [`PublicCommand`] as JSON, e.g.
 /// `{"command":"approve","incident_id":7,"by":"alice"}`. A command about a
 /// target not in the config is 404, like a report about one.
-pub async fn command(State(api): State<Arc<Api>>, body: Bytes) -> Response {
-    let public = match PublicCommand::parse(&body) {
+/// `POST /api/commands`. Behind named keys, `by` also names the key that sent
+/// it (`alice (key ops)`): the journal says who asked and with what right.
+pub async fn command(
+    State(api): State<Arc<Api>>,
+    caller: Option<Extension<Caller>>,
+    body: Bytes,
+) -> Response {
+    let mut public = match PublicCommand::parse(&body) {
         Ok(public) => public,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    if let (Some(Extension(Caller(key))), Some(by)) = (caller, public.by_mut()) {
+        // The key's name always fits: a long `by` gives way, never the name.
+        let room = MAX_NAME.saturating_sub(key.chars().count() + " (key )".len());
+        let who: String = clean_text(by.trim()).chars().take(room).collect();
+        *by = match who.as_str() {
+            "" => format!("key {key}"),
+            who => format!("{who} (key {key})"),
+        };
+    }
     if let Some(not_found) = public.target().and_then(|t| unknown_target(&api, t)) {
         return not_found;
     }

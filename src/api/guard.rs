@@ -1,6 +1,6 @@
 //! Who may talk to the API, checked before any handler runs: the `Host` (against
 //! DNS rebinding), the `Origin` (against web pages the operator visits), the
-//! bearer token and the `Content-Type` of a POST.
+//! API key and its role, and the `Content-Type` of a POST.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use super::{Api, error};
+use crate::config::Role;
 
 /// `Host` and `Origin`, on every route: a rebinding page could otherwise read
 /// `/metrics` (target names, health) as well as `/api/state`.
@@ -115,20 +116,64 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-pub async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
-    let Some(token) = api.token.as_deref() else {
+/// Who called, by the name of the key they showed: journaled with their commands.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+/// With keys configured, every protected route needs one whose role allows it
+/// (`Authorization: Bearer KEY` or `X-API-Key: KEY`); the caller's key name
+/// travels on as a [`Caller`].
+pub async fn authorize(State(api): State<Arc<Api>>, mut request: Request, next: Next) -> Response {
+    if api.keys.is_empty() {
         return next.run(request).await;
+    }
+    let given = credential(request.headers()).unwrap_or("");
+    // Every key is compared, so timing tells nothing about which one was near.
+    let key = api.keys.iter().fold(None, |found, k| {
+        match constant_time_eq(given.as_bytes(), k.key.as_bytes()) {
+            true => Some(k),
+            false => found,
+        }
+    });
+    let Some(key) = key else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+        );
     };
-    let given = request
-        .headers()
+    let needed = needed_role(request.method(), request.uri().path());
+    if !key.role.allows(needed) {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "key `{}` has role {}; {} {} needs {}",
+                key.name,
+                key.role.as_str(),
+                request.method(),
+                request.uri().path(),
+                needed.as_str()
+            ),
+        );
+    }
+    request.extensions_mut().insert(Caller(key.name.clone()));
+    next.run(request).await
+}
+
+fn credential(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        next.run(request).await
-    } else {
-        error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+        .and_then(|v| v.strip_prefix("Bearer "));
+    bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+}
+
+/// Commands (and the chaos trigger, a GET that breaks things) need `operate`,
+/// any other read `read`, any other write `intake`.
+fn needed_role(method: &Method, path: &str) -> Role {
+    match path {
+        "/api/commands" | "/chaos/trigger" => Role::Operate,
+        _ if method == Method::GET || method == Method::HEAD => Role::Read,
+        _ => Role::Intake,
     }
 }
 
@@ -204,5 +249,23 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn roles_follow_what_a_route_does() {
+        for (method, path, role) in [
+            (Method::GET, "/api/state", Role::Read),
+            (Method::GET, "/api/incidents", Role::Read),
+            (Method::POST, "/api/incidents", Role::Intake),
+            (Method::POST, "/incident", Role::Intake),
+            (Method::DELETE, "/api/services/x", Role::Intake),
+            (Method::POST, "/api/commands", Role::Operate),
+            (Method::GET, "/chaos/trigger", Role::Operate),
+        ] {
+            assert_eq!(needed_role(&method, path), role, "{method} {path}");
+        }
+        assert!(Role::Operate.allows(Role::Intake));
+        assert!(!Role::Intake.allows(Role::Read));
+        assert!(!Role::Read.allows(Role::Intake));
     }
 }

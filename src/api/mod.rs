@@ -36,6 +36,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
+use crate::config::ApiKey;
 use crate::engine::{EngineHandle, Heartbeat, Subscriber};
 use crate::event::{Command, Event};
 use crate::journal;
@@ -54,8 +55,8 @@ pub struct Api {
     pub heartbeat: Heartbeat,
     /// Where history before a client's `since` is read from.
     pub journal: Option<PathBuf>,
-    /// When set, every `/api` call must carry `Authorization: Bearer <token>`.
-    pub token: Option<String>,
+    /// With any, every protected route needs one whose role allows it ([`guard::authorize`]).
+    pub keys: Vec<ApiKey>,
     /// Served as `GET /metrics` when set (see [`metrics::spawn`]).
     pub metrics: Option<SharedMetrics>,
     /// Target names: a report or command about any other is answered 404 at
@@ -68,15 +69,15 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API of a running engine, with no token, journal, metrics or targets:
-    /// set those with `Api { token, ..Api::new(&engine) }`.
+    /// The API of a running engine, with no keys, journal, metrics or targets:
+    /// set those with `Api { keys, ..Api::new(&engine) }`.
     pub fn new(engine: &EngineHandle) -> Api {
         Api {
             commands: engine.commands(),
             events: engine.subscriber(),
             heartbeat: engine.heartbeat(),
             journal: None,
-            token: None,
+            keys: Vec::new(),
             metrics: None,
             targets: Vec::new(),
             allowed_hosts: Vec::new(),
@@ -85,16 +86,13 @@ impl Api {
     }
 }
 
-/// Off loopback, an API without a token would let anyone on the network approve fixes.
-pub fn check_listen(addr: &SocketAddr, token: Option<&str>) -> Result<(), String> {
-    match (
-        addr.ip().is_loopback(),
-        token.is_some_and(|t| !t.is_empty()),
-    ) {
-        (false, false) => Err(format!(
-            "refusing to listen on {addr} without a token: set AUTOHEAL_TOKEN (or `api.token` in the config), or listen on 127.0.0.1"
+/// Off loopback, an API without keys would let anyone on the network approve fixes.
+pub fn check_listen(addr: &SocketAddr, keys: &[ApiKey]) -> Result<(), String> {
+    match addr.ip().is_loopback() || !keys.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "refusing to listen on {addr} without a key: set AUTOHEAL_TOKEN (or `api.token` or `api.keys` in the config), or listen on 127.0.0.1"
         )),
-        _ => Ok(()),
     }
 }
 
@@ -291,18 +289,24 @@ fn line(event: &Event) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ApiConfig;
 
     #[test]
     fn off_loopback_needs_a_token() {
         let lan: SocketAddr = "0.0.0.0:7311".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:7311".parse().unwrap();
         assert!(
-            check_listen(&lan, None)
+            check_listen(&lan, &[])
                 .unwrap_err()
                 .starts_with("refusing to listen on 0.0.0.0:7311")
         );
-        assert!(check_listen(&lan, Some("")).is_err());
-        assert!(check_listen(&lan, Some("s3cret")).is_ok());
-        assert!(check_listen(&local, None).is_ok());
+        let key = [ApiKey::token("s3cret")];
+        assert!(check_listen(&lan, &key).is_ok());
+        assert!(check_listen(&local, &[]).is_ok());
+        assert!(
+            ApiConfig::default()
+                .all_keys(Some(String::new()))
+                .is_empty()
+        );
     }
 }
