@@ -268,6 +268,10 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         None => None,
     };
     let target_names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let chaos_offers = targets
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
+        .collect();
     let engine = Engine::new(Settings {
         targets,
         playbooks,
@@ -300,6 +304,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             targets: target_names,
             allowed_hosts: config.api.allowed_hosts.clone(),
             allowed_origins: config.api.allowed_origins.clone(),
+            chaos: chaos_offers,
             ..autoheal::api::Api::new(&handle)
         });
         tokio::spawn(autoheal::api::serve(listener, router, limits));

@@ -11,6 +11,7 @@ mod commands;
 mod guard;
 mod ingest;
 mod places;
+mod query;
 mod server;
 
 pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
@@ -29,11 +30,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::config::ApiKey;
@@ -66,6 +69,10 @@ pub struct Api {
     pub allowed_hosts: Vec<String>,
     /// Browser origins allowed to call (`api.allowed_origins`); none by default.
     pub allowed_origins: Vec<String>,
+    /// Faults each target offers to `/chaos/trigger` (the demo fleet's).
+    pub chaos: BTreeMap<String, Vec<String>>,
+    /// When this API began serving, for `/status`'s uptime.
+    pub started: Instant,
 }
 
 impl Api {
@@ -82,6 +89,8 @@ impl Api {
             targets: Vec::new(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            chaos: BTreeMap::new(),
+            started: Instant::now(),
         }
     }
 }
@@ -103,7 +112,11 @@ pub fn router(api: Api) -> Router {
         .route("/api/events", get(events))
         .route("/api/state", get(snapshot))
         .route("/api/commands", post(commands::command))
-        .route("/api/incidents", post(ingest::incident))
+        .route("/api/incidents", post(ingest::incident).get(query::list))
+        .route("/api/incidents/{id}", get(query::one))
+        .route("/api/metrics", get(query::figures))
+        .route("/status", get(query::status))
+        .route("/chaos/trigger", get(query::trigger))
         .route(
             "/api/alertmanager",
             post(ingest::alertmanager)
