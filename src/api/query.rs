@@ -19,20 +19,20 @@ use crate::state::{self, Incident, Status};
 /// Most incidents one list answers with, whatever `limit` asks.
 pub const MAX_LIST: usize = 1000;
 
-/// What `read` finds in the daemon's state, or 503 when this API keeps none.
-fn read<T>(api: &Api, read: impl FnOnce(&state::State) -> T) -> Result<T, Response> {
-    match &api.metrics {
-        Some(metrics) => Ok(read(metrics::lock(metrics).state())),
-        None => Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this API keeps no state",
-        )),
-    }
+/// What `read` finds in the daemon's state, if this API keeps one.
+fn read<T>(api: &Api, read: impl FnOnce(&state::State) -> T) -> Option<T> {
+    api.metrics
+        .as_ref()
+        .map(|metrics| read(metrics::lock(metrics).state()))
 }
 
-/// The response `read` builds, or the 503 of [`read`].
+/// The response `respond` builds from the state, or 503 when there is none.
 fn with_state(api: &Api, respond: impl FnOnce(&state::State) -> Response) -> Response {
-    read(api, respond).unwrap_or_else(|unavailable| unavailable)
+    read(api, respond).unwrap_or_else(no_state)
+}
+
+fn no_state() -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "this API keeps no state")
 }
 
 /// `GET /status`: whether the engine runs, since when, and what it holds.
@@ -188,8 +188,8 @@ pub async fn trigger(State(api): State<Arc<Api>>, Query(q): Query<ChaosQuery>) -
             .map(|(t, _)| t.clone())
             .collect()
     }) {
-        Ok(c) => c,
-        Err(unavailable) => return unavailable,
+        Some(c) => c,
+        None => return no_state(),
     };
     let Some(target) =
         (!candidates.is_empty()).then(|| candidates[fastrand::usize(..candidates.len())].clone())
