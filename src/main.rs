@@ -268,9 +268,10 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         None => None,
     };
     let target_names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let chaos_offers = targets
+    // `/chaos/trigger` breaks what the monkey would: no critical target.
+    let chaos_offers = victims
         .iter()
-        .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
+        .map(|v| (v.target.clone(), v.faults.clone()))
         .collect();
     let engine = Engine::new(Settings {
         targets,

@@ -11,13 +11,15 @@ use autoheal::api::Api;
 use autoheal::engine::Engine;
 use autoheal::metrics;
 
-/// The demo engine with its API, its fold (metrics) and the fleet's chaos offers.
+/// The demo engine with its API, its fold (metrics) and the chaos offers of
+/// the fleet's non-critical targets (as `serve` passes them).
 async fn serve() -> (common::Run, String) {
     let fleet = common::Fleet::start().await;
     let settings = fleet.settings();
     let chaos = settings
         .targets
         .iter()
+        .filter(|t| !t.critical)
         .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
         .collect();
     let engine = Engine::new(settings).unwrap();

@@ -69,7 +69,7 @@ pub struct Api {
     pub allowed_hosts: Vec<String>,
     /// Browser origins allowed to call (`api.allowed_origins`); none by default.
     pub allowed_origins: Vec<String>,
-    /// Faults each target offers to `/chaos/trigger` (the demo fleet's).
+    /// Faults `/chaos/trigger` may inject, by target (the chaos monkey's victims).
     pub chaos: BTreeMap<String, Vec<String>>,
     /// When this API began serving, for `/status`'s uptime.
     pub started: Instant,
