@@ -20,6 +20,8 @@ use crate::state::State;
 
 /// Header carrying `sha256=<hex HMAC-SHA256 of the body>` when a hook has a secret.
 pub const SIGNATURE_HEADER: &str = "X-Autoheal-Signature";
+/// Unix seconds when a signed request was sent; covered by the signature.
+pub const TIMESTAMP_HEADER: &str = "X-Autoheal-Timestamp";
 /// How long one POST may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// Waits before each attempt: the first at once, then backing off.
@@ -115,10 +117,14 @@ pub fn body(format: NotifyFormat, event: &Event, state: &State) -> Vec<u8> {
     serde_json::to_vec(&value).unwrap_or_default()
 }
 
-/// `sha256=<lowercase hex HMAC-SHA256 of body keyed with secret>`.
-/// (HMAC takes a key of any length, so this is always `Some`.)
-pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
+/// `sha256=<lowercase hex HMAC-SHA256 of "{timestamp}.{body}" keyed with secret>`:
+/// the timestamp is signed with the body, so a receiver that refuses old
+/// timestamps refuses a replayed request too. (HMAC takes a key of any length,
+/// so this is always `Some`.)
+pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> Option<String> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
     mac.update(body);
     let hex: String = mac
         .finalize()
@@ -158,7 +164,6 @@ async fn deliver(
     incident_id: Option<IncidentId>,
     commands: mpsc::Sender<Command>,
 ) {
-    let signed = hook.secret.as_deref().and_then(|s| signature(s, &body));
     let mut error = String::new();
     for wait in BACKOFF {
         tokio::time::sleep(wait).await;
@@ -166,8 +171,16 @@ async fn deliver(
             .post(&hook.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.clone());
-        if let Some(sig) = &signed {
-            request = request.header(SIGNATURE_HEADER, sig);
+        // Signed at each try, so a retry carries its own fresh timestamp.
+        let now = jiff::Timestamp::now().as_second().to_string();
+        if let Some(sig) = hook
+            .secret
+            .as_deref()
+            .and_then(|s| signature(s, &now, &body))
+        {
+            request = request
+                .header(TIMESTAMP_HEADER, &now)
+                .header(SIGNATURE_HEADER, sig);
         }
         match request.send().await {
             Ok(r) if r.status().is_success() => return,
@@ -218,11 +231,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signature_is_hmac_sha256_in_lowercase_hex() {
-        // RFC 4231, test case 2.
+    fn signature_is_hmac_sha256_of_timestamp_dot_body_in_lowercase_hex() {
+        // As Python's hmac computes it: hmac.new(b"Jefe", b'1700000000.{"a":1}', sha256).
         assert_eq!(
-            signature("Jefe", b"what do ya want for nothing?").as_deref(),
-            Some("sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+            signature("Jefe", "1700000000", br#"{"a":1}"#).as_deref(),
+            Some("sha256=fa5f6481efc59da48b19c9dc10196c9953e5651f8304b3a318b6b87d70272e0a")
+        );
+        assert_ne!(
+            signature("Jefe", "1700000001", br#"{"a":1}"#).as_deref(),
+            Some("sha256=fa5f6481efc59da48b19c9dc10196c9953e5651f8304b3a318b6b87d70272e0a"),
+            "another time, another signature"
         );
     }
 

@@ -76,8 +76,10 @@ async fn first_of(rx: &mut mpsc::UnboundedReceiver<Received>, kind: &str) -> Rec
         .unwrap_or_else(|_| panic!("no {kind} notification"))
 }
 
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
+/// What a receiver computes to check a request: the HMAC of `timestamp.body`.
+fn hmac_hex(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     mac.finalize()
         .into_bytes()
@@ -109,9 +111,12 @@ async fn a_resolved_incident_reaches_json_and_slack_hooks_signed() {
     assert_eq!(body["incident"]["status"], "resolved");
     let text = body["text"].as_str().unwrap();
     assert!(text.starts_with("RESOLVED orders-db: "), "{text}");
+    let sent_at = got.headers["x-autoheal-timestamp"].to_str().unwrap();
+    let age = jiff::Timestamp::now().as_second() - sent_at.parse::<i64>().unwrap();
+    assert!((0..30).contains(&age), "sent {age} s ago");
     assert_eq!(
         got.headers["x-autoheal-signature"],
-        format!("sha256={}", hmac_hex("s3cret", &got.body)).as_str()
+        format!("sha256={}", hmac_hex("s3cret", sent_at, &got.body)).as_str()
     );
 
     let slack = tokio::time::timeout(Duration::from_secs(5), async {
@@ -129,6 +134,7 @@ async fn a_resolved_incident_reaches_json_and_slack_hooks_signed() {
     assert_eq!(slack.1.as_object().unwrap().len(), 1, "{}", slack.1);
     assert!(slack.1["text"].as_str().unwrap().contains("orders-db"));
     assert!(slack.0.headers.get("x-autoheal-signature").is_none());
+    assert!(slack.0.headers.get("x-autoheal-timestamp").is_none());
     run.stop().await;
 }
 
