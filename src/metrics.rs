@@ -15,6 +15,7 @@ use prometheus_client::registry::{Registry, Unit};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::engine::Sample;
@@ -37,6 +38,8 @@ pub struct Metrics {
     state: State,
     /// The last probe sample of each target.
     samples: BTreeMap<String, Sample>,
+    /// Time between the last two probes of each target: its real period.
+    cycles: BTreeMap<String, Duration>,
 }
 
 impl Metrics {
@@ -45,6 +48,7 @@ impl Metrics {
         Metrics {
             state,
             samples: BTreeMap::new(),
+            cycles: BTreeMap::new(),
         }
     }
 
@@ -61,8 +65,14 @@ impl Metrics {
     }
 
     pub fn observe(&mut self, sample: Sample) {
+        if let Some(last) = self.samples.get(&sample.target)
+            && let Ok(cycle) = Duration::try_from(sample.at.duration_since(last.at))
+        {
+            self.cycles.insert(sample.target.clone(), cycle);
+        }
         self.samples.insert(sample.target.clone(), sample);
     }
+
 
     /// The whole exposition, `# EOF` included.
     pub fn render(&self) -> String {
@@ -122,6 +132,25 @@ impl Metrics {
                 .set(sample.latency.as_secs_f64());
             up.get_or_create(&labels).set(i64::from(sample.healthy));
         }
+        let cycle = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        for (target, period) in &self.cycles {
+            cycle
+                .get_or_create(&vec![("target", target.clone())])
+                .set(period.as_secs_f64());
+        }
+        registry.register_with_unit(
+            "probe_cycle",
+            "Time between the last two probes of each target (its real period)",
+            Unit::Seconds,
+            cycle,
+        );
+        let rate = Gauge::<f64, AtomicU64>::default();
+        rate.set(s.counts.success_rate().unwrap_or(f64::NAN));
+        registry.register(
+            "remediation_success_rate",
+            "Share of finished remediation actions that succeeded (NaN before any)",
+            rate,
+        );
         registry.register_with_unit(
             "probe_latency",
             "Latency of the last probe of each target",

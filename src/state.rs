@@ -47,6 +47,14 @@ pub struct Counts {
     pub notifications_failed: usize,
 }
 
+impl Counts {
+    /// Successful remediation actions among all that finished, if any did.
+    pub fn success_rate(&self) -> Option<f64> {
+        let done = self.actions_ok + self.actions_failed;
+        (done > 0).then(|| self.actions_ok as f64 / done as f64)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TargetState {
     pub failing: bool,

@@ -83,6 +83,14 @@ async fn a_healed_incident_shows_in_the_scrape() {
         .is_some(),
         "{text}"
     );
+    // At most the 1 s interval plus a probe; less when a fix asked for an early probe.
+    let cycle = value(&text, r#"autoheal_probe_cycle_seconds{target="orders-db"}"#);
+    assert!(cycle.is_some_and(|s| s > 0.0 && s < 2.5), "{text}");
+    assert_eq!(
+        value(&text, "autoheal_remediation_success_rate"),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(
         value(&text, "autoheal_automation_paused"),
         Some(0.0),
@@ -143,6 +151,7 @@ fn an_empty_state_renders_every_metric() {
         "autoheal_automation_paused 0",
         "autoheal_dry_run 0",
         "autoheal_last_event_seq 0",
+        "autoheal_remediation_success_rate NaN",
     ] {
         assert!(text.contains(series), "no {series} in:\n{text}");
     }
@@ -151,6 +160,7 @@ fn an_empty_state_renders_every_metric() {
     for family in [
         "autoheal_incidents ",
         "autoheal_probe_latency_seconds",
+        "autoheal_probe_cycle_seconds",
         "autoheal_probe_up",
     ] {
         assert!(

@@ -142,13 +142,11 @@ pub async fn one(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Respons
 /// `GET /api/metrics`: the figures of `/metrics` as one JSON object.
 pub async fn figures(State(api): State<Arc<Api>>) -> Response {
     with_state(&api, |s| {
-        let actions = s.counts.actions_ok + s.counts.actions_failed;
         let p = |samples: &[u64], q| state::percentile(samples, q);
         Json(json!({
             "incidents": counts(s),
             "actions": { "ok": s.counts.actions_ok, "failed": s.counts.actions_failed },
-            "remediation_success_rate": (actions > 0)
-                .then(|| s.counts.actions_ok as f64 / actions as f64),
+            "remediation_success_rate": s.counts.success_rate(),
             "time_to_detect_ms": { "p50": p(&s.ttd_ms, 50.0), "p95": p(&s.ttd_ms, 95.0) },
             "time_to_resolve_ms": { "p50": p(&s.ttr_ms, 50.0), "p95": p(&s.ttr_ms, 95.0) },
             "running_actions": s.running_actions,
