@@ -12,6 +12,7 @@ mod guard;
 mod ingest;
 mod places;
 mod server;
+pub mod telemetry;
 
 pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
 pub use ingest::{ALERTMANAGER_AT_ONCE, ALERTMANAGER_WAIT, MAX_DETAIL};
@@ -65,6 +66,8 @@ pub struct Api {
     pub allowed_hosts: Vec<String>,
     /// Browser origins allowed to call (`api.allowed_origins`); none by default.
     pub allowed_origins: Vec<String>,
+    /// Served as `/api/telemetry` and `/api/presence` when set ([`telemetry::Hub::spawn`]).
+    pub telemetry: Option<Arc<telemetry::Hub>>,
 }
 
 impl Api {
@@ -81,6 +84,7 @@ impl Api {
             targets: Vec::new(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            telemetry: None,
         }
     }
 }
@@ -104,6 +108,8 @@ pub fn router(api: Api) -> Router {
     let protected = Router::new()
         .route("/api/events", get(events))
         .route("/api/state", get(snapshot))
+        .route("/api/telemetry", get(telemetry::stream))
+        .route("/api/presence", get(telemetry::presence))
         .route("/api/commands", post(commands::command))
         .route("/api/incidents", post(ingest::incident))
         .route(

@@ -1,6 +1,9 @@
 //! The status line: what is running, whether automation may act, and the time.
 //! Automation state comes right after the name because it changes what every
-//! other number on screen means.
+//! other number on screen means. An attached console names its daemon and who
+//! else is attached, and while the daemon is gone a banner says so under it.
+
+mod banner;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,7 +19,8 @@ use super::{Ctx, uptime};
 /// which gets lines of its own rather than lose its end.
 pub fn height(ctx: &Ctx, width: u16) -> u16 {
     let lines = flash_lines(ctx, width).map_or(0, |l| l.len());
-    1 + u16::try_from(lines).unwrap_or(u16::MAX)
+    let banner = banner::banner(ctx, usize::from(width)).map_or(0, |_| 1);
+    (1 + banner) + u16::try_from(lines).unwrap_or(u16::MAX)
 }
 
 /// The flash wrapped under the status line, or `None` when it fits on it.
@@ -42,10 +46,16 @@ fn flash_lines<'a>(ctx: &Ctx, width: u16) -> Option<Vec<Line<'a>>> {
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let (mut left, right) = status(ctx);
-    let [status_area, below] = area.layout(&Layout::vertical([
+    let banner = banner::banner(ctx, usize::from(area.width));
+    let [status_area, banner_area, below] = area.layout(&Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(banner.as_ref().map_or(0, |_| 1)),
         Constraint::Fill(1),
     ]));
+    if let Some((text, style)) = banner {
+        // The style spans the whole row, so the bar reads as one line across.
+        frame.render_widget(Paragraph::new(text).style(style), banner_area);
+    }
     match flash_lines(ctx, area.width) {
         Some(lines) => frame.render_widget(Paragraph::new(lines), below),
         None => {
@@ -74,7 +84,10 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
         " autoheal ",
         Style::new().fg(theme.accent).add_modifier(bold),
     )];
-    if !ctx.model.meta.mode.is_empty() {
+    if let Some(link) = &ctx.model.link {
+        left.push(Span::styled(ctx.glyphs.tail(&link.daemon, 32), ctx.muted()));
+        left.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+    } else if !ctx.model.meta.mode.is_empty() {
         // A config path can be long; its end (the file name) is the part that tells.
         left.push(Span::styled(
             ctx.glyphs.tail(&ctx.model.meta.mode, 24),
@@ -108,6 +121,15 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
             Span::styled(ctx.glyphs.sep, ctx.muted()),
             Span::styled("uptime ", ctx.muted()),
             Span::raw(uptime(ctx.now.duration_since(started))),
+        ]);
+    }
+    if let Some(link) = &ctx.model.link
+        && !link.others.is_empty()
+    {
+        left.extend([
+            Span::styled(ctx.glyphs.sep, ctx.muted()),
+            Span::styled("also here: ", ctx.muted()),
+            Span::styled(link.others.join(", "), ctx.fg(theme.accent)),
         ]);
     }
     let zone = ctx.tz.to_offset_info(ctx.now);
