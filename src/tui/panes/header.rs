@@ -26,7 +26,7 @@ pub fn height(ctx: &Ctx, width: u16) -> u16 {
 /// The flash wrapped under the status line, or `None` when it fits on it.
 fn flash_lines<'a>(ctx: &Ctx, width: u16) -> Option<Vec<Line<'a>>> {
     let flash = ctx.model.ui.flash.as_deref()?;
-    let (left, right) = status(ctx);
+    let (left, right) = status(ctx, width);
     let used = Line::from(left).width() + right.width() + 2;
     if used + flash.chars().count() <= usize::from(width) {
         return None;
@@ -45,7 +45,7 @@ fn flash_lines<'a>(ctx: &Ctx, width: u16) -> Option<Vec<Line<'a>>> {
 }
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
-    let (mut left, right) = status(ctx);
+    let (mut left, right) = status(ctx, area.width);
     let banner = banner::banner(ctx, usize::from(area.width));
     let [status_area, banner_area, below] = area.layout(&Layout::vertical([
         Constraint::Length(1),
@@ -74,8 +74,9 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     frame.render_widget(Paragraph::new(right), right_area);
 }
 
-/// The status line's left side (without the flash) and its right side.
-fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
+/// The status line's left side (without the flash) and its right side, at
+/// `width`: uptime and who else is attached come only when they fit whole.
+fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
     let theme = ctx.theme;
     let state = &ctx.model.state;
     let bold = Modifier::BOLD;
@@ -116,20 +117,29 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
         Span::styled(format!("{up}/{total}"), ctx.fg(up_color)),
         Span::styled(" up", ctx.muted()),
     ]);
+    let mut optional = Vec::new();
     if let Some(started) = ctx.model.meta.started_at {
-        left.extend([
+        optional.push(vec![vec![
             Span::styled(ctx.glyphs.sep, ctx.muted()),
             Span::styled("uptime ", ctx.muted()),
             Span::raw(uptime(ctx.now.duration_since(started))),
-        ]);
+        ]]);
     }
     if let Some(link) = &ctx.model.link
         && !link.others.is_empty()
     {
-        left.extend([
-            Span::styled(ctx.glyphs.sep, ctx.muted()),
-            Span::styled("also here: ", ctx.muted()),
-            Span::styled(link.others.join(", "), ctx.fg(theme.accent)),
+        // All the names, else how many.
+        optional.push(vec![
+            vec![
+                Span::styled(ctx.glyphs.sep, ctx.muted()),
+                Span::styled("also here: ", ctx.muted()),
+                Span::styled(link.others.join(", "), ctx.fg(theme.accent)),
+            ],
+            vec![
+                Span::styled(ctx.glyphs.sep, ctx.muted()),
+                Span::styled(format!("+{}", link.others.len()), ctx.fg(theme.accent)),
+                Span::styled(" attached", ctx.muted()),
+            ],
         ]);
     }
     let zone = ctx.tz.to_offset_info(ctx.now);
@@ -141,5 +151,15 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
         Span::styled(" ? ", ctx.fg(theme.accent).add_modifier(bold)),
         Span::styled("help ", ctx.muted()),
     ]);
+    let room = usize::from(width).saturating_sub(right.width());
+    for wordings in optional {
+        let used = Line::from(left.clone()).width();
+        if let Some(fits) = wordings
+            .into_iter()
+            .find(|w| used + Line::from(w.clone()).width() <= room)
+        {
+            left.extend(fits);
+        }
+    }
     (left, right)
 }
