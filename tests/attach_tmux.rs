@@ -180,7 +180,10 @@ fn answers(port: u16) -> bool {
 fn wait_for(what: &str, within: Duration, pred: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + within;
     while !pred() {
-        assert!(std::time::Instant::now() < deadline, "{what} did not happen");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -228,7 +231,8 @@ fn a_daemon_that_dies_is_on_screen_within_2s_and_keys_are_refused_until_it_is_ba
     let _ = daemon.0.wait();
     let died = std::time::Instant::now();
     carol.until("the banner", Duration::from_secs(2), |t| {
-        t.screen().contains(&format!("daemon at 127.0.0.1:{port} unreachable"))
+        t.screen()
+            .contains(&format!("daemon at 127.0.0.1:{port} unreachable"))
     });
     dave.until("the banner, in full", Duration::from_secs(2), |t| {
         t.screen().contains("keys that change things are refused")
