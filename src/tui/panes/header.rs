@@ -13,6 +13,7 @@ use ratatui::widgets::Paragraph;
 
 use super::wrap::wrap;
 use super::{Ctx, uptime};
+use crate::remote::LinkState;
 
 /// Rows the status line needs at `width`: one, plus the lines of a message
 /// (a theme warning, a selection notice) too long to sit at the end of it,
@@ -118,7 +119,15 @@ fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
         Span::styled(" up", ctx.muted()),
     ]);
     let mut optional = Vec::new();
-    if let Some(started) = ctx.model.meta.started_at {
+    // A daemon that does not answer has no uptime we know of: the banner says since when.
+    let answering = ctx
+        .model
+        .link
+        .as_ref()
+        .is_none_or(|l| matches!(l.state, LinkState::Connected { .. }));
+    if let Some(started) = ctx.model.meta.started_at
+        && answering
+    {
         optional.push(vec![vec![
             Span::styled(ctx.glyphs.sep, ctx.muted()),
             Span::styled("uptime ", ctx.muted()),
