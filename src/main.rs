@@ -287,6 +287,9 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     let metrics = api_listener
         .is_some()
         .then(|| autoheal::metrics::spawn(state.clone(), engine.subscribe(), engine.samples()));
+    let telemetry = api_listener
+        .is_some()
+        .then(|| autoheal::api::telemetry::Hub::spawn(engine.samples()));
     // Webhooks, in every mode; subscribed before spawning for the same reason.
     if !config.notify.is_empty() {
         tokio::spawn(autoheal::notify::run(
@@ -306,6 +309,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             allowed_hosts: config.api.allowed_hosts.clone(),
             allowed_origins: config.api.allowed_origins.clone(),
             chaos: chaos_offers,
+            telemetry,
             ..autoheal::api::Api::new(&handle)
         });
         tokio::spawn(autoheal::api::serve(listener, router, limits));
@@ -341,6 +345,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
                 samples,
                 commands: commands.clone(),
                 attached: false,
+                remote: None,
             };
             if let Err(e) = tui::app::run(model, channels).await {
                 // The console failed, not the engine: stop it cleanly all the same.
@@ -401,21 +406,23 @@ async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
         bail!("standard output is not a terminal: attach needs one");
     }
     let _log_guard = init_logging(false, &Paths::discover().data_dir);
-    let link = autoheal::remote::connect(url, std::env::var("AUTOHEAL_TOKEN").ok());
+    let operator = operator();
+    let link = autoheal::remote::connect(url, std::env::var("AUTOHEAL_TOKEN").ok(), &operator);
     let meta = Meta {
-        mode: format!("attached {url}"),
-        started_at: Some(now_ms()),
+        // The header names the daemon from the link; its uptime comes with its `engine_started`.
+        mode: String::new(),
+        started_at: None,
         chaos: Default::default(),
-        operator: operator(),
+        operator,
     };
-    let model = console_model(State::default(), meta, theme);
-    // No probe telemetry crosses the wire: the sparklines stay empty.
-    let (_no_samples, samples) = broadcast::channel(1);
+    let mut model = console_model(State::default(), meta, theme);
+    model.link = Some(link.feeds.status.borrow().clone());
     let channels = Channels {
         events: link.events,
-        samples,
+        samples: link.samples,
         commands: link.commands,
         attached: true,
+        remote: Some(link.feeds),
     };
     tui::app::run(model, channels).await?;
     Ok(ExitCode::SUCCESS)

@@ -13,6 +13,7 @@ mod ingest;
 mod places;
 mod query;
 mod server;
+pub mod telemetry;
 
 pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
 pub use ingest::{ALERTMANAGER_AT_ONCE, ALERTMANAGER_WAIT, MAX_DETAIL};
@@ -73,6 +74,8 @@ pub struct Api {
     pub chaos: BTreeMap<String, Vec<String>>,
     /// When this API began serving, for `/status`'s uptime.
     pub started: Instant,
+    /// Served as `/api/telemetry` and `/api/presence` when set ([`telemetry::Hub::spawn`]).
+    pub telemetry: Option<Arc<telemetry::Hub>>,
 }
 
 impl Api {
@@ -91,6 +94,7 @@ impl Api {
             allowed_origins: Vec::new(),
             chaos: BTreeMap::new(),
             started: Instant::now(),
+            telemetry: None,
         }
     }
 }
@@ -111,6 +115,8 @@ pub fn router(api: Api) -> Router {
     let protected = Router::new()
         .route("/api/events", get(events))
         .route("/api/state", get(snapshot))
+        .route("/api/telemetry", get(telemetry::stream))
+        .route("/api/presence", get(telemetry::presence))
         .route("/api/commands", post(commands::command))
         .route("/api/incidents", post(ingest::incident).get(query::list))
         .route("/api/incidents/{id}", get(query::one))

@@ -9,7 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use std::io::{self, BufWriter, Stdout, Write};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::keys::{self, Action, UiAction};
@@ -18,6 +18,7 @@ use crate::config::{HostProbe, ProbeSpec};
 use crate::engine::{Sample, now_ms};
 use crate::event::{Command, Event, EventKind};
 use crate::monitor::{Lane, Prober};
+use crate::remote::{Feeds, LinkStatus};
 
 /// How often the stats gauges sample the host (htop: every 1.5 s).
 const HOST_EVERY: Duration = Duration::from_secs(3);
@@ -32,6 +33,9 @@ pub struct Channels {
     /// Attached to a daemon: quitting leaves it running, and its restarts
     /// (`engine_stopped`) do not end the console.
     pub attached: bool,
+    /// Attached: whether the daemon answers, its host's gauges, and what became
+    /// of commands it did not take.
+    pub remote: Option<Feeds>,
 }
 
 type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
@@ -65,7 +69,11 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
     clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let (mut dirty, mut last_draw) = (true, Instant::now() - FRAME);
     let mut input_closed = false;
-    let mut host = host_gauges();
+    // Attached, the gauges are the daemon's host, not this one.
+    let (mut host, mut link, mut notices) = match ch.remote.take() {
+        Some(f) => (f.host, Some(f.status), Some(f.notices)),
+        None => (host_gauges(), None, None),
+    };
     loop {
         let next_frame = last_draw + FRAME;
         tokio::select! {
@@ -78,8 +86,14 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
                             let _ = ch.commands.send(Command::Shutdown { reason: "operator quit".into() }).await;
                         }
                         Some(Action::Command(command)) => {
-                            keys::sent(&mut model, &command);
-                            let _ = ch.commands.send(command).await;
+                            match model.link.as_ref().and_then(LinkStatus::refusal) {
+                                // Said on screen, never silently lost.
+                                Some(refusal) => keys::apply(&mut model, UiAction::Flash(refusal)),
+                                None => {
+                                    keys::sent(&mut model, &command);
+                                    let _ = ch.commands.send(command).await;
+                                }
+                            }
                         }
                         Some(Action::Ui(action)) => keys::apply(&mut model, action),
                         None => {}
@@ -128,6 +142,14 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
                 model.telemetry.cpu_percent = cpu;
                 model.telemetry.memory_percent = memory;
             }
+            Some(status) = changed(&mut link) => {
+                model.link = Some(status);
+                dirty = true;
+            }
+            Some(notice) = recv(&mut notices) => {
+                keys::apply(&mut model, UiAction::Flash(notice));
+                dirty = true;
+            }
             _ = clock.tick() => dirty = true,
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
         }
@@ -137,6 +159,24 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The link's next state; never, for a local engine or a link that has gone.
+async fn changed(link: &mut Option<watch::Receiver<LinkStatus>>) -> Option<LinkStatus> {
+    if let Some(rx) = link
+        && rx.changed().await.is_ok()
+    {
+        return Some(rx.borrow_and_update().clone());
+    }
+    std::future::pending().await
+}
+
+/// The link's next notice; never, for a local engine.
+async fn recv(notices: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
+    match notices {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The host's CPU and memory for the stats gauges, whatever targets are configured.

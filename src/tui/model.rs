@@ -9,6 +9,7 @@ use super::Glyphs;
 use super::theme::Theme;
 use crate::engine::Sample;
 use crate::event::{Event, EventKind, IncidentId};
+use crate::remote::LinkStatus;
 use crate::state::{Incident, State, Status};
 
 /// How many events the activity feed keeps.
@@ -30,6 +31,8 @@ pub struct Model {
     pub themes: Vec<Theme>,
     /// The characters frames, bars and charts are drawn with, for this terminal.
     pub glyphs: Glyphs,
+    /// Attached to a daemon: whether it answers, and who else is attached.
+    pub link: Option<LinkStatus>,
 }
 
 /// Facts about this run that are not events.
@@ -179,6 +182,7 @@ impl Model {
             ui: UiState::default(),
             themes,
             glyphs: Glyphs::default(),
+            link: None,
         }
     }
 
@@ -187,6 +191,10 @@ impl Model {
         self.state.apply(&event);
         if let EventKind::EngineStarted { chaos, .. } = &event.kind {
             self.meta.chaos = chaos.clone();
+            // An attached console's uptime is its daemon's, whose last start this is.
+            if self.link.is_some() {
+                self.meta.started_at = Some(event.ts);
+            }
             // The selection starts on the first target that offers chaos, so `c` works at once.
             if !self.ui.selected.contains_key(&Pane::Targets)
                 && let Some(t) = self.targets().into_iter().find(|t| chaos.contains_key(*t))

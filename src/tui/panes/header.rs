@@ -1,6 +1,9 @@
 //! The status line: what is running, whether automation may act, and the time.
 //! Automation state comes right after the name because it changes what every
-//! other number on screen means.
+//! other number on screen means. An attached console names its daemon and who
+//! else is attached, and while the daemon is gone a banner says so under it.
+
+mod banner;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,19 +13,21 @@ use ratatui::widgets::Paragraph;
 
 use super::wrap::wrap;
 use super::{Ctx, uptime};
+use crate::remote::LinkState;
 
 /// Rows the status line needs at `width`: one, plus the lines of a message
 /// (a theme warning, a selection notice) too long to sit at the end of it,
 /// which gets lines of its own rather than lose its end.
 pub fn height(ctx: &Ctx, width: u16) -> u16 {
     let lines = flash_lines(ctx, width).map_or(0, |l| l.len());
-    1 + u16::try_from(lines).unwrap_or(u16::MAX)
+    let banner = banner::banner(ctx, usize::from(width)).map_or(0, |_| 1);
+    (1 + banner) + u16::try_from(lines).unwrap_or(u16::MAX)
 }
 
 /// The flash wrapped under the status line, or `None` when it fits on it.
 fn flash_lines<'a>(ctx: &Ctx, width: u16) -> Option<Vec<Line<'a>>> {
     let flash = ctx.model.ui.flash.as_deref()?;
-    let (left, right) = status(ctx);
+    let (left, right) = status(ctx, width);
     let used = Line::from(left).width() + right.width() + 2;
     if used + flash.chars().count() <= usize::from(width) {
         return None;
@@ -41,11 +46,17 @@ fn flash_lines<'a>(ctx: &Ctx, width: u16) -> Option<Vec<Line<'a>>> {
 }
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
-    let (mut left, right) = status(ctx);
-    let [status_area, below] = area.layout(&Layout::vertical([
+    let (mut left, right) = status(ctx, area.width);
+    let banner = banner::banner(ctx, usize::from(area.width));
+    let [status_area, banner_area, below] = area.layout(&Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(banner.as_ref().map_or(0, |_| 1)),
         Constraint::Fill(1),
     ]));
+    if let Some((text, style)) = banner {
+        // The style spans the whole row, so the bar reads as one line across.
+        frame.render_widget(Paragraph::new(text).style(style), banner_area);
+    }
     match flash_lines(ctx, area.width) {
         Some(lines) => frame.render_widget(Paragraph::new(lines), below),
         None => {
@@ -64,8 +75,9 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     frame.render_widget(Paragraph::new(right), right_area);
 }
 
-/// The status line's left side (without the flash) and its right side.
-fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
+/// The status line's left side (without the flash) and its right side, at
+/// `width`: uptime and who else is attached come only when they fit whole.
+fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
     let theme = ctx.theme;
     let state = &ctx.model.state;
     let bold = Modifier::BOLD;
@@ -74,7 +86,10 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
         " autoheal ",
         Style::new().fg(theme.accent).add_modifier(bold),
     )];
-    if !ctx.model.meta.mode.is_empty() {
+    if let Some(link) = &ctx.model.link {
+        left.push(Span::styled(ctx.glyphs.tail(&link.daemon, 32), ctx.muted()));
+        left.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+    } else if !ctx.model.meta.mode.is_empty() {
         // A config path can be long; its end (the file name) is the part that tells.
         left.push(Span::styled(
             ctx.glyphs.tail(&ctx.model.meta.mode, 24),
@@ -103,11 +118,37 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
         Span::styled(format!("{up}/{total}"), ctx.fg(up_color)),
         Span::styled(" up", ctx.muted()),
     ]);
-    if let Some(started) = ctx.model.meta.started_at {
-        left.extend([
+    let mut optional = Vec::new();
+    // A daemon that does not answer has no uptime we know of: the banner says since when.
+    let answering = ctx
+        .model
+        .link
+        .as_ref()
+        .is_none_or(|l| matches!(l.state, LinkState::Connected { .. }));
+    if let Some(started) = ctx.model.meta.started_at
+        && answering
+    {
+        optional.push(vec![vec![
             Span::styled(ctx.glyphs.sep, ctx.muted()),
             Span::styled("uptime ", ctx.muted()),
             Span::raw(uptime(ctx.now.duration_since(started))),
+        ]]);
+    }
+    if let Some(link) = &ctx.model.link
+        && !link.others.is_empty()
+    {
+        // All the names, else how many.
+        optional.push(vec![
+            vec![
+                Span::styled(ctx.glyphs.sep, ctx.muted()),
+                Span::styled("also here: ", ctx.muted()),
+                Span::styled(link.others.join(", "), ctx.fg(theme.accent)),
+            ],
+            vec![
+                Span::styled(ctx.glyphs.sep, ctx.muted()),
+                Span::styled(format!("+{}", link.others.len()), ctx.fg(theme.accent)),
+                Span::styled(" attached", ctx.muted()),
+            ],
         ]);
     }
     let zone = ctx.tz.to_offset_info(ctx.now);
@@ -119,5 +160,15 @@ fn status<'a>(ctx: &Ctx) -> (Vec<Span<'a>>, Line<'a>) {
         Span::styled(" ? ", ctx.fg(theme.accent).add_modifier(bold)),
         Span::styled("help ", ctx.muted()),
     ]);
+    let room = usize::from(width).saturating_sub(right.width());
+    for wordings in optional {
+        let used = Line::from(left.clone()).width();
+        if let Some(fits) = wordings
+            .into_iter()
+            .find(|w| used + Line::from(w.clone()).width() <= room)
+        {
+            left.extend(fits);
+        }
+    }
     (left, right)
 }
