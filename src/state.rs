@@ -41,6 +41,8 @@ pub struct Counts {
     pub detected: usize,
     pub resolved: usize,
     pub escalated: usize,
+    /// Closed by hand: neither resolved nor counted in time to resolve.
+    pub closed: usize,
     pub actions_ok: usize,
     pub actions_failed: usize,
     /// Webhook notifications given up on after their retries.
@@ -68,11 +70,19 @@ pub enum Status {
     Escalated,
     Rejected,
     Resolved,
+    /// Closed by an operator with a note; autoheal did not fix it.
+    Closed,
 }
 
 impl Status {
     pub fn is_open(self) -> bool {
-        self != Status::Resolved
+        !matches!(self, Status::Resolved | Status::Closed)
+    }
+
+    /// In the dead-letter queue: automation gave up or was turned down, and
+    /// `retry` may send it through the planner again.
+    pub fn can_retry(self) -> bool {
+        matches!(self, Status::Escalated | Status::Rejected)
     }
 
     pub fn label(self) -> &'static str {
@@ -86,6 +96,7 @@ impl Status {
             Status::Escalated => "escalated",
             Status::Rejected => "rejected",
             Status::Resolved => "resolved",
+            Status::Closed => "closed",
         }
     }
 }
@@ -111,6 +122,17 @@ pub struct Incident {
     pub attempts: Vec<Attempt>,
     pub approved_by: Option<String>,
     pub rejected_by: Option<String>,
+    /// What the proposed step would run (see `incident_analyzed`).
+    pub action: Option<String>,
+    /// The target is marked critical.
+    pub critical: bool,
+    /// Who owns it (`acknowledge`).
+    pub acknowledged_by: Option<String>,
+    /// A retry from a named step: the planner starts there, not at the first.
+    pub retry_from: Option<String>,
+    /// Who closed it by hand, and why.
+    pub closed_by: Option<String>,
+    pub close_note: Option<String>,
     pub resolved_at: Option<Timestamp>,
     pub time_to_resolve_ms: Option<u64>,
     /// Every event about this incident, in order: its timeline for the detail view.
@@ -260,6 +282,12 @@ impl State {
                         attempts: Vec::new(),
                         approved_by: None,
                         rejected_by: None,
+                        action: None,
+                        critical: false,
+                        acknowledged_by: None,
+                        retry_from: None,
+                        closed_by: None,
+                        close_note: None,
                         resolved_at: None,
                         time_to_resolve_ms: None,
                         timeline: vec![event.clone()],
@@ -273,8 +301,12 @@ impl State {
                 confidence,
                 decision,
                 reason,
+                action,
+                critical,
             } => {
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.action = action.clone();
+                    inc.critical = *critical;
                     inc.playbook = playbook.clone();
                     inc.step = step.clone();
                     inc.confidence = *confidence;
@@ -403,6 +435,44 @@ impl State {
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
                     inc.rejected_by = Some(by.clone());
                     inc.status = Status::Rejected;
+                }
+            }
+            EventKind::IncidentRetried {
+                incident_id,
+                step,
+                by,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id)
+                    && inc.status.is_open()
+                {
+                    // Every step may run again: the planner starts afresh, at `step` if named.
+                    inc.status = Status::Detected;
+                    inc.tried_steps.clear();
+                    inc.retry_from = step.clone();
+                    inc.approved_by = None;
+                    inc.rejected_by = None;
+                    inc.reason = format!("retried by {by}");
+                }
+            }
+            EventKind::IncidentAcknowledged { incident_id, by } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.acknowledged_by = Some(by.clone());
+                }
+            }
+            EventKind::IncidentClosed {
+                incident_id,
+                note,
+                by,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id)
+                    && inc.status.is_open()
+                {
+                    inc.status = Status::Closed;
+                    inc.closed_by = Some(by.clone());
+                    inc.close_note = Some(note.clone());
+                    self.open
+                        .remove(&(inc.target.clone(), inc.signature.clone()));
+                    self.counts.closed = self.counts.closed.saturating_add(1);
                 }
             }
             EventKind::ChaosInjected { .. } => {}

@@ -13,7 +13,7 @@ mod ingest;
 mod places;
 mod server;
 
-pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
+pub use commands::{MAX_NAME, MAX_NOTE, PUBLIC_COMMANDS, PublicCommand};
 pub use ingest::{ALERTMANAGER_AT_ONCE, ALERTMANAGER_WAIT, MAX_DETAIL};
 pub use server::{
     FD_RESERVE, FDS_PER_TARGET, HEADER_TIMEOUT, Limits, MAX_CONNECTIONS, REQUEST_TIMEOUT,

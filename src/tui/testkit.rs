@@ -86,6 +86,8 @@ pub fn awaiting(m: &mut Model, id: u64, target: &str) {
             confidence: 0.85,
             decision: Decision::ApprovalRequired,
             reason: "confidence 0.85 is below 0.90".into(),
+            action: Some(format!("systemctl restart {target}")),
+            critical: false,
         },
     );
 }

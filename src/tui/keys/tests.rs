@@ -381,14 +381,15 @@ fn a_in_the_queue_asks_about_the_picked_fix_after_an_older_one_left() {
 }
 
 #[test]
-fn a_critical_target_is_recognised_by_severity_or_by_the_planner_reason() {
+fn a_critical_target_is_recognised_by_severity_or_by_its_journaled_flag() {
     let m = model();
     let mut inc = m.state.incidents[&IncidentId(1)].clone();
     assert!(!critical(&inc));
     inc.reason = "orders-db is critical: a human approves every fix".into();
+    assert!(!critical(&inc), "the reason's wording decides nothing");
+    inc.critical = true;
     assert!(critical(&inc));
-    inc.reason = "edge-proxy is critical: a human approves every fix".into();
-    assert!(!critical(&inc), "another target's criticality");
+    inc.critical = false;
     inc.severity = Severity::Critical;
     assert!(critical(&inc));
 }
