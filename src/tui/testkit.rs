@@ -91,3 +91,16 @@ pub fn awaiting(m: &mut Model, id: u64, target: &str) {
         },
     );
 }
+
+/// `waiting`, with #1's fix given up on: automation escalated it to a human.
+pub fn escalated() -> Model {
+    let mut m = waiting();
+    push(
+        &mut m,
+        EventKind::IncidentEscalated {
+            incident_id: IncidentId(1),
+            reason: "all 1 steps of fallback tried; the target is still failing".into(),
+        },
+    );
+    m
+}

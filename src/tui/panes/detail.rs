@@ -170,10 +170,16 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
             Span::styled(format!("by {by}"), ctx.fg(t.muted)),
         ]));
     }
-    if let Some(action) = inc.action.as_deref().filter(|_| inc.status.is_open()) {
+    // What waits for approval, or what was last tried before it got stuck.
+    let action_label = match inc.status {
+        Status::AwaitingApproval => Some("proposed"),
+        s if s.can_retry() => Some("last fix"),
+        _ => None,
+    };
+    if let (Some(label), Some(action)) = (action_label, inc.action.as_deref()) {
         wrap(
             &mut out,
-            vec![field("proposed")],
+            vec![field(label)],
             FIELD_W,
             action,
             ctx.fg(t.accent),
