@@ -451,3 +451,49 @@ async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when
     );
     assert_eq!(state.incidents[&id].closed_by.as_deref(), Some("dave"));
 }
+
+#[test]
+fn an_action_that_finishes_after_its_incident_was_closed_leaves_it_closed() {
+    use autoheal::event::{Event, Severity};
+    let mut state = autoheal::state::State::default();
+    let ts = jiff::Timestamp::UNIX_EPOCH;
+    let id = IncidentId(1);
+    let kinds = [
+        EventKind::IncidentDetected {
+            incident_id: id,
+            target: "web".into(),
+            signature: "HTTP_503".into(),
+            severity: Severity::High,
+            started_at: ts,
+            chaos: false,
+        },
+        EventKind::ActionStarted {
+            incident_id: id,
+            playbook: "p".into(),
+            step: "s".into(),
+            action: "exec true".into(),
+            attempt: 1,
+        },
+        EventKind::IncidentClosed {
+            incident_id: id,
+            note: "done by hand".into(),
+            by: "bob".into(),
+        },
+        EventKind::ActionFinished {
+            incident_id: id,
+            playbook: "p".into(),
+            step: "s".into(),
+            action: "exec true".into(),
+            attempt: 1,
+            ok: true,
+            duration_ms: 5,
+            output: String::new(),
+        },
+    ];
+    for (seq, kind) in (1..).zip(kinds) {
+        state.apply(&Event { seq, ts, kind });
+    }
+    assert_eq!(state.incidents[&id].status, Status::Closed);
+    assert_eq!(state.open_count(), 0);
+    assert_eq!(state.running_actions, 0);
+}
