@@ -497,3 +497,33 @@ fn an_action_that_finishes_after_its_incident_was_closed_leaves_it_closed() {
     assert_eq!(state.open_count(), 0);
     assert_eq!(state.running_actions, 0);
 }
+
+#[test]
+fn what_an_approver_reads_is_the_real_argv_or_url_and_no_secret() {
+    use autoheal::action::{ActionSpec, ExecAction, HttpAction, prepare, vars::Vars};
+    let mut vars = Vars::default();
+    vars.trusted("unit", "payments api.service")
+        .trusted("token", "s3cret");
+    let exec = ActionSpec::Exec(ExecAction {
+        argv: ["systemctl", "restart", "{{unit}}", "--no-block", ""]
+            .map(String::from)
+            .to_vec(),
+        shell: false,
+        timeout: Duration::from_secs(5),
+        env: [("TOKEN".to_string(), "{{token}}".to_string())].into(),
+    });
+    assert_eq!(
+        prepare(&exec, &vars).unwrap().describe(),
+        "systemctl restart 'payments api.service' --no-block ''"
+    );
+    let http = ActionSpec::Http(HttpAction {
+        method: "POST".into(),
+        url: "http://ops:hunter2@127.0.0.1:7300/services/web/restart".into(),
+        headers: [("Authorization".to_string(), "Bearer {{token}}".to_string())].into(),
+        body: Some("{{token}}".into()),
+        timeout: Duration::from_secs(5),
+    });
+    let shown = prepare(&http, &vars).unwrap().describe();
+    assert_eq!(shown, "POST http://127.0.0.1:7300/services/web/restart");
+    assert!(!shown.contains("s3cret") && !shown.contains("hunter2"));
+}
