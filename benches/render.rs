@@ -70,6 +70,8 @@ fn model() -> Model {
                 confidence: 0.99,
                 decision: Decision::Auto,
                 reason: "confidence 0.99 >= 0.90".into(),
+                action: None,
+                critical: false,
             },
         );
         push(

@@ -31,6 +31,8 @@ fn incident(n: u64, seq: &mut u64, start: Timestamp) -> Vec<Event> {
             confidence: 0.99,
             decision: Decision::Auto,
             reason: "confidence 0.99 >= 0.90".into(),
+            action: None,
+            critical: false,
         },
         EventKind::ActionStarted {
             incident_id: id,

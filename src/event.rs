@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use tokio::sync::oneshot;
 
 /// Incidents are numbered from 1 in the order they were detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,6 +108,14 @@ pub enum EventKind {
         confidence: f64,
         decision: Decision,
         reason: String,
+        /// What the step would run, values filled in and no secrets (header and
+        /// env values left out): `systemctl restart 'orders db'`, `POST http://…`.
+        /// Absent in journals from before it was written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
+        /// The target is marked critical: a human approves every fix on it.
+        #[serde(default, skip_serializing_if = "is_false")]
+        critical: bool,
     },
     ActionStarted {
         incident_id: IncidentId,
@@ -162,6 +171,25 @@ pub enum EventKind {
         incident_id: IncidentId,
         by: String,
     },
+    /// An operator sends an escalated or rejected incident through the planner
+    /// again, from the playbook's first step or from `step`.
+    IncidentRetried {
+        incident_id: IncidentId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        by: String,
+    },
+    /// Someone owns it now; it stays open.
+    IncidentAcknowledged {
+        incident_id: IncidentId,
+        by: String,
+    },
+    /// Closed by hand: over, but not fixed by autoheal, so never counted as resolved.
+    IncidentClosed {
+        incident_id: IncidentId,
+        note: String,
+        by: String,
+    },
     ChaosInjected {
         target: String,
         fault: String,
@@ -213,6 +241,9 @@ impl EventKind {
             EventKind::IncidentEscalated { .. } => "incident_escalated",
             EventKind::ApprovalGranted { .. } => "approval_granted",
             EventKind::ApprovalRejected { .. } => "approval_rejected",
+            EventKind::IncidentRetried { .. } => "incident_retried",
+            EventKind::IncidentAcknowledged { .. } => "incident_acknowledged",
+            EventKind::IncidentClosed { .. } => "incident_closed",
             EventKind::ChaosInjected { .. } => "chaos_injected",
             EventKind::AutomationPaused { .. } => "automation_paused",
             EventKind::AutomationResumed { .. } => "automation_resumed",
@@ -234,7 +265,10 @@ impl EventKind {
             | EventKind::IncidentResolved { incident_id, .. }
             | EventKind::IncidentEscalated { incident_id, .. }
             | EventKind::ApprovalGranted { incident_id, .. }
-            | EventKind::ApprovalRejected { incident_id, .. } => Some(*incident_id),
+            | EventKind::ApprovalRejected { incident_id, .. }
+            | EventKind::IncidentRetried { incident_id, .. }
+            | EventKind::IncidentAcknowledged { incident_id, .. }
+            | EventKind::IncidentClosed { incident_id, .. } => Some(*incident_id),
             EventKind::NotificationFailed { incident_id, .. } => *incident_id,
             _ => None,
         }
@@ -254,6 +288,30 @@ pub enum Command {
     Reject {
         incident_id: IncidentId,
         by: String,
+    },
+    /// Plan an escalated or rejected incident again, from the first step of
+    /// its playbook or from `step`, through every rail of the policy.
+    Retry {
+        incident_id: IncidentId,
+        step: Option<String>,
+        by: String,
+    },
+    /// Take ownership of an open incident.
+    Acknowledge {
+        incident_id: IncidentId,
+        by: String,
+    },
+    /// Close an open incident by hand, saying why.
+    Close {
+        incident_id: IncidentId,
+        note: String,
+        by: String,
+    },
+    /// `command`, answered on `reply` with whether it applied: how the API
+    /// tells a caller 409 instead of 202 without guessing at the engine's state.
+    Ask {
+        command: Box<Command>,
+        reply: Reply,
     },
     /// Ask a target that offers chaos to inject a fault.
     InjectChaos {
@@ -296,6 +354,59 @@ pub enum Command {
         incident_id: Option<IncidentId>,
         error: String,
     },
+}
+
+/// Why a command did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declined {
+    /// No incident (or target) by that name.
+    NotFound(String),
+    /// It exists, but the command does not apply to it now.
+    Conflict(String),
+}
+
+impl fmt::Display for Declined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Declined::NotFound(why) | Declined::Conflict(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Where the engine answers a [`Command::Ask`]. Taken once; a clone shares it,
+/// and equal means the same channel.
+#[derive(Debug, Clone)]
+pub struct Reply(std::sync::Arc<std::sync::Mutex<Option<oneshot::Sender<Answer>>>>);
+
+/// The engine's answer to a [`Command::Ask`].
+pub type Answer = Result<(), Declined>;
+
+impl Reply {
+    pub fn new() -> (Reply, oneshot::Receiver<Answer>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            Reply(std::sync::Arc::new(std::sync::Mutex::new(Some(tx)))),
+            rx,
+        )
+    }
+
+    /// Answers; a second answer, or one nobody waits for any more, goes nowhere.
+    pub fn send(&self, answer: Answer) {
+        let tx = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(tx) = tx {
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// `ts` is RFC 3339 in UTC with exactly three fractional digits.
@@ -343,6 +454,21 @@ mod tests {
             "{line}"
         );
         assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), event);
+    }
+
+    #[test]
+    fn an_analysis_from_before_actions_were_journaled_still_reads() {
+        let old = r#"{"seq":3,"ts":"2026-11-23T13:02:11.482Z","kind":"incident_analyzed","incident_id":2,"playbook":"p","step":"restart","confidence":0.8,"decision":"approval_required","reason":"r"}"#;
+        let Ok(Event {
+            kind: EventKind::IncidentAnalyzed {
+                action, critical, ..
+            },
+            ..
+        }) = serde_json::from_str::<Event>(old)
+        else {
+            panic!("an old line reads")
+        };
+        assert_eq!((action, critical), (None, false));
     }
 
     #[test]

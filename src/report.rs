@@ -106,6 +106,7 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             confidence,
             decision,
             reason,
+            ..
         } => {
             let plan = match (playbook, step) {
                 (Some(p), Some(s)) => format!("{p}/{s}"),
@@ -206,6 +207,33 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             Tone::Quiet,
             of(incident_id),
             format!("{incident_id} by {by}"),
+        ),
+        EventKind::IncidentRetried {
+            incident_id,
+            step,
+            by,
+        } => {
+            let from = step
+                .as_ref()
+                .map_or(String::new(), |s| format!(" from {s}"));
+            let text = format!("{incident_id}{from} by {by}");
+            d("RETRIED", Tone::Action, of(incident_id), text)
+        }
+        EventKind::IncidentAcknowledged { incident_id, by } => d(
+            "ACKED",
+            Tone::Quiet,
+            of(incident_id),
+            format!("{incident_id} by {by}"),
+        ),
+        EventKind::IncidentClosed {
+            incident_id,
+            note,
+            by,
+        } => d(
+            "CLOSED",
+            Tone::Quiet,
+            of(incident_id),
+            format!("{incident_id} by {by}: {note}"),
         ),
         EventKind::ChaosInjected { target, fault } => d(
             "CHAOS",

@@ -41,6 +41,8 @@ pub struct Counts {
     pub detected: usize,
     pub resolved: usize,
     pub escalated: usize,
+    /// Closed by hand: neither resolved nor counted in time to resolve.
+    pub closed: usize,
     pub actions_ok: usize,
     pub actions_failed: usize,
     /// Webhook notifications given up on after their retries.
@@ -76,11 +78,19 @@ pub enum Status {
     Escalated,
     Rejected,
     Resolved,
+    /// Closed by an operator with a note; autoheal did not fix it.
+    Closed,
 }
 
 impl Status {
     pub fn is_open(self) -> bool {
-        self != Status::Resolved
+        !matches!(self, Status::Resolved | Status::Closed)
+    }
+
+    /// In the dead-letter queue: automation gave up or was turned down, and
+    /// `retry` may send it through the planner again.
+    pub fn can_retry(self) -> bool {
+        matches!(self, Status::Escalated | Status::Rejected)
     }
 
     pub fn label(self) -> &'static str {
@@ -94,6 +104,7 @@ impl Status {
             Status::Escalated => "escalated",
             Status::Rejected => "rejected",
             Status::Resolved => "resolved",
+            Status::Closed => "closed",
         }
     }
 }
@@ -119,6 +130,17 @@ pub struct Incident {
     pub attempts: Vec<Attempt>,
     pub approved_by: Option<String>,
     pub rejected_by: Option<String>,
+    /// What the proposed step would run (see `incident_analyzed`).
+    pub action: Option<String>,
+    /// The target is marked critical.
+    pub critical: bool,
+    /// Who owns it (`acknowledge`).
+    pub acknowledged_by: Option<String>,
+    /// A retry from a named step: the planner starts there, not at the first.
+    pub retry_from: Option<String>,
+    /// Who closed it by hand, and why.
+    pub closed_by: Option<String>,
+    pub close_note: Option<String>,
     pub resolved_at: Option<Timestamp>,
     pub time_to_resolve_ms: Option<u64>,
     /// Every event about this incident, in order: its timeline for the detail view.
@@ -268,6 +290,12 @@ impl State {
                         attempts: Vec::new(),
                         approved_by: None,
                         rejected_by: None,
+                        action: None,
+                        critical: false,
+                        acknowledged_by: None,
+                        retry_from: None,
+                        closed_by: None,
+                        close_note: None,
                         resolved_at: None,
                         time_to_resolve_ms: None,
                         timeline: vec![event.clone()],
@@ -281,8 +309,12 @@ impl State {
                 confidence,
                 decision,
                 reason,
+                action,
+                critical,
             } => {
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.action = action.clone();
+                    inc.critical = *critical;
                     inc.playbook = playbook.clone();
                     inc.step = step.clone();
                     inc.confidence = *confidence;
@@ -337,7 +369,8 @@ impl State {
                 };
                 *count = count.saturating_add(1);
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
-                    if *ok {
+                    // Closed or resolved while it ran: it stays so.
+                    if *ok && inc.status.is_open() {
                         inc.status = Status::Verifying;
                     }
                     if let Some(a) = inc.attempts.last_mut() {
@@ -411,6 +444,44 @@ impl State {
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
                     inc.rejected_by = Some(by.clone());
                     inc.status = Status::Rejected;
+                }
+            }
+            EventKind::IncidentRetried {
+                incident_id,
+                step,
+                by,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id)
+                    && inc.status.is_open()
+                {
+                    // Every step may run again: the planner starts afresh, at `step` if named.
+                    inc.status = Status::Detected;
+                    inc.tried_steps.clear();
+                    inc.retry_from = step.clone();
+                    inc.approved_by = None;
+                    inc.rejected_by = None;
+                    inc.reason = format!("retried by {by}");
+                }
+            }
+            EventKind::IncidentAcknowledged { incident_id, by } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.acknowledged_by = Some(by.clone());
+                }
+            }
+            EventKind::IncidentClosed {
+                incident_id,
+                note,
+                by,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id)
+                    && inc.status.is_open()
+                {
+                    inc.status = Status::Closed;
+                    inc.closed_by = Some(by.clone());
+                    inc.close_note = Some(note.clone());
+                    self.open
+                        .remove(&(inc.target.clone(), inc.signature.clone()));
+                    self.counts.closed = self.counts.closed.saturating_add(1);
                 }
             }
             EventKind::ChaosInjected { .. } => {}
@@ -549,126 +620,4 @@ pub fn percentile(samples: &[u64], p: f64) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentile_by_nearest_rank() {
-        let s: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&s, 50.0), Some(50));
-        assert_eq!(percentile(&s, 95.0), Some(95));
-        assert_eq!(percentile(&s, 99.0), Some(99));
-        assert_eq!(percentile(&[7], 99.0), Some(7));
-        assert_eq!(percentile(&[], 50.0), None);
-    }
-
-    #[test]
-    fn learning_pulls_confidence_toward_the_record() {
-        let mut s = State::default();
-        s.learning.insert(
-            ("p".into(), "restart".into()),
-            StepRecord {
-                successes: 0,
-                failures: 10,
-            },
-        );
-        let c = s.effective_confidence("p", "restart", 0.95, 10.0);
-        assert!((c - 0.475).abs() < 1e-9, "{c}");
-        assert_eq!(s.effective_confidence("p", "other", 0.95, 10.0), 0.95);
-    }
-
-    fn at(seq: u64, ts: Timestamp, kind: EventKind) -> Event {
-        Event { seq, ts, kind }
-    }
-
-    fn detected(id: u64) -> EventKind {
-        EventKind::IncidentDetected {
-            incident_id: IncidentId(id),
-            target: "t".into(),
-            signature: format!("S{id}"),
-            severity: Severity::High,
-            started_at: Timestamp::UNIX_EPOCH,
-            chaos: false,
-        }
-    }
-
-    #[test]
-    fn numbering_follows_the_largest_seen_not_the_last_read() {
-        let mut s = State::default();
-        let now = Timestamp::UNIX_EPOCH;
-        s.apply(&at(9, now, detected(7)));
-        s.apply(&at(4, now, detected(2)));
-        assert_eq!(s.last_seq, 9);
-        assert_eq!(s.next_seq(), Some(10));
-        assert_eq!(s.next_incident_id(), Some(IncidentId(8)));
-    }
-
-    #[test]
-    fn numbers_that_cannot_grow_say_so_instead_of_wrapping() {
-        let mut s = State::default();
-        assert_eq!(s.next_incident_id(), Some(IncidentId(1)));
-        s.apply(&at(u64::MAX, Timestamp::UNIX_EPOCH, detected(u64::MAX)));
-        assert_eq!(s.next_seq(), None);
-        assert_eq!(s.next_incident_id(), None);
-    }
-
-    #[test]
-    fn remediations_at_the_ends_of_time_and_endless_windows_do_not_panic() {
-        let mut s = State::default();
-        for (seq, ts) in [(1, Timestamp::MIN), (3, Timestamp::MAX)] {
-            s.apply(&at(seq, ts, detected(seq)));
-            s.apply(&at(
-                seq + 1,
-                ts,
-                EventKind::ActionStarted {
-                    incident_id: IncidentId(seq),
-                    playbook: "p".into(),
-                    step: "restart".into(),
-                    action: "x".into(),
-                    attempt: u32::MAX,
-                },
-            ));
-        }
-        for now in [Timestamp::MIN, Timestamp::UNIX_EPOCH, Timestamp::MAX] {
-            for window in [Duration::ZERO, Duration::MAX, Duration::from_secs(u64::MAX)] {
-                let _ = s.remediation_count(Some("t"), now, window);
-                let _ = s.remediation_count(None, now, window);
-            }
-        }
-        assert_eq!(s.remediation_count(None, Timestamp::MAX, Duration::MAX), 1);
-    }
-
-    #[test]
-    fn an_interrupted_action_is_a_failed_attempt_but_no_failed_action() {
-        let mut s = State::default();
-        let now = Timestamp::UNIX_EPOCH;
-        s.apply(&at(1, now, detected(1)));
-        let (playbook, step, action) = ("p".to_string(), "restart".to_string(), "x".to_string());
-        s.apply(&at(
-            2,
-            now,
-            EventKind::ActionStarted {
-                incident_id: IncidentId(1),
-                playbook: playbook.clone(),
-                step: step.clone(),
-                action: action.clone(),
-                attempt: 1,
-            },
-        ));
-        s.apply(&at(
-            3,
-            now,
-            EventKind::ActionInterrupted {
-                incident_id: IncidentId(1),
-                playbook,
-                step,
-                action,
-                attempt: 1,
-            },
-        ));
-        let inc = &s.incidents[&IncidentId(1)];
-        assert_eq!(inc.attempts[0].ok, Some(false));
-        assert_eq!(inc.timeline.len(), 3);
-        assert_eq!(s.counts.actions_failed, 0);
-    }
-}
+mod tests;

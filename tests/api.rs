@@ -194,7 +194,7 @@ async fn the_engines_own_commands_are_unreachable() {
         assert_eq!(status, 400, "{internal}");
         assert!(
             error.contains(
-                "the API accepts approve, reject, inject_chaos, pause, resume, silence, unsilence"
+                "the API accepts approve, reject, retry, acknowledge, close, inject_chaos, pause, resume, silence, unsilence"
             ),
             "{error}"
         );

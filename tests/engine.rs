@@ -135,6 +135,19 @@ async fn a_critical_service_always_asks_first() {
             "payments-api is critical: a human approves every fix"
         ))
     );
+    // The approver is told what would run, and that the target is critical.
+    let EventKind::IncidentAnalyzed {
+        action, critical, ..
+    } = &e.kind
+    else {
+        unreachable!()
+    };
+    assert!(critical);
+    let action = action.as_deref().unwrap_or_default();
+    assert!(
+        action.starts_with("POST http://127.0.0.1:") && action.ends_with("/admin/flush-pool"),
+        "{action}"
+    );
     run.stop().await;
 }
 

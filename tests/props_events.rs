@@ -150,10 +150,12 @@ fn kind() -> impl Strategy<Value = EventKind> {
             prop::option::of(text()),
             confidence,
             decision(),
-            text()
+            text(),
+            prop::option::of(text()),
+            any::<bool>()
         )
             .prop_map(
-                |(incident_id, playbook, step, confidence, decision, reason)| {
+                |(incident_id, playbook, step, confidence, decision, reason, action, critical)| {
                     EventKind::IncidentAnalyzed {
                         incident_id,
                         playbook,
@@ -161,6 +163,8 @@ fn kind() -> impl Strategy<Value = EventKind> {
                         confidence,
                         decision,
                         reason,
+                        action,
+                        critical,
                     }
                 }
             ),
@@ -229,6 +233,22 @@ fn kind() -> impl Strategy<Value = EventKind> {
             .prop_map(|(incident_id, by)| EventKind::ApprovalGranted { incident_id, by }),
         (incident_id(), text())
             .prop_map(|(incident_id, by)| EventKind::ApprovalRejected { incident_id, by }),
+        (incident_id(), prop::option::of(text()), text()).prop_map(|(incident_id, step, by)| {
+            EventKind::IncidentRetried {
+                incident_id,
+                step,
+                by,
+            }
+        }),
+        (incident_id(), text())
+            .prop_map(|(incident_id, by)| EventKind::IncidentAcknowledged { incident_id, by }),
+        (incident_id(), text(), text()).prop_map(|(incident_id, note, by)| {
+            EventKind::IncidentClosed {
+                incident_id,
+                note,
+                by,
+            }
+        }),
         (text(), text()).prop_map(|(target, fault)| EventKind::ChaosInjected { target, fault }),
         text().prop_map(|by| EventKind::AutomationPaused { by }),
         text().prop_map(|by| EventKind::AutomationResumed { by }),

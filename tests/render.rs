@@ -94,7 +94,7 @@ const BUSY: &str = r#"
 13:50:15.010 {"kind":"incident_escalated","incident_id":3,"reason":"no steps left: restart-worker and restart did not fix it"}
 14:02:00 {"kind":"probe_failed","target":"payments-api","signature":"DISK_FULL","detail":"/var/lib/payments-api 100% full, writes failing"}
 14:02:00.400 {"kind":"incident_detected","incident_id":4,"target":"payments-api","signature":"DISK_FULL","severity":"high","started_at":"2026-11-23T14:01:59.900Z"}
-14:02:00.420 {"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"confidence 0.85 is below 0.90"}
+14:02:00.420 {"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"confidence 0.85 is below 0.90","action":"POST http://127.0.0.1:7300/services/payments-api/restart"}
 "#;
 
 fn sample(model: &mut Model, target: &str, at_: Timestamp, latency_ms: u64) {
@@ -166,11 +166,11 @@ fn chaos() -> Modal {
 }
 
 /// A second fix waiting on payments-api, which the operator's config marks
-/// critical: the planner says so in its reason.
+/// critical: the analysis says so, and what the step would run.
 const CRITICAL: &str = r#"
 14:04:10 {"kind":"probe_failed","target":"payments-api","signature":"CONNECTION_REFUSED","detail":"connect to 127.0.0.1:7101 refused"}
 14:04:10.300 {"kind":"incident_detected","incident_id":5,"target":"payments-api","signature":"CONNECTION_REFUSED","severity":"high","started_at":"2026-11-23T14:04:10Z"}
-14:04:10.320 {"kind":"incident_analyzed","incident_id":5,"playbook":"demo-restart-worker","step":"restart","confidence":0.95,"decision":"approval_required","reason":"payments-api is critical: a human approves every fix"}
+14:04:10.320 {"kind":"incident_analyzed","incident_id":5,"playbook":"demo-restart-worker","step":"restart","confidence":0.95,"decision":"approval_required","reason":"payments-api is critical: a human approves every fix","action":"POST http://127.0.0.1:7300/services/payments-api/restart","critical":true}
 "#;
 
 /// The operator pressed `a` (or `x`) on incident `id` in the approval queue.
@@ -447,7 +447,7 @@ fn critical() -> Model {
     let mut model = busy();
     fold(
         &mut model,
-        r#"14:02:00.430 {"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"payments-api is critical: a human approves every fix"}"#,
+        r#"14:02:00.430 {"kind":"incident_analyzed","incident_id":4,"playbook":"demo-fallback-restart","step":"restart","confidence":0.85,"decision":"approval_required","reason":"payments-api is critical: a human approves every fix","critical":true}"#,
     );
     model
 }

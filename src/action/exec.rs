@@ -7,7 +7,7 @@
 //! open for the daemon's lifetime, so we never wait for pipe EOF: we wait for
 //! the direct child, then give the pipes a short grace period.
 
-use super::template::{render, render_shell};
+use super::template::{render, render_shell, shell_quote};
 use super::vars::{Place, Vars};
 use super::{ActionOutcome, ExecAction, OUTPUT_LIMIT};
 use std::os::unix::process::ExitStatusExt;
@@ -77,6 +77,18 @@ impl Ready {
             [sh, c, script] if sh == "sh" && c == "-c" => format!("exec {script}"),
             argv => format!("exec {}", argv.join(" ")),
         }
+    }
+
+    /// For a human about to approve it: the argv as a shell would read it
+    /// (`systemctl restart 'orders db'`), without the environment, which may hold secrets.
+    pub fn describe(&self) -> String {
+        let word = |w: &String| {
+            let plain = !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+            if plain { w.clone() } else { shell_quote(w) }
+        };
+        self.argv.iter().map(word).collect::<Vec<_>>().join(" ")
     }
 
     pub async fn run(&self) -> ActionOutcome {

@@ -59,6 +59,20 @@ impl Ready {
         format!("http {} {}", self.method, self.url)
     }
 
+    /// For a human about to approve it: `POST http://host/path`, without
+    /// credentials in the URL, headers or body, which may hold secrets.
+    pub fn describe(&self) -> String {
+        let url = match reqwest::Url::parse(&self.url) {
+            Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.to_string()
+            }
+            _ => self.url.clone(),
+        };
+        format!("{} {url}", self.method)
+    }
+
     pub async fn run(&self, client: &reqwest::Client) -> ActionOutcome {
         super::timed(send(self, client)).await
     }

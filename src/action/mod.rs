@@ -119,6 +119,15 @@ impl Ready {
         }
     }
 
+    /// What an operator approves: the argv shell-quoted, or `METHOD URL`; no
+    /// environment, headers or credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Ready::Exec(e) => e.describe(),
+            Ready::Http(h) => h.describe(),
+        }
+    }
+
     pub async fn run(&self, client: &reqwest::Client) -> ActionOutcome {
         match self {
             Ready::Exec(e) => e.run().await,

@@ -194,7 +194,7 @@ pub fn check(template: &str, shell: bool) -> Result<(), String> {
 }
 
 /// One POSIX sh word that means exactly `value`.
-fn shell_quote(value: &str) -> String {
+pub(crate) fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 

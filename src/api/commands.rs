@@ -11,16 +11,23 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
+use axum::response::IntoResponse;
+use serde_json::json;
+
 use super::guard::Caller;
-use super::{Api, deliver, error, unknown_target};
+use super::{Api, error, unknown_target};
 use crate::config::MAX_DURATION;
 pub use crate::config::MAX_NAME;
-use crate::event::{Command, IncidentId};
+use crate::event::{Command, Declined, IncidentId, Reply};
 
 /// The `command` values `/api/commands` accepts.
-pub const PUBLIC_COMMANDS: [&str; 7] = [
+pub const PUBLIC_COMMANDS: [&str; 10] = [
     "approve",
     "reject",
+    "retry",
+    "acknowledge",
+    "close",
     "inject_chaos",
     "pause",
     "resume",
@@ -40,6 +47,21 @@ pub enum PublicCommand {
     },
     Reject {
         incident_id: IncidentId,
+        by: String,
+    },
+    Retry {
+        incident_id: IncidentId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        by: String,
+    },
+    Acknowledge {
+        incident_id: IncidentId,
+        by: String,
+    },
+    Close {
+        incident_id: IncidentId,
+        note: String,
         by: String,
     },
     InjectChaos {
@@ -94,7 +116,10 @@ impl PublicCommand {
             | PublicCommand::Pause { by }
             | PublicCommand::Resume { by }
             | PublicCommand::Silence { by, .. }
-            | PublicCommand::Unsilence { by, .. } => Some(by),
+            | PublicCommand::Unsilence { by, .. }
+            | PublicCommand::Retry { by, .. }
+            | PublicCommand::Acknowledge { by, .. }
+            | PublicCommand::Close { by, .. } => Some(by),
             PublicCommand::InjectChaos { .. } => None,
         }
     }
@@ -107,6 +132,9 @@ impl PublicCommand {
             | PublicCommand::Unsilence { target, .. } => Some(target),
             PublicCommand::Approve { .. }
             | PublicCommand::Reject { .. }
+            | PublicCommand::Retry { .. }
+            | PublicCommand::Acknowledge { .. }
+            | PublicCommand::Close { .. }
             | PublicCommand::Pause { .. }
             | PublicCommand::Resume { .. } => None,
         }
@@ -121,6 +149,28 @@ impl PublicCommand {
             },
             PublicCommand::Reject { incident_id, by } => Command::Reject {
                 incident_id,
+                by: clean_by(&by),
+            },
+            PublicCommand::Retry {
+                incident_id,
+                step,
+                by,
+            } => Command::Retry {
+                incident_id,
+                step: step.map(|s| name("step", s)).transpose()?,
+                by: clean_by(&by),
+            },
+            PublicCommand::Acknowledge { incident_id, by } => Command::Acknowledge {
+                incident_id,
+                by: clean_by(&by),
+            },
+            PublicCommand::Close {
+                incident_id,
+                note,
+                by,
+            } => Command::Close {
+                incident_id,
+                note: note_text(&note)?,
                 by: clean_by(&by),
             },
             PublicCommand::InjectChaos { target, fault } => Command::InjectChaos {
@@ -155,6 +205,27 @@ impl TryFrom<Command> for PublicCommand {
         Ok(match command {
             Command::Approve { incident_id, by } => PublicCommand::Approve { incident_id, by },
             Command::Reject { incident_id, by } => PublicCommand::Reject { incident_id, by },
+            Command::Retry {
+                incident_id,
+                step,
+                by,
+            } => PublicCommand::Retry {
+                incident_id,
+                step,
+                by,
+            },
+            Command::Acknowledge { incident_id, by } => {
+                PublicCommand::Acknowledge { incident_id, by }
+            }
+            Command::Close {
+                incident_id,
+                note,
+                by,
+            } => PublicCommand::Close {
+                incident_id,
+                note,
+                by,
+            },
             Command::InjectChaos { target, fault } => PublicCommand::InjectChaos { target, fault },
             Command::Pause { by } => PublicCommand::Pause { by },
             Command::Resume { by } => PublicCommand::Resume { by },
@@ -175,9 +246,12 @@ impl TryFrom<Command> for PublicCommand {
 
 /// `POST /api/commands` with one [`PublicCommand`] as JSON, e.g.
 /// `{"command":"approve","incident_id":7,"by":"alice"}`. A command about a
-/// target not in the config is 404, like a report about one.
-/// `POST /api/commands`. Behind named keys, `by` also names the key that sent
-/// it (`alice (key ops)`): the journal says who asked and with what right.
+/// target not in the config is 404, like a report about one; one about an
+/// incident the engine does not know is 404, and one that does not apply to
+/// it now (approve what no longer waits, retry what is resolved) is 409 with
+/// the engine's reason. 202 means the engine took it and acted. Behind named
+/// keys, `by` also names the key that sent it (`alice (key ops)`): the journal
+/// says who asked and with what right.
 pub async fn command(
     State(api): State<Arc<Api>>,
     caller: Option<Extension<Caller>>,
@@ -200,9 +274,52 @@ pub async fn command(
         return not_found;
     }
     match public.into_command() {
-        Ok(command) => deliver(&api, [command]).await,
+        Ok(command) => ask(&api, command).await,
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
+}
+
+/// How long a command waits for the engine's answer before 503.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// The engine is the one that knows whether a command applies (its state is
+/// the only one not behind), so the command goes with a reply channel and the
+/// status follows its answer.
+async fn ask(api: &Api, command: Command) -> Response {
+    let (reply, answer) = Reply::new();
+    let ask = Command::Ask {
+        command: Box::new(command),
+        reply,
+    };
+    if api.commands.send(ask).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped");
+    }
+    match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+        Ok(Ok(Ok(()))) => (StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response(),
+        Ok(Ok(Err(Declined::NotFound(why)))) => error(StatusCode::NOT_FOUND, why),
+        Ok(Ok(Err(Declined::Conflict(why)))) => error(StatusCode::CONFLICT, why),
+        // Its reply dropped unanswered: it stopped with the command still queued.
+        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the engine did not answer in time; the command may still apply",
+        ),
+    }
+}
+
+/// The longest note `close` keeps, in characters.
+pub const MAX_NOTE: usize = 1000;
+
+/// A closing note: one or more words, no control characters, bounded.
+fn note_text(note: &str) -> Result<String, String> {
+    let note = clean_text(note).trim().to_string();
+    if note.is_empty() {
+        return Err("`note` must say why it is closed".into());
+    }
+    if note.chars().count() > MAX_NOTE {
+        return Err(format!("`note` must have at most {MAX_NOTE} characters"));
+    }
+    Ok(note)
 }
 
 fn bounded_duration(secs: u64) -> Result<Duration, String> {
@@ -251,7 +368,10 @@ mod tests {
         ] {
             let err = PublicCommand::parse(body.as_bytes()).unwrap_err();
             assert!(err.starts_with("unknown command `"), "{err}");
-            assert!(err.contains("approve, reject, inject_chaos"), "{err}");
+            assert!(
+                err.contains("approve, reject, retry, acknowledge, close, inject_chaos"),
+                "{err}"
+            );
         }
         assert!(
             PublicCommand::parse(br#"{"by":"x"}"#)

@@ -15,7 +15,7 @@ mod query;
 mod server;
 pub mod telemetry;
 
-pub use commands::{MAX_NAME, PUBLIC_COMMANDS, PublicCommand};
+pub use commands::{MAX_NAME, MAX_NOTE, PUBLIC_COMMANDS, PublicCommand};
 pub use ingest::{ALERTMANAGER_AT_ONCE, ALERTMANAGER_WAIT, MAX_DETAIL};
 pub use server::{
     FD_RESERVE, FDS_PER_TARGET, HEADER_TIMEOUT, Limits, MAX_CONNECTIONS, REQUEST_TIMEOUT,

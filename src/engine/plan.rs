@@ -56,17 +56,24 @@ pub fn decide(cx: &Context, incident: &Incident, playbook: Option<&Playbook>) ->
             }
         };
     }
-    let Some(step) = playbook
-        .steps
-        .iter()
-        .position(|s| !incident.tried_steps.contains(&s.name))
+    // A retry from a named step starts there; otherwise at the first step.
+    let start = incident
+        .retry_from
+        .as_ref()
+        .and_then(|from| playbook.steps.iter().position(|s| &s.name == from))
+        .unwrap_or(0);
+    let Some(step) = (start..playbook.steps.len())
+        .find(|&i| !incident.tried_steps.contains(&playbook.steps[i].name))
     else {
-        return Plan::Escalate {
-            reason: format!(
-                "all {} steps of {} tried; the target is still failing",
-                playbook.steps.len(),
-                playbook.name
+        let tried = match start {
+            0 => format!("all {} steps of {}", playbook.steps.len(), playbook.name),
+            _ => format!(
+                "every step of {} from {} on",
+                playbook.name, playbook.steps[start].name
             ),
+        };
+        return Plan::Escalate {
+            reason: format!("{tried} tried; the target is still failing"),
         };
     };
     let name = &playbook.steps[step].name;

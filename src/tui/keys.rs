@@ -5,6 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::time::Duration;
 
 use super::{Modal, Model, Pane, Pick, Verdict};
+use crate::api::MAX_NOTE;
 use crate::event::{Command, IncidentId, Severity};
 use crate::state::{Incident, Status};
 
@@ -38,6 +39,9 @@ pub enum UiAction {
     FocusQueue(Option<IncidentId>),
     /// Close the top modal and say why on the status line.
     Dismiss(String),
+    /// Type into, or take back from, the closing note.
+    NotePush(char),
+    NotePop,
 }
 
 pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
@@ -86,6 +90,12 @@ pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
         }
         Some(Modal::Detail { incident, .. }) if matches!(key.code, KeyCode::Char('a' | 'x')) => {
             return Some(ask(model, *incident, verdict_of(key.code)));
+        }
+        Some(Modal::Detail { incident, .. }) if dead_letter::KEYS.contains(&key.code) => {
+            return Some(dead_letter::key(model, *incident, key.code));
+        }
+        Some(Modal::Note { incident, text }) => {
+            return dead_letter::note(model, *incident, text, key);
         }
         Some(Modal::Help | Modal::Detail { .. }) => {
             return match key.code {
@@ -201,6 +211,7 @@ impl Verdict {
         match self {
             Verdict::Approve => "approved",
             Verdict::Reject => "rejected",
+            Verdict::Retry => "retried",
         }
     }
 }
@@ -222,11 +233,14 @@ fn ask(model: &Model, incident: IncidentId, verdict: Verdict) -> Action {
 /// The confirmed verdict, unless the fix stopped waiting while the question was
 /// open (another console decided, the target recovered): then nothing is sent.
 fn decide(model: &Model, incident_id: IncidentId, verdict: Verdict) -> Action {
+    if verdict == Verdict::Retry {
+        return dead_letter::retry(model, incident_id);
+    }
     let by = model.meta.operator.clone();
     match model.state.incidents.get(&incident_id) {
         Some(i) if i.status == Status::AwaitingApproval => Action::Command(match verdict {
-            Verdict::Approve => Command::Approve { incident_id, by },
             Verdict::Reject => Command::Reject { incident_id, by },
+            _ => Command::Approve { incident_id, by },
         }),
         Some(i) => Action::Ui(UiAction::Dismiss(format!(
             "{incident_id} is {} now: nothing sent",
@@ -236,16 +250,11 @@ fn decide(model: &Model, incident_id: IncidentId, verdict: Verdict) -> Action {
     }
 }
 
-/// Whether a human must approve every fix on this incident's target. The model
-/// has no target config, so besides a critical severity it reads the planner's
-/// reason ("payments-api is critical: ..."), which is journaled and reaches
-/// attached consoles too.
+/// Whether a human must approve every fix on this incident: a critical
+/// severity, or a target marked critical (journaled with the analysis, so
+/// attached consoles know it too).
 pub fn critical(inc: &Incident) -> bool {
-    inc.severity == Severity::Critical
-        || inc
-            .reason
-            .strip_prefix(inc.target.as_str())
-            .is_some_and(|r| r.starts_with(" is critical"))
+    inc.severity == Severity::Critical || inc.critical
 }
 
 /// After `command` left for the engine: the modal that issued it closes, and an
@@ -255,9 +264,10 @@ pub fn sent(model: &mut Model, command: &Command) {
         (command, model.ui.modals.last()),
         (Command::InjectChaos { .. }, Some(Modal::Chaos { .. }))
             | (
-                Command::Approve { .. } | Command::Reject { .. },
+                Command::Approve { .. } | Command::Reject { .. } | Command::Retry { .. },
                 Some(Modal::Confirm { .. })
             )
+            | (Command::Close { .. }, Some(Modal::Note { .. }))
     );
     if from_modal {
         model.ui.modals.pop();
@@ -269,7 +279,7 @@ pub fn sent(model: &mut Model, command: &Command) {
         Command::Reject { incident_id, .. } => {
             model.ui.flash = Some(format!("rejecting {incident_id}"));
         }
-        _ => {}
+        _ => dead_letter::sent(model, command),
     }
 }
 
@@ -342,9 +352,19 @@ pub fn apply(model: &mut Model, action: UiAction) {
             ui.modals.pop();
             ui.flash = Some(text);
         }
+        edit @ (UiAction::NotePush(_) | UiAction::NotePop) => {
+            if let Some(Modal::Note { text, .. }) = ui.modals.last_mut() {
+                match edit {
+                    UiAction::NotePush(c) if text.chars().count() < MAX_NOTE => text.push(c),
+                    UiAction::NotePop => drop(text.pop()),
+                    _ => {}
+                }
+            }
+        }
     }
     model.settle_selection();
 }
 
+mod dead_letter;
 #[cfg(test)]
 mod tests;

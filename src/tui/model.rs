@@ -119,6 +119,11 @@ pub enum Modal {
         incident: IncidentId,
         verdict: Verdict,
     },
+    /// Typing the note an incident is closed with by hand.
+    Note {
+        incident: IncidentId,
+        text: String,
+    },
 }
 
 /// What the operator is about to say to a pending fix.
@@ -126,6 +131,8 @@ pub enum Modal {
 pub enum Verdict {
     Approve,
     Reject,
+    /// Send an escalated or rejected incident through the planner again.
+    Retry,
 }
 
 /// What the operator picked in a pane: the item, never its row, so a list that

@@ -86,6 +86,21 @@ pub fn awaiting(m: &mut Model, id: u64, target: &str) {
             confidence: 0.85,
             decision: Decision::ApprovalRequired,
             reason: "confidence 0.85 is below 0.90".into(),
+            action: Some(format!("systemctl restart {target}")),
+            critical: false,
         },
     );
+}
+
+/// `waiting`, with #1's fix given up on: automation escalated it to a human.
+pub fn escalated() -> Model {
+    let mut m = waiting();
+    push(
+        &mut m,
+        EventKind::IncidentEscalated {
+            incident_id: IncidentId(1),
+            reason: "all 1 steps of fallback tried; the target is still failing".into(),
+        },
+    );
+    m
 }

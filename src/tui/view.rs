@@ -92,6 +92,7 @@ fn panes_and_modals(frame: &mut Frame, ctx: &Ctx, area: Rect) {
             Modal::Confirm { incident, verdict } => {
                 panes::confirm::draw(frame, ctx, area, *incident, *verdict);
             }
+            Modal::Note { incident, text } => panes::note::draw(frame, ctx, area, *incident, text),
         }
     }
 }

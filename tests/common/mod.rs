@@ -304,6 +304,8 @@ impl Fleet {
                 confidence: 0.9,
                 decision: Decision::Auto,
                 reason: "confidence 0.90 >= 0.90".into(),
+                action: None,
+                critical: false,
             },
             EventKind::ActionStarted {
                 incident_id: IncidentId(1),

@@ -5,18 +5,28 @@ use std::time::Duration;
 use super::{Internal, Runner};
 use crate::clock;
 use crate::engine::now_ms;
-use crate::event::{Command, Decision, EventKind, IncidentId, Severity};
+use crate::event::{Command, Decision, Declined, EventKind, IncidentId, Severity};
 use crate::monitor::Observation;
 use crate::state::{Incident, Status};
 use std::collections::BTreeMap;
 
 impl Runner {
     pub(super) fn on_command(&mut self, command: Command) {
+        if let Command::Ask { command, reply } = command {
+            let answer = self.applies(&command);
+            if answer.is_ok() {
+                self.on_command(*command);
+            }
+            return reply.send(answer);
+        }
+        // Checked here too: a console's keys, or a command that raced another.
+        if let Err(why) = self.applies(&command) {
+            return tracing::warn!("command refused: {why}");
+        }
         match command {
+            Command::Ask { .. } => {}
             Command::Approve { incident_id, by } => {
-                let Some(inc) = self.awaiting(incident_id) else {
-                    return;
-                };
+                let inc = &self.state.incidents[&incident_id];
                 let step = self.step_index(inc);
                 self.emit(EventKind::ApprovalGranted { incident_id, by });
                 if let Some(step) = step {
@@ -30,6 +40,8 @@ impl Runner {
                             confidence: inc.confidence,
                             decision: Decision::Suppressed,
                             reason,
+                            action: inc.action.clone(),
+                            critical: inc.critical,
                         });
                     } else {
                         self.start_step(incident_id, step, 1);
@@ -37,9 +49,37 @@ impl Runner {
                 }
             }
             Command::Reject { incident_id, by } => {
-                if self.awaiting(incident_id).is_some() {
-                    self.emit(EventKind::ApprovalRejected { incident_id, by });
-                }
+                self.emit(EventKind::ApprovalRejected { incident_id, by });
+            }
+            Command::Retry {
+                incident_id,
+                step,
+                by,
+            } => {
+                self.verifying.remove(&incident_id);
+                self.resume.remove(&incident_id);
+                self.emit(EventKind::IncidentRetried {
+                    incident_id,
+                    step,
+                    by,
+                });
+                self.plan(incident_id);
+            }
+            Command::Acknowledge { incident_id, by } => {
+                self.emit(EventKind::IncidentAcknowledged { incident_id, by });
+            }
+            Command::Close {
+                incident_id,
+                note,
+                by,
+            } => {
+                self.verifying.remove(&incident_id);
+                self.resume.remove(&incident_id);
+                self.emit(EventKind::IncidentClosed {
+                    incident_id,
+                    note,
+                    by,
+                });
             }
             Command::InjectChaos { target, fault } => self.inject(&target, fault),
             Command::Pause { by } if !self.state.paused => {
@@ -107,16 +147,62 @@ impl Runner {
         }
     }
 
-    pub(super) fn awaiting(&self, id: IncidentId) -> Option<&Incident> {
-        let inc = self
-            .state
-            .incidents
-            .get(&id)
-            .filter(|i| i.status == Status::AwaitingApproval);
-        if inc.is_none() {
-            tracing::warn!("incident {id} is not awaiting approval");
+    /// Whether `command` applies to the state as it is now, and if not, why.
+    /// Only commands about one incident can be declined; the others apply always.
+    pub(super) fn applies(&self, command: &Command) -> Result<(), Declined> {
+        let (id, wanted) = match command {
+            Command::Approve { incident_id, .. } | Command::Reject { incident_id, .. } => {
+                (incident_id, "awaiting approval")
+            }
+            Command::Retry { incident_id, .. } => (incident_id, "escalated or rejected"),
+            Command::Acknowledge { incident_id, .. } | Command::Close { incident_id, .. } => {
+                (incident_id, "open")
+            }
+            _ => return Ok(()),
+        };
+        let Some(inc) = self.state.incidents.get(id) else {
+            return Err(Declined::NotFound(format!("no incident {id}")));
+        };
+        let conflict = |why: String| Err(Declined::Conflict(format!("incident {id} {why}")));
+        let fits = match command {
+            Command::Approve { .. } | Command::Reject { .. } => {
+                inc.status == Status::AwaitingApproval
+            }
+            Command::Retry { .. } => inc.status.can_retry(),
+            _ => inc.status.is_open(),
+        };
+        if !fits {
+            let status = inc.status.label();
+            return conflict(format!("is {status}, not {wanted}"));
         }
-        inc
+        match command {
+            Command::Retry {
+                step: Some(step), ..
+            } => match self.retry_playbook(inc) {
+                None => conflict(format!("has no playbook, so no step {step} to retry from")),
+                Some(p) if !p.steps.iter().any(|s| &s.name == step) => {
+                    let steps: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
+                    conflict(format!(
+                        "has no step {step} in playbook {} (steps: {})",
+                        p.name,
+                        steps.join(", ")
+                    ))
+                }
+                Some(_) => Ok(()),
+            },
+            Command::Acknowledge { by, .. } if inc.acknowledged_by.as_ref() == Some(by) => {
+                conflict(format!("is already acknowledged by {by}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The playbook a retry would follow: the incident's own, or the one that matches now.
+    fn retry_playbook(&self, inc: &Incident) -> Option<&crate::playbook::Playbook> {
+        match &inc.playbook {
+            Some(name) => self.settings.playbooks.get(name),
+            None => self.find_playbook(*self.by_name.get(&inc.target)?, &inc.signature),
+        }
     }
 
     /// After a resume or unsilence, incidents held back get a fresh decision.

@@ -42,6 +42,7 @@ impl Runner {
             playbook.map(|p| p.name.clone()),
             playbook.map_or(0.0, |p| p.confidence),
         );
+        let critical = self.settings.targets[idx].critical;
         match plan {
             Plan::Escalate { reason } => self.emit(EventKind::IncidentEscalated {
                 incident_id: id,
@@ -54,6 +55,8 @@ impl Runner {
                 confidence: stated,
                 decision: Decision::Monitor,
                 reason,
+                action: None,
+                critical,
             }),
             Plan::Step {
                 step,
@@ -63,6 +66,7 @@ impl Runner {
                 delay,
             } => {
                 let step_name = playbook.map(|p| p.steps[step].name.clone());
+                let action = playbook.map(|p| self.preview(id, idx, p, step));
                 self.emit(EventKind::IncidentAnalyzed {
                     incident_id: id,
                     playbook: book,
@@ -70,6 +74,8 @@ impl Runner {
                     confidence,
                     decision,
                     reason,
+                    action,
+                    critical,
                 });
                 if decision == Decision::Auto {
                     if delay.is_zero() {
@@ -117,6 +123,8 @@ impl Runner {
             confidence: inc.confidence,
             decision: Decision::Suppressed,
             reason: format!("{why}: would run {step_name} (attempt {attempt})"),
+            action: inc.action.clone(),
+            critical: inc.critical,
         };
         self.emit(held);
     }
@@ -144,14 +152,7 @@ impl Runner {
         let Some(spec) = playbook.steps.get(step) else {
             return;
         };
-        // The operator's values, and the signature, which any peer can set.
-        let mut vars = Vars::from(self.settings.targets[idx].vars.clone());
-        vars.trusted("incident_id", id.0.to_string())
-            .trusted("target", inc.target.clone())
-            .untrusted("signature", inc.signature.clone())
-            .trusted("severity", inc.severity.to_string())
-            .trusted("playbook", playbook.name.clone())
-            .trusted("step", spec.name.clone());
+        let vars = self.vars(id, idx, playbook, step);
         let action = match action::prepare(&spec.action, &vars) {
             Ok(action) => action,
             // Nothing ran, so the step's record is untouched: a human decides.
@@ -191,6 +192,34 @@ impl Runner {
                 outcome,
             });
         });
+    }
+
+    /// The values a step's templates are filled with: the operator's, and the
+    /// signature, which any peer can set.
+    fn vars(&self, id: IncidentId, idx: usize, playbook: &Playbook, step: usize) -> Vars {
+        let target = &self.settings.targets[idx];
+        let mut vars = Vars::from(target.vars.clone());
+        if let Some(inc) = self.state.incidents.get(&id) {
+            vars.untrusted("signature", inc.signature.clone())
+                .trusted("severity", inc.severity.to_string());
+        }
+        vars.trusted("incident_id", id.0.to_string())
+            .trusted("target", target.name.clone())
+            .trusted("playbook", playbook.name.clone())
+            .trusted("step", playbook.steps[step].name.clone());
+        vars
+    }
+
+    /// What `step` would run now, as an operator approving it reads it; or why
+    /// it would be refused.
+    fn preview(&self, id: IncidentId, idx: usize, playbook: &Playbook, step: usize) -> String {
+        let Some(spec) = playbook.steps.get(step) else {
+            return String::new();
+        };
+        match action::prepare(&spec.action, &self.vars(id, idx, playbook, step)) {
+            Ok(ready) => ready.describe(),
+            Err(refusal) => format!("refused: {refusal}"),
+        }
     }
 
     pub(super) fn on_action_done(

@@ -381,14 +381,15 @@ fn a_in_the_queue_asks_about_the_picked_fix_after_an_older_one_left() {
 }
 
 #[test]
-fn a_critical_target_is_recognised_by_severity_or_by_the_planner_reason() {
+fn a_critical_target_is_recognised_by_severity_or_by_its_journaled_flag() {
     let m = model();
     let mut inc = m.state.incidents[&IncidentId(1)].clone();
     assert!(!critical(&inc));
     inc.reason = "orders-db is critical: a human approves every fix".into();
+    assert!(!critical(&inc), "the reason's wording decides nothing");
+    inc.critical = true;
     assert!(critical(&inc));
-    inc.reason = "edge-proxy is critical: a human approves every fix".into();
-    assert!(!critical(&inc), "another target's criticality");
+    inc.critical = false;
     inc.severity = Severity::Critical;
     assert!(critical(&inc));
 }
@@ -412,4 +413,166 @@ fn leaving_the_feed_returns_it_to_the_newest_events() {
     assert_ne!(m.selected_row(Pane::Feed), 0);
     apply(&mut m, UiAction::FocusNext);
     assert_eq!(m.selected_row(Pane::Feed), 0);
+}
+
+/// The detail view of incident `id`, opened over `m`.
+fn detail(mut m: Model, id: u64) -> Model {
+    m.ui.modals.push(Modal::Detail {
+        incident: IncidentId(id),
+        scroll: 0,
+    });
+    m
+}
+
+fn flash_of(m: &Model, code: KeyCode) -> Option<String> {
+    match key(m, press(code))? {
+        Action::Ui(UiAction::Flash(text)) => Some(text),
+        other => panic!("{code:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn r_in_an_escalated_incident_asks_then_retries_it_from_the_first_step() {
+    let mut m = detail(testkit::escalated(), 1);
+    assert_eq!(step(&mut m, KeyCode::Char('r')), None);
+    assert_eq!(confirming(&m), Some((IncidentId(1), Verdict::Retry)));
+    assert_eq!(
+        step(&mut m, KeyCode::Char('y')),
+        Some(Command::Retry {
+            incident_id: IncidentId(1),
+            step: None,
+            by: ALICE.into()
+        })
+    );
+    assert_eq!(confirming(&m), None, "the question closed");
+    assert_eq!(m.ui.flash.as_deref(), Some("retrying #1"));
+    assert!(matches!(m.ui.modals.last(), Some(Modal::Detail { .. })));
+}
+
+#[test]
+fn a_retry_question_left_with_n_sends_nothing() {
+    let mut m = detail(testkit::escalated(), 1);
+    step(&mut m, KeyCode::Char('r'));
+    assert_eq!(step(&mut m, KeyCode::Char('n')), None);
+    assert_eq!(confirming(&m), None);
+    assert_eq!(m.ui.flash.as_deref(), Some("#1 left waiting: not retried"));
+}
+
+#[test]
+fn r_on_an_incident_that_is_not_stuck_says_why_not() {
+    let m = detail(model(), 1);
+    assert_eq!(
+        flash_of(&m, KeyCode::Char('r')).as_deref(),
+        Some("#1 is awaiting approval: only escalated or rejected incidents are retried")
+    );
+}
+
+#[test]
+fn o_acknowledges_as_the_operator_once() {
+    let mut m = detail(testkit::escalated(), 1);
+    assert_eq!(
+        step(&mut m, KeyCode::Char('o')),
+        Some(Command::Acknowledge {
+            incident_id: IncidentId(1),
+            by: ALICE.into()
+        })
+    );
+    assert_eq!(m.ui.flash.as_deref(), Some("acknowledging #1"));
+    testkit::push(
+        &mut m,
+        EventKind::IncidentAcknowledged {
+            incident_id: IncidentId(1),
+            by: ALICE.into(),
+        },
+    );
+    assert_eq!(
+        flash_of(&m, KeyCode::Char('o')).as_deref(),
+        Some("#1 is yours already")
+    );
+}
+
+#[test]
+fn capital_c_takes_a_note_and_enter_closes_with_it() {
+    let mut m = detail(testkit::escalated(), 1);
+    step(&mut m, KeyCode::Char('C'));
+    assert!(matches!(m.ui.modals.last(), Some(Modal::Note { .. })));
+    // Empty, Enter asks for the note instead of sending.
+    assert_eq!(step(&mut m, KeyCode::Enter), None);
+    assert_eq!(
+        m.ui.flash.as_deref(),
+        Some("type why it is closed, then Enter")
+    );
+    // Every key types, global ones included.
+    for c in " qa fixedx".chars() {
+        assert_eq!(step(&mut m, KeyCode::Char(c)), None, "{c}");
+    }
+    step(&mut m, KeyCode::Backspace);
+    assert_eq!(
+        step(&mut m, KeyCode::Enter),
+        Some(Command::Close {
+            incident_id: IncidentId(1),
+            note: "qa fixed".into(),
+            by: ALICE.into()
+        })
+    );
+    assert!(matches!(m.ui.modals.last(), Some(Modal::Detail { .. })));
+    assert_eq!(m.ui.flash.as_deref(), Some("closing #1"));
+}
+
+#[test]
+fn esc_in_the_note_closes_nothing() {
+    let mut m = detail(testkit::escalated(), 1);
+    step(&mut m, KeyCode::Char('C'));
+    step(&mut m, KeyCode::Char('x'));
+    assert_eq!(step(&mut m, KeyCode::Esc), None);
+    assert!(matches!(m.ui.modals.last(), Some(Modal::Detail { .. })));
+    assert_eq!(m.ui.flash.as_deref(), Some("#1 left open: not closed"));
+}
+
+#[test]
+fn a_closed_incident_offers_no_dead_letter_key() {
+    let mut m = testkit::escalated();
+    testkit::push(
+        &mut m,
+        EventKind::IncidentClosed {
+            incident_id: IncidentId(1),
+            note: "done".into(),
+            by: "bob".into(),
+        },
+    );
+    let m = detail(m, 1);
+    for (code, text) in [
+        (
+            'r',
+            "#1 is closed: only escalated or rejected incidents are retried",
+        ),
+        ('o', "#1 is closed already"),
+        ('C', "#1 is closed already"),
+    ] {
+        assert_eq!(
+            flash_of(&m, KeyCode::Char(code)).as_deref(),
+            Some(text),
+            "{code}"
+        );
+    }
+}
+
+#[test]
+fn a_note_closed_elsewhere_meanwhile_is_not_sent() {
+    let mut m = detail(testkit::escalated(), 1);
+    step(&mut m, KeyCode::Char('C'));
+    step(&mut m, KeyCode::Char('x'));
+    testkit::push(
+        &mut m,
+        EventKind::IncidentClosed {
+            incident_id: IncidentId(1),
+            note: "done".into(),
+            by: "bob".into(),
+        },
+    );
+    assert_eq!(step(&mut m, KeyCode::Enter), None);
+    assert_eq!(
+        m.ui.flash.as_deref(),
+        Some("#1 is closed now: nothing sent")
+    );
 }

@@ -29,6 +29,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, verdict: V
     let verb = match verdict {
         Verdict::Approve => "Approve",
         Verdict::Reject => "Reject",
+        Verdict::Retry => "Retry",
     };
     let step = inc.step.as_deref().unwrap_or("the proposed fix");
     let playbook = inc.playbook.as_deref().unwrap_or("no playbook");
@@ -44,27 +45,41 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, verdict: V
         Span::raw(inc.severity.to_string()),
         Span::styled(format!("   confidence {:.2}", inc.confidence), ctx.muted()),
     ]));
+    let plan = match verdict {
+        Verdict::Retry => format!("{playbook}, planned again from its first step"),
+        _ => format!("{playbook} / {step}"),
+    };
     lines.push(Line::from(vec![
         field("playbook"),
-        Span::styled(format!("{playbook} / {step}"), ctx.fg(t.accent)),
+        Span::styled(plan, ctx.fg(t.accent)),
     ]));
-    // The console knows the step's name, not its command: the engine fills the
-    // action in (target, ports) when it runs it, and journals it then.
+    // What the engine journaled the step would run, values filled in.
+    let (label, action, style) = match (&inc.action, verdict) {
+        (Some(action), Verdict::Retry) => ("last fix", action.as_str(), ctx.muted()),
+        (Some(action), _) => ("runs", action.as_str(), ctx.fg(t.accent)),
+        (None, _) => (
+            "runs",
+            "not journaled (an older engine): the journal records it when it runs",
+            ctx.muted(),
+        ),
+    };
     wrap(
         &mut lines,
-        vec![field("action")],
+        vec![field(label)],
         FIELD_W,
-        &format!(
-            "as step {step} of playbook {playbook} defines it; \
-             the journal records the exact command or URL when it runs"
-        ),
-        ctx.muted(),
+        action,
+        style,
         text_w,
     );
     if !inc.reason.is_empty() {
+        let why = if verdict == Verdict::Retry {
+            "why stuck"
+        } else {
+            "why asked"
+        };
         wrap(
             &mut lines,
-            vec![field("why asked")],
+            vec![field(why)],
             FIELD_W,
             &inc.reason,
             Style::new(),
@@ -75,6 +90,10 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, verdict: V
     let outcome = match verdict {
         Verdict::Approve => format!("{step} runs now, as {}", ctx.model.meta.operator),
         Verdict::Reject => format!("nothing runs; {} stays open as rejected", inc.id),
+        Verdict::Retry => format!(
+            "the planner decides again: approval, cooldowns and blast radius apply; as {}",
+            ctx.model.meta.operator
+        ),
     };
     wrap(
         &mut lines,
@@ -84,10 +103,11 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, verdict: V
         ctx.muted(),
         text_w,
     );
-    let mut question = vec![
-        Span::raw(" "),
-        Span::styled(format!("{} {step} on ", verb.to_lowercase()), bold),
-    ];
+    let what = match verdict {
+        Verdict::Retry => format!("retry {} on ", inc.id),
+        _ => format!("{} {step} on ", verb.to_lowercase()),
+    };
+    let mut question = vec![Span::raw(" "), Span::styled(what, bold)];
     if critical {
         question.push(Span::styled(
             "CRITICAL ",
@@ -98,11 +118,11 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, verdict: V
     question.push(Span::styled("?", bold));
     lines.push(Line::from(question));
 
-    let title = vec![Span::raw(format!("{verb} the fix for {}", inc.id))];
-    let keys = match verdict {
-        Verdict::Approve => [("y Enter", "approve"), ("n Esc", "cancel")],
-        Verdict::Reject => [("y Enter", "reject"), ("n Esc", "cancel")],
+    let title = match verdict {
+        Verdict::Retry => vec![Span::raw(format!("Retry {}", inc.id))],
+        _ => vec![Span::raw(format!("{verb} the fix for {}", inc.id))],
     };
+    let keys = [("y Enter", verdict_word(verdict)), ("n Esc", "cancel")];
     let height = u16::try_from(lines.len() + 3).unwrap_or(u16::MAX);
     let rect = centered(area, width, height);
     let border = if critical { t.error } else { t.border_focused };
@@ -112,4 +132,12 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, verdict: V
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Approve => "approve",
+        Verdict::Reject => "reject",
+        Verdict::Retry => "retry",
+    }
 }

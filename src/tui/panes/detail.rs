@@ -42,18 +42,11 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, scroll: us
     // The key handler scrolls without knowing the length; the end is clamped here.
     let scroll = scroll.min(lines.len().saturating_sub(visible));
     let shown_to = (scroll + visible).min(lines.len());
-    // Only the keys that apply to this incident: approve and reject while it waits.
-    let awaiting = ctx
-        .model
-        .state
-        .incidents
-        .get(&id)
-        .is_some_and(|i| i.status == Status::AwaitingApproval);
     let mut keys = vec![("j k", "scroll"), ("g", "top")];
-    if awaiting {
-        keys.extend([("a", "approve"), ("x", "reject")]);
+    if let Some(inc) = ctx.model.state.incidents.get(&id) {
+        keys.extend(actions(inc, &ctx.model.meta.operator));
     }
-    keys.push(("Esc", "close"));
+    keys.push(("Esc", "back"));
     let mut position = hints(ctx, &keys);
     if lines.len() > visible {
         position.push_span(Span::styled(
@@ -66,6 +59,24 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, scroll: us
     frame.render_widget(block, rect);
     let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
     frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
+}
+
+/// Only the keys that apply to this incident as it stands.
+fn actions(inc: &Incident, operator: &str) -> Vec<(&'static str, &'static str)> {
+    let mut keys = Vec::new();
+    if inc.status == Status::AwaitingApproval {
+        keys.extend([("a", "approve"), ("x", "reject")]);
+    }
+    if inc.status.can_retry() {
+        keys.push(("r", "retry"));
+    }
+    if inc.status.is_open() {
+        if inc.acknowledged_by.as_deref() != Some(operator) {
+            keys.push(("o", "own"));
+        }
+        keys.push(("C", "close…"));
+    }
+    keys
 }
 
 fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
@@ -158,6 +169,36 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
             field("rejected"),
             Span::styled(format!("by {by}"), ctx.fg(t.muted)),
         ]));
+    }
+    // What waits for approval, or what was last tried before it got stuck.
+    let action_label = match inc.status {
+        Status::AwaitingApproval => Some("proposed"),
+        s if s.can_retry() => Some("last fix"),
+        _ => None,
+    };
+    if let (Some(label), Some(action)) = (action_label, inc.action.as_deref()) {
+        wrap(
+            &mut out,
+            vec![field(label)],
+            FIELD_W,
+            action,
+            ctx.fg(t.accent),
+            width,
+        );
+    }
+    if let Some(by) = &inc.acknowledged_by {
+        out.push(Line::from(vec![field("owner"), Span::raw(by.clone())]));
+    }
+    if let Some(by) = &inc.closed_by {
+        let note = inc.close_note.as_deref().unwrap_or_default();
+        wrap(
+            &mut out,
+            vec![field("closed")],
+            FIELD_W,
+            &format!("by {by}: {note}"),
+            Style::new(),
+            width,
+        );
     }
 
     out.push(Line::default());

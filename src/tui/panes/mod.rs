@@ -12,6 +12,7 @@ pub mod filter;
 pub mod header;
 pub mod help;
 pub mod incidents;
+pub mod note;
 pub mod stats;
 pub mod targets;
 pub mod wording;
@@ -171,7 +172,7 @@ pub fn status_color(theme: &Theme, status: Status) -> Color {
         Status::Detected | Status::Escalated => theme.error,
         Status::Remediating | Status::Verifying => theme.warn,
         Status::AwaitingApproval => theme.accent,
-        Status::Monitoring | Status::Suppressed | Status::Rejected => theme.muted,
+        Status::Monitoring | Status::Suppressed | Status::Rejected | Status::Closed => theme.muted,
     }
 }
 
