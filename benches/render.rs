@@ -58,6 +58,9 @@ fn model() -> Model {
                 severity: Severity::High,
                 started_at,
                 chaos: true,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
             },
         );
         push(

@@ -23,6 +23,9 @@ fn incident(n: u64, seq: &mut u64, start: Timestamp) -> Vec<Event> {
             severity: Severity::High,
             started_at: at,
             chaos: true,
+            trace_id: String::new(),
+            reported_by: None,
+            text: None,
         },
         EventKind::IncidentAnalyzed {
             incident_id: id,

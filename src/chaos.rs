@@ -128,6 +128,9 @@ mod tests {
             severity: Severity::High,
             started_at: crate::clock::now_ms(),
             chaos: true,
+            trace_id: String::new(),
+            reported_by: None,
+            text: None,
         };
         events.send(event(2, detected)).unwrap();
         let resolved = EventKind::IncidentResolved {

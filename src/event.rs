@@ -100,6 +100,20 @@ pub enum EventKind {
         /// The fault was injected by chaos; policy counters ignore it.
         #[serde(default, skip_serializing_if = "is_false")]
         chaos: bool,
+        /// Follows the incident into notifications and actions (`AUTOHEAL_TRACE_ID`):
+        /// a W3C trace id, 32 hex digits, from the report's `traceparent` or made here.
+        /// Absent in journals from before it was written.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        trace_id: String,
+        /// The tool that reported it (`intake`, `alertmanager`, ...); absent when a
+        /// probe saw it. A reported incident closes when a fix is verified or the
+        /// reporter resolves it, not on a healthy probe alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported_by: Option<String>,
+        /// The report's own words when they are not the signature
+        /// (`connection pool exhausted` for `POOL_EXHAUSTED`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     IncidentAnalyzed {
         incident_id: IncidentId,
@@ -342,11 +356,17 @@ pub enum Command {
     Ingest {
         source: String,
         target: String,
-        signature: String,
+        /// The failure in the reporter's words: a signature (`DB_TIMEOUT`,
+        /// an alertname) or free text the playbooks' `match.text` may recognise.
+        text: String,
         severity: Option<Severity>,
         detail: String,
         labels: std::collections::BTreeMap<String, String>,
         firing: bool,
+        /// From the report's `traceparent`; made by the engine when absent.
+        trace_id: Option<String>,
+        /// When the reporter says the fault began; now when absent.
+        started_at: Option<Timestamp>,
     },
     /// A notifier gave up on a webhook: the engine journals it as `notification_failed`.
     RecordNotificationFailure {
@@ -378,8 +398,16 @@ impl fmt::Display for Declined {
 #[derive(Debug, Clone)]
 pub struct Reply(std::sync::Arc<std::sync::Mutex<Option<oneshot::Sender<Answer>>>>);
 
-/// The engine's answer to a [`Command::Ask`].
-pub type Answer = Result<(), Declined>;
+/// The engine's answer to a [`Command::Ask`]: it applied (with the incident a
+/// report opened or joined), or why not.
+pub type Answer = Result<Option<Opened>, Declined>;
+
+/// The incident a report opened or joined, as its reporter is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub incident_id: IncidentId,
+    pub trace_id: String,
+}
 
 impl Reply {
     pub fn new() -> (Reply, oneshot::Receiver<Answer>) {
@@ -444,6 +472,9 @@ mod tests {
                 severity: Severity::High,
                 started_at: "2026-11-23T13:02:11Z".parse().unwrap(),
                 chaos: false,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
             },
         };
         let line = serde_json::to_string(&event).unwrap();

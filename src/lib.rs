@@ -19,4 +19,5 @@ pub mod playbook;
 pub mod remote;
 pub mod report;
 pub mod state;
+pub mod trace;
 pub mod tui;

@@ -14,7 +14,7 @@ mod load;
 mod text;
 
 pub use load::parse_file;
-pub use text::TextPattern;
+pub use text::{TextPattern, as_signature};
 
 /// Playbooks compiled into the binary, so a fresh install heals the demo fleet.
 pub const SHIPPED: &[(&str, &str)] = &[

@@ -117,6 +117,10 @@ pub struct Incident {
     pub severity: Severity,
     pub status: Status,
     pub chaos: bool,
+    /// See `incident_detected`: the trace id, who reported it, in what words.
+    pub trace_id: String,
+    pub reported_by: Option<String>,
+    pub text: Option<String>,
     pub started_at: Timestamp,
     pub detected_at: Timestamp,
     pub playbook: Option<String>,
@@ -266,6 +270,9 @@ impl State {
                 severity,
                 started_at,
                 chaos,
+                trace_id,
+                reported_by,
+                text,
             } => {
                 self.counts.detected = self.counts.detected.saturating_add(1);
                 self.open
@@ -279,6 +286,9 @@ impl State {
                         severity: *severity,
                         status: Status::Detected,
                         chaos: *chaos,
+                        trace_id: trace_id.clone(),
+                        reported_by: reported_by.clone(),
+                        text: text.clone(),
                         started_at: *started_at,
                         detected_at: event.ts,
                         playbook: None,

@@ -466,6 +466,9 @@ fn an_action_that_finishes_after_its_incident_was_closed_leaves_it_closed() {
             severity: Severity::High,
             started_at: ts,
             chaos: false,
+            trace_id: String::new(),
+            reported_by: None,
+            text: None,
         },
         EventKind::ActionStarted {
             incident_id: id,

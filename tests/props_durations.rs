@@ -201,6 +201,9 @@ fn state_with_past_remediation(playbook: &str, now: Timestamp, ago: SignedDurati
                 severity: Severity::Low,
                 started_at: then,
                 chaos: false,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
             },
         ),
         (
@@ -230,6 +233,9 @@ fn state_with_past_remediation(playbook: &str, now: Timestamp, ago: SignedDurati
                 severity: Severity::Low,
                 started_at: now,
                 chaos: false,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
             },
         ),
     ];
@@ -293,11 +299,13 @@ fn ingest(signature: &str, firing: bool) -> Command {
     Command::Ingest {
         source: "test".into(),
         target: "web".into(),
-        signature: signature.into(),
+        text: signature.into(),
         severity: None,
         detail: String::new(),
         labels: Default::default(),
         firing,
+        trace_id: None,
+        started_at: None,
     }
 }
 

@@ -130,10 +130,16 @@ fn kind() -> impl Strategy<Value = EventKind> {
             text(),
             severity(),
             timestamp(),
-            any::<bool>()
+            any::<bool>(),
+            (
+                text(),
+                proptest::option::of(text()),
+                proptest::option::of(text())
+            ),
         )
             .prop_map(
-                |(incident_id, target, signature, severity, started_at, chaos)| {
+                |(incident_id, target, signature, severity, started_at, chaos, report)| {
+                    let (trace_id, reported_by, text) = report;
                     EventKind::IncidentDetected {
                         incident_id,
                         target,
@@ -141,6 +147,9 @@ fn kind() -> impl Strategy<Value = EventKind> {
                         severity,
                         started_at,
                         chaos,
+                        trace_id,
+                        reported_by,
+                        text,
                     }
                 }
             ),
@@ -447,6 +456,9 @@ fn journal_of(entries: Vec<(u64, Option<u64>)>) -> Vec<Event> {
                     severity: Severity::Low,
                     started_at: at,
                     chaos: false,
+                    trace_id: String::new(),
+                    reported_by: None,
+                    text: None,
                 },
                 None => EventKind::ChaosInjected {
                     target: "orders-db".into(),
@@ -489,11 +501,13 @@ async fn events_after_restart(journal: &Path) -> Result<Vec<Event>, TestCaseErro
         .send(Command::Ingest {
             source: "test".into(),
             target: "orders-db".into(),
-            signature: "NEW".into(),
+            text: "NEW".into(),
             severity: None,
             detail: String::new(),
             labels: Default::default(),
             firing: true,
+            trace_id: None,
+            started_at: None,
         })
         .await;
     let mut new = Vec::new();

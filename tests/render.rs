@@ -654,6 +654,9 @@ fn ten_thousand_resolved_incidents_render() {
                 severity: Severity::High,
                 started_at: ts,
                 chaos: true,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
             },
             EventKind::IncidentResolved {
                 incident_id: IncidentId(i),

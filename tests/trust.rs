@@ -28,11 +28,13 @@ async fn report(rig: &Rig, target: &str, signature: &str, labels: &[(&str, &str)
     rig.send(Command::Ingest {
         source: "alertmanager".into(),
         target: target.into(),
-        signature: signature.into(),
+        text: signature.into(),
         severity: None,
         detail: "reported".into(),
         labels,
         firing: true,
+        trace_id: None,
+        started_at: None,
     })
     .await;
 }
@@ -102,22 +104,30 @@ async fn a_signature_that_climbs_out_of_its_directory_is_refused_and_escalated()
     let config = format!("targets:\n{}", passive("svc", &vars));
     let mut rig = rig(dir, &config, &[TOUCH]);
 
-    report(&rig, "svc", "../../escape", &[]).await;
-    let refused = detected(&mut rig, "../../escape").await;
+    // A name that climbs (`..`) reaches the template check, which refuses it.
+    report(&rig, "svc", "x..escape", &[]).await;
+    let refused = detected(&mut rig, "x..escape").await;
     let reason = escalated(&mut rig, refused).await;
-    // A plain signature still runs the same playbook.
-    report(&rig, "svc", "DB_TIMEOUT", &[]).await;
-    let plain = detected(&mut rig, "DB_TIMEOUT").await;
-    assert!(action_ok(&mut rig, plain).await, "{}", rig.transcript());
+    // Words that are not one plain name become one, `ESCAPE`, which runs the
+    // same playbook; the words are kept beside it.
+    report(&rig, "svc", "../../escape", &[]).await;
+    let worded = detected(&mut rig, "ESCAPE").await;
+    assert!(action_ok(&mut rig, worded).await, "{}", rig.transcript());
 
     assert_eq!(
         reason,
-        "step touch refused: signature \"../../escape\" is not a plain token: it contains '/' \
+        "step touch refused: signature \"x..escape\" is not a plain token: it contains `..` \
          (a value from outside goes into a command or URL only as letters, digits and \
          `._:@=+-`, not starting with `-`, without `..`)"
     );
     assert!(!started(&rig, refused), "nothing ran: {}", rig.transcript());
-    assert_eq!(files_in(&flags), ["DB_TIMEOUT"]);
+    assert_eq!(files_in(&flags), ["ESCAPE"]);
+    let detection = rig.seen_kind("incident_detected")[1].clone();
+    let line = serde_json::to_value(&detection).unwrap();
+    assert_eq!(
+        line["text"], "../../escape",
+        "the reporter's words are journaled"
+    );
     let (state, _, dir) = rig.stop().await;
     assert!(!dir.path().join("escape").exists(), "the signature escaped");
     assert_eq!(files_in(dir.path()), ["a", "journal.jsonl", "playbooks"]);
@@ -126,7 +136,7 @@ async fn a_signature_that_climbs_out_of_its_directory_is_refused_and_escalated()
     let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
     let line = journal
         .lines()
-        .find(|l| l.contains("\"incident_escalated\"") && l.contains("escape"))
+        .find(|l| l.contains("\"incident_escalated\"") && l.contains("x..escape"))
         .expect("the refusal is journaled");
     assert!(line.contains("not a plain token"), "{line}");
     // Refusing is not failing: the step's record counts no failure.
@@ -234,11 +244,13 @@ async fn an_alerts_labels_choose_no_playbook_once_it_is_resolved() {
     rig.send(Command::Ingest {
         source: "alertmanager".into(),
         target: "svc".into(),
-        signature: "HighLatency".into(),
+        text: "HighLatency".into(),
         severity: None,
         detail: String::new(),
         labels: BTreeMap::new(),
         firing: false,
+        trace_id: None,
+        started_at: None,
     })
     .await;
     // Later the probe finds the port closed: the old alert's label picks nothing.

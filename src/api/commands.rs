@@ -19,7 +19,7 @@ use super::guard::Caller;
 use super::{Api, error, unknown_target};
 use crate::config::MAX_DURATION;
 pub use crate::config::MAX_NAME;
-use crate::event::{Command, Declined, IncidentId, Reply};
+use crate::event::{Command, Declined, IncidentId, Opened, Reply};
 
 /// The `command` values `/api/commands` accepts.
 pub const PUBLIC_COMMANDS: [&str; 10] = [
@@ -273,9 +273,13 @@ pub async fn command(
     if let Some(not_found) = public.target().and_then(|t| unknown_target(&api, t)) {
         return not_found;
     }
-    match public.into_command() {
-        Ok(command) => ask(&api, command).await,
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    let command = match public.into_command() {
+        Ok(command) => command,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match ask(&api, command).await {
+        Ok(_) => (StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response(),
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -284,26 +288,42 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// The engine is the one that knows whether a command applies (its state is
 /// the only one not behind), so the command goes with a reply channel and the
-/// status follows its answer.
-async fn ask(api: &Api, command: Command) -> Response {
+/// status follows its answer: what it opened, or why not.
+pub(super) async fn ask(api: &Api, command: Command) -> Result<Option<Opened>, Refused> {
     let (reply, answer) = Reply::new();
     let ask = Command::Ask {
         command: Box::new(command),
         reply,
     };
     if api.commands.send(ask).await.is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped");
+        return Err(Refused::Stopped);
     }
     match tokio::time::timeout(ANSWER_WITHIN, answer).await {
-        Ok(Ok(Ok(()))) => (StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response(),
-        Ok(Ok(Err(Declined::NotFound(why)))) => error(StatusCode::NOT_FOUND, why),
-        Ok(Ok(Err(Declined::Conflict(why)))) => error(StatusCode::CONFLICT, why),
+        Ok(Ok(answer)) => answer.map_err(Refused::Declined),
         // Its reply dropped unanswered: it stopped with the command still queued.
-        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
-        Err(_) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the engine did not answer in time; the command may still apply",
-        ),
+        Ok(Err(_)) => Err(Refused::Stopped),
+        Err(_) => Err(Refused::Late),
+    }
+}
+
+/// Why the engine did not take a command, as an HTTP answer.
+pub(super) enum Refused {
+    Declined(Declined),
+    Stopped,
+    Late,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Declined(Declined::NotFound(why)) => error(StatusCode::NOT_FOUND, why),
+            Refused::Declined(Declined::Conflict(why)) => error(StatusCode::CONFLICT, why),
+            Refused::Stopped => error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+            Refused::Late => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the engine did not answer in time; the command may still apply",
+            ),
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,9 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-use super::commands::{clean_text, name};
+use jiff::Timestamp;
+
+use super::commands::{ask, clean_text, name};
 use super::{Api, busy, deliver, error, unknown_target};
-use crate::event::{Command, Severity};
+use crate::config::MAX_NAME;
+use crate::event::{Command, Opened, Severity};
+use crate::trace;
 
 /// Longest `detail` kept from a report, in characters; the rest is cut.
 pub const MAX_DETAIL: usize = 2000;
@@ -34,6 +38,7 @@ pub const ALERTMANAGER_WAIT: Duration = Duration::from_secs(2);
 #[derive(Deserialize)]
 struct Intake {
     service: String,
+    /// The failure: a signature or free text (`connection pool exhausted`).
     error: String,
     #[serde(default)]
     severity: Option<String>,
@@ -42,18 +47,56 @@ struct Intake {
     status: Option<String>,
     #[serde(default)]
     detail: String,
+    /// When the fault began, if the reporter says (`/publish_event`'s `timestamp`).
+    #[serde(skip)]
+    started_at: Option<Timestamp>,
 }
 
-pub async fn incident(State(api): State<Arc<Api>>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Intake>(&body) {
-        Ok(intake) => ingest(&api, "intake", intake).await,
-        Err(e) => error(StatusCode::BAD_REQUEST, format!("invalid incident: {e}")),
+/// `POST /api/incidents`: 202 with the incident the report opened or joined.
+pub async fn incident(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    let intake = match serde_json::from_slice::<Intake>(&body) {
+        Ok(intake) => intake,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid incident: {e}")),
+    };
+    ingest(&api, "intake", intake, &headers, |opened| {
+        let (id, trace) = ids(opened);
+        let answer = json!({ "accepted": true, "incident_id": id, "trace_id": trace });
+        (StatusCode::ACCEPTED, Json(answer)).into_response()
+    })
+    .await
+}
+
+/// `POST /incident`, as the older incident service took it: the same body as
+/// `/api/incidents`, answered `{"message":"Incident received","incidentId":451}`.
+pub async fn legacy_incident(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let intake = match serde_json::from_slice::<Intake>(&body) {
+        Ok(intake) => intake,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid incident: {e}")),
+    };
+    ingest(&api, "intake", intake, &headers, |opened| {
+        let (id, trace) = ids(opened);
+        let answer = json!({ "message": "Incident received", "incidentId": id, "traceId": trace });
+        Json(answer).into_response()
+    })
+    .await
+}
+
+/// The incident id and trace id a reporter is told (null when the report
+/// opened nothing, e.g. while a fix of that target is being verified).
+fn ids(opened: Option<Opened>) -> (Option<u64>, Option<String>) {
+    match opened {
+        Some(o) => (Some(o.incident_id.0), Some(o.trace_id)),
+        None => (None, None),
     }
 }
 
 /// `POST /api/events/publish` as event buses send it: `{type, source, payload}`, where
 /// `type` names the failure and `payload` says which service (and may carry
-/// `severity`, `status`, `detail`).
+/// `severity`, `status`, `detail`, and `timestamp`: when the fault began).
 #[derive(Deserialize)]
 struct Published {
     #[serde(rename = "type")]
@@ -72,30 +115,91 @@ struct PublishedPayload {
     status: Option<String>,
     #[serde(default)]
     detail: String,
+    /// RFC 3339 (`2025-08-18T12:34:56Z`).
+    #[serde(default)]
+    timestamp: Option<String>,
 }
 
-pub async fn publish(State(api): State<Arc<Api>>, body: Bytes) -> Response {
-    let event: Published = match serde_json::from_slice(&body) {
-        Ok(e) => e,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid event: {e}")),
-    };
-    let source = match event.source.map(|s| name("source", s)).transpose() {
-        Ok(source) => source.unwrap_or_else(|| "publish".into()),
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
+/// The report in a published event, and who published it.
+fn published(body: &[u8]) -> Result<(String, Intake), String> {
+    let event: Published =
+        serde_json::from_slice(body).map_err(|e| format!("invalid event: {e}"))?;
+    let source = event.source.map(|s| name("source", s)).transpose()?;
     let p = event.payload;
+    let started_at = match p.timestamp.as_deref().map(str::parse::<Timestamp>) {
+        Some(Err(_)) => {
+            return Err("`payload.timestamp` must be RFC 3339, e.g. 2025-08-18T12:34:56Z".into());
+        }
+        Some(Ok(t)) => Some(t),
+        None => None,
+    };
     let intake = Intake {
         service: p.service,
         error: event.kind,
         severity: p.severity,
         status: p.status,
         detail: p.detail,
+        started_at,
     };
-    ingest(&api, &source, intake).await
+    Ok((source.unwrap_or_else(|| "publish".into()), intake))
 }
 
-/// Checks a report about one service and hands it to the engine.
-async fn ingest(api: &Api, source: &str, intake: Intake) -> Response {
+pub async fn publish(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (source, intake) = match published(&body) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    ingest(&api, &source, intake, &headers, |opened| {
+        let (id, trace) = ids(opened);
+        let answer = json!({ "accepted": true, "incident_id": id, "trace_id": trace });
+        (StatusCode::ACCEPTED, Json(answer)).into_response()
+    })
+    .await
+}
+
+/// `POST /publish_event`, as the older event service took it, answered
+/// `{"status":"incident_opened","incident_id":"12345","message":"Incident logged and under analysis."}`
+/// (the id as a string).
+pub async fn legacy_publish(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (source, intake) = match published(&body) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let firing = intake.status.as_deref() != Some("resolved");
+    ingest(&api, &source, intake, &headers, |opened| {
+        let (id, trace) = ids(opened);
+        let answer = match firing {
+            true => json!({
+                "status": "incident_opened",
+                "incident_id": id.map(|id| id.to_string()),
+                "message": "Incident logged and under analysis.",
+                "trace_id": trace,
+            }),
+            false => json!({
+                "status": "incident_resolved",
+                "incident_id": id.map(|id| id.to_string()),
+                "message": "Incident marked resolved.",
+                "trace_id": trace,
+            }),
+        };
+        Json(answer).into_response()
+    })
+    .await
+}
+
+/// Checks a report about one service, hands it to the engine, and answers
+/// with `answer` of the incident it opened or joined.
+async fn ingest(
+    api: &Api,
+    source: &str,
+    intake: Intake,
+    headers: &HeaderMap,
+    answer: impl FnOnce(Option<Opened>) -> Response,
+) -> Response {
     if let Some(not_found) = unknown_target(api, &intake.service) {
         return not_found;
     }
@@ -121,20 +225,37 @@ async fn ingest(api: &Api, source: &str, intake: Intake) -> Response {
             }
         },
     };
-    let signature = match name("error", intake.error) {
-        Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    let text: String = clean_text(intake.error.trim())
+        .chars()
+        .take(MAX_NAME)
+        .collect();
+    if text.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "`error` must say what failed");
+    }
+    // Words cut from a long `error` are kept where a person reads them.
+    let detail = match intake.detail.is_empty() && text.len() < intake.error.trim().len() {
+        true => clean_detail(&intake.error),
+        false => clean_detail(&intake.detail),
     };
+    let trace_id = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace::from_traceparent);
     let command = Command::Ingest {
         source: source.to_string(),
         target: intake.service,
-        signature,
+        text,
         severity,
-        detail: clean_detail(&intake.detail),
+        detail,
         labels: Default::default(),
         firing,
+        trace_id,
+        started_at: intake.started_at,
     };
-    deliver(api, [command]).await
+    match ask(api, command).await {
+        Ok(opened) => answer(opened),
+        Err(refused) => refused.into_response(),
+    }
 }
 
 fn parse_status(status: &str) -> Option<bool> {
@@ -260,10 +381,12 @@ fn command_of(api: &Api, alert: Alert) -> Result<Command, serde_json::Value> {
     Ok(Command::Ingest {
         source: "alertmanager".into(),
         target,
-        signature,
+        text: signature,
         severity: alert.labels.get("severity").and_then(|s| parse_severity(s)),
         detail,
         firing: alert.status == "firing",
         labels: alert.labels,
+        trace_id: None,
+        started_at: None,
     })
 }

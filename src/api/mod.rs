@@ -133,6 +133,8 @@ pub fn router(api: Api) -> Router {
                 )),
         )
         .route("/api/events/publish", post(ingest::publish))
+        .route("/incident", post(ingest::legacy_incident))
+        .route("/publish_event", post(ingest::legacy_publish))
         .route_layer(middleware::from_fn(guard::json_posts))
         .route_layer(middleware::from_fn_with_state(
             api.clone(),

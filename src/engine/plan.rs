@@ -315,6 +315,9 @@ mod tests {
                     severity: Severity::High,
                     started_at: ts(*at),
                     chaos: false,
+                    trace_id: String::new(),
+                    reported_by: None,
+                    text: None,
                 },
             );
             let (playbook, step, action) = (
@@ -367,6 +370,9 @@ mod tests {
                 severity: Severity::High,
                 started_at: ts(1000),
                 chaos: false,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
             },
         );
         s

@@ -35,6 +35,15 @@ pub struct Settings {
     pub journal: Option<PathBuf>,
 }
 
+/// Who reported a failure that a probe did not see, for `incident_detected`.
+struct Reported {
+    /// The reporting tool (`intake`, `alertmanager`, ...).
+    by: String,
+    trace_id: Option<String>,
+    /// The report's words, when they are not the signature.
+    text: Option<String>,
+}
+
 /// One probe result, for sparklines and metrics. Telemetry, not an event: never journaled.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -565,6 +574,9 @@ mod tests {
             severity: Severity::High,
             started_at: now_ms(),
             chaos: false,
+            trace_id: String::new(),
+            reported_by: None,
+            text: None,
         };
         std::fs::write(&path, line(1, detected)).unwrap();
         let e = Engine::new(settings(path)).err().expect("refused");

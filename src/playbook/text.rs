@@ -65,6 +65,36 @@ impl<'de> Deserialize<'de> for TextPattern {
     }
 }
 
+/// Longest signature made from a report's words.
+const MAX_SIGNATURE: usize = 64;
+
+/// A report's words as a signature when no playbook recognises them: one plain
+/// name stays as it is (`HighErrorRate`, `DB_TIMEOUT`); words become one ASCII
+/// name (`gateway timeout` → `GATEWAY_TIMEOUT`), so the same words always make
+/// the same incident and a playbook's action may use it as a plain token.
+pub fn as_signature(text: &str) -> String {
+    let text = text.trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_.:-".contains(c);
+    if !text.is_empty() && text.chars().count() <= MAX_SIGNATURE && text.chars().all(plain) {
+        return text.to_string();
+    }
+    let mut name = String::new();
+    for c in text.chars() {
+        match c.is_ascii_alphanumeric() {
+            true => name.push(c.to_ascii_uppercase()),
+            false if !name.ends_with('_') && !name.is_empty() => name.push('_'),
+            false => {}
+        }
+        if name.chars().count() >= MAX_SIGNATURE {
+            break;
+        }
+    }
+    match name.trim_end_matches('_') {
+        "" => "REPORTED".to_string(),
+        name => name.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +127,23 @@ mod tests {
             "a `text` pattern is empty"
         );
         assert!(TextPattern::new(&"a".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn words_become_one_name_and_a_name_stays_itself() {
+        assert_eq!(as_signature("gateway timeout"), "GATEWAY_TIMEOUT");
+        assert_eq!(
+            as_signature("  cache miss rate high!"),
+            "CACHE_MISS_RATE_HIGH"
+        );
+        assert_eq!(as_signature("HighErrorRate"), "HighErrorRate");
+        assert_eq!(as_signature("DB_TIMEOUT"), "DB_TIMEOUT");
+        assert_eq!(
+            as_signature("naïve cache"),
+            "NA_VE_CACHE",
+            "ASCII, so actions may use it"
+        );
+        assert_eq!(as_signature("!!!"), "REPORTED");
+        assert_eq!(as_signature(&"a ".repeat(100)).chars().count(), 63);
     }
 }

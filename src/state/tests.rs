@@ -37,6 +37,9 @@ fn detected(id: u64) -> EventKind {
         severity: Severity::High,
         started_at: Timestamp::UNIX_EPOCH,
         chaos: false,
+        trace_id: String::new(),
+        reported_by: None,
+        text: None,
     }
 }
 

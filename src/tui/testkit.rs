@@ -75,6 +75,9 @@ pub fn awaiting(m: &mut Model, id: u64, target: &str) {
             severity: Severity::High,
             started_at: ts(),
             chaos: false,
+            trace_id: String::new(),
+            reported_by: None,
+            text: None,
         },
     );
     push(

@@ -296,6 +296,9 @@ impl Fleet {
                 severity: Severity::High,
                 started_at: ts,
                 chaos: false,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
             },
             EventKind::IncidentAnalyzed {
                 incident_id: IncidentId(1),

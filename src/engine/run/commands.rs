@@ -2,29 +2,69 @@
 
 use std::time::Duration;
 
-use super::{Internal, Runner};
+use jiff::Timestamp;
+
+use super::{Internal, Reported, Runner};
 use crate::clock;
 use crate::engine::now_ms;
-use crate::event::{Command, Decision, Declined, EventKind, IncidentId, Severity};
+use crate::event::{Command, Decision, Declined, EventKind, IncidentId, Opened, Severity};
 use crate::monitor::Observation;
+use crate::playbook;
 use crate::state::{Incident, Status};
 use std::collections::BTreeMap;
 
 impl Runner {
     pub(super) fn on_command(&mut self, command: Command) {
         if let Command::Ask { command, reply } = command {
-            let answer = self.applies(&command);
-            if answer.is_ok() {
-                self.on_command(*command);
-            }
+            let answer = self.applies(&command).map(|()| self.carry_out(*command));
             return reply.send(answer);
         }
         // Checked here too: a console's keys, or a command that raced another.
         if let Err(why) = self.applies(&command) {
             return tracing::warn!("command refused: {why}");
         }
+        self.carry_out(command);
+    }
+
+    /// Does what `command` says; a report answers with the incident it opened or joined.
+    fn carry_out(&mut self, command: Command) -> Option<Opened> {
+        let Command::Ingest {
+            source,
+            target,
+            text,
+            severity,
+            detail,
+            labels,
+            firing,
+            trace_id,
+            started_at,
+        } = command
+        else {
+            self.operate(command);
+            return None;
+        };
+        let Some(&idx) = self.by_name.get(&target) else {
+            tracing::warn!("{source}: no target named {target}");
+            return None;
+        };
+        if !firing {
+            return self.ingest_resolved(idx, &source, &text);
+        }
+        let report = Report {
+            source,
+            text,
+            severity,
+            detail,
+            labels,
+            trace_id,
+            started_at,
+        };
+        self.ingest_firing(idx, report)
+    }
+
+    fn operate(&mut self, command: Command) {
         match command {
-            Command::Ask { .. } => {}
+            Command::Ask { .. } | Command::Ingest { .. } => {}
             Command::Approve { incident_id, by } => {
                 let inc = &self.state.incidents[&incident_id];
                 let step = self.step_index(inc);
@@ -117,24 +157,6 @@ impl Runner {
                 }
             }
             Command::Shutdown { reason } => self.stop(reason),
-            Command::Ingest {
-                source,
-                target,
-                signature,
-                severity,
-                detail,
-                labels,
-                firing,
-            } => {
-                let Some(&idx) = self.by_name.get(&target) else {
-                    return tracing::warn!("{source}: no target named {target}");
-                };
-                if firing {
-                    self.ingest_firing(idx, &source, signature, severity, detail, labels);
-                } else {
-                    self.ingest_resolved(idx, &source, &signature);
-                }
-            }
             Command::RecordNotificationFailure {
                 url,
                 incident_id,
@@ -253,15 +275,16 @@ impl Runner {
 
     /// Another tool reports a failure: the same path as a failing probe, so
     /// dedup (one open incident per target and signature), grace and policy apply.
-    fn ingest_firing(
-        &mut self,
-        idx: usize,
-        source: &str,
-        signature: String,
-        severity: Option<Severity>,
-        detail: String,
-        labels: BTreeMap<String, String>,
-    ) {
+    fn ingest_firing(&mut self, idx: usize, report: Report) -> Option<Opened> {
+        let Report {
+            source,
+            text,
+            severity,
+            detail,
+            labels,
+            trace_id,
+            started_at,
+        } = report;
         // A peer's labels are data: the reserved `autoheal.*` keys (which opt a
         // target into playbooks) are the operator's alone, and the operator's
         // labels win over a reporting tool's.
@@ -277,26 +300,57 @@ impl Runner {
         runtime
             .labels
             .extend(self.settings.targets[idx].labels.clone());
+        let signature = self.signature_of(idx, &text);
+        let said = if detail.is_empty() { &text } else { &detail };
         let obs = Observation {
             healthy: false,
-            signature: Some(signature),
-            detail: format!("{source}: {detail}"),
+            signature: Some(signature.clone()),
+            detail: format!("{source}: {said}"),
             ..Default::default()
         };
-        runtime.last = obs.clone();
-        self.on_failing(idx, &obs, now_ms(), severity);
+        self.targets[idx].last = obs.clone();
+        // A fault cannot begin later than it is reported.
+        let now = now_ms();
+        let since = started_at.filter(|t| *t <= now).unwrap_or(now);
+        let reported = Reported {
+            by: source,
+            trace_id,
+            text: (text != signature).then_some(text),
+        };
+        self.on_failing(idx, &obs, since, severity, Some(reported));
+        self.opened(idx, &signature)
+    }
+
+    /// The signature a report is about: what a playbook for this target
+    /// recognises its words as (`match.text`), else the words made a name.
+    fn signature_of(&self, idx: usize, text: &str) -> String {
+        let signal = self.signal(idx, text);
+        match self.settings.playbooks.recognise(&signal, text) {
+            Some(signature) => signature.to_string(),
+            None => playbook::as_signature(text),
+        }
+    }
+
+    /// The open incident of `idx` with `signature`, as its reporter is told.
+    fn opened(&self, idx: usize, signature: &str) -> Option<Opened> {
+        let name = &self.settings.targets[idx].name;
+        let inc = self.state.open_incident(name, signature)?;
+        Some(Opened {
+            incident_id: inc.id,
+            trace_id: inc.trace_id.clone(),
+        })
     }
 
     /// The tool says it is over: the incident resolves; for a target nobody
     /// probes, that is also the verification of the fix that ran.
-    fn ingest_resolved(&mut self, idx: usize, source: &str, signature: &str) {
+    fn ingest_resolved(&mut self, idx: usize, source: &str, text: &str) -> Option<Opened> {
+        let signature = self.signature_of(idx, text);
+        let opened = self.opened(idx, &signature)?;
         // The alert is over, and so is what it said: its labels choose no later playbook.
         self.targets[idx].labels = self.settings.targets[idx].labels.clone();
         let name = self.settings.targets[idx].name.clone();
-        let Some(inc) = self.state.open_incident(&name, signature) else {
-            return;
-        };
-        let id = inc.id;
+        let id = opened.incident_id;
+        let inc = &self.state.incidents[&id];
         if let (Status::Verifying, Some(playbook), Some(step)) =
             (inc.status, inc.playbook.clone(), inc.step.clone())
         {
@@ -316,5 +370,17 @@ impl Runner {
         {
             self.emit(EventKind::ProbeRecovered { target: name });
         }
+        Some(opened)
     }
+}
+
+/// A report from another tool, as the engine takes it (see `Command::Ingest`).
+struct Report {
+    source: String,
+    text: String,
+    severity: Option<Severity>,
+    detail: String,
+    labels: BTreeMap<String, String>,
+    trace_id: Option<String>,
+    started_at: Option<Timestamp>,
 }

@@ -7,12 +7,13 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use super::{Internal, Runner, Sample};
+use super::{Internal, Reported, Runner, Sample};
 use crate::config::{ProbeSpec, Target};
 use crate::engine::{Verdict, now_ms};
 use crate::event::{EventKind, IncidentId, Severity};
 use crate::monitor::{Lane, Observation, Prober};
 use crate::state::Status;
+use crate::trace;
 
 impl Runner {
     pub(super) fn on_probe(
@@ -62,7 +63,7 @@ impl Runner {
                     rt.kick.notify_one();
                 }
             }
-            Verdict::Failing { since } => self.on_failing(idx, &obs, since, None),
+            Verdict::Failing { since } => self.on_failing(idx, &obs, since, None, None),
             Verdict::Recovered => self.on_recovered(idx),
         }
     }
@@ -90,6 +91,7 @@ impl Runner {
         obs: &Observation,
         since: Timestamp,
         severity: Option<Severity>,
+        reported: Option<Reported>,
     ) {
         let name = self.settings.targets[idx].name.clone();
         let signature = obs.signature.clone().unwrap_or_else(|| "UNHEALTHY".into());
@@ -123,6 +125,10 @@ impl Runner {
                 u64::MAX
             ));
         };
+        let (trace_id, reported_by, text) = match reported {
+            Some(r) => (r.trace_id, Some(r.by), r.text),
+            None => (None, None, None),
+        };
         self.emit(EventKind::IncidentDetected {
             incident_id,
             target: name,
@@ -130,6 +136,9 @@ impl Runner {
             severity,
             started_at,
             chaos,
+            trace_id: trace_id.unwrap_or_else(trace::new_id),
+            reported_by,
+            text,
         });
         self.plan(incident_id);
     }
