@@ -39,6 +39,7 @@ fn console() -> Model {
         started_at: Some(at("13:03:00")),
         chaos,
         operator: "alice@ssh:10.0.0.7".into(),
+        ..Default::default()
     };
     Model::new(State::default(), meta, vec![Theme::dark()])
 }

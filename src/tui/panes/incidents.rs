@@ -10,7 +10,8 @@ use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
 use super::{Ctx, duration_ms, filter_span, pane_block, scroll_offset, status_color};
 use crate::state::Incident;
-use crate::tui::Pane;
+use crate::tui::listing::{Sort, StatusFilter};
+use crate::tui::{Pane, Pick};
 
 const MINUTES: usize = 60;
 const LAST_RESOLVED: usize = 20;
@@ -31,10 +32,22 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         Span::raw("Incidents "),
         Span::styled(incidents.len().to_string(), ctx.muted()),
     ];
+    // The order and the statuses shown, so a partial list never passes for the whole.
+    let ui = &ctx.model.ui;
+    let accent = ctx.fg(ctx.theme.accent);
+    if ui.sort != Sort::default() {
+        title.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+        title.push(Span::styled(ui.sort.label(), accent));
+    }
+    if ui.status_filter != StatusFilter::default() {
+        title.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+        title.push(Span::styled(ui.status_filter.label(), accent));
+    }
     title.extend(filter_span(ctx));
     let block = pane_block(ctx, title, focused);
     let mut inner = block.inner(area);
     frame.render_widget(block, area);
+    ctx.hit(area, Pane::Incidents, None);
 
     // The history is the console's central picture: it shrinks to one chart
     // row before it goes, and goes only when the list would have no room.
@@ -55,10 +68,16 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         inner = list;
     }
     if incidents.is_empty() {
-        let msg = if ctx.model.ui.filter.is_empty() {
-            " no incidents"
+        let ui = &ctx.model.ui;
+        let msg = if !ui.filter.is_empty() {
+            " no incidents match the filter".to_string()
+        } else if ui.status_filter != StatusFilter::All {
+            format!(
+                " no {} incidents (F: next status)",
+                ui.status_filter.label()
+            )
         } else {
-            " no incidents match the filter"
+            " no incidents".to_string()
         };
         frame.render_widget(Paragraph::new(Span::styled(msg, ctx.muted())), inner);
         return;
@@ -179,6 +198,14 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
         .selected_row(Pane::Incidents)
         .min(incidents.len() - 1);
     let offset = scroll_offset(incidents.len(), selected, rows_h);
+    // Rows start below the column header.
+    for (row, inc) in incidents.iter().skip(offset).take(rows_h).enumerate() {
+        let y = area
+            .y
+            .saturating_add(1 + u16::try_from(row).unwrap_or(u16::MAX));
+        let row_area = Rect::new(area.x, y, area.width, 1);
+        ctx.hit(row_area, Pane::Incidents, Some(Pick::Incident(inc.id)));
+    }
     let wide = area.width >= 100;
     let visible = || incidents.iter().skip(offset).take(rows_h);
     // Ids are never cut; signatures get the width of the longest one on
