@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
 use super::{Ctx, duration_ms, filter_span, pane_block, scroll_offset, status_color};
-use crate::state::Incident;
+use crate::state::{Incident, Status};
 use crate::tui::listing::{Sort, StatusFilter};
 use crate::tui::{Pane, Pick};
 
@@ -21,6 +21,13 @@ const HISTORY_FULL_HEIGHT: u16 = 3 + 1 + 6;
 /// This is what 80x24 gets; the view gives this pane the rows for it.
 pub const HISTORY_SHORT_HEIGHT: u16 = 2 + 4;
 const HISTORY_MIN_WIDTH: u16 = 40;
+/// From this inner width (a 120-column terminal) the history gains a third
+/// column, the last fixes with their confidence and time to resolve, and a
+/// chart row when the pane is tall enough to keep its list.
+const FIXES_MIN_WIDTH: u16 = 110;
+/// The time-to-resolve chart's width beside the recent fixes: its 20 bars
+/// and the shorter label.
+const TTR_NARROW_W: u16 = LAST_RESOLVED as u16 + 4;
 const TARGET_W: usize = 14;
 const SIGNATURE_MIN_W: usize = 14;
 const SIGNATURE_MAX_W: usize = 28;
@@ -52,6 +59,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     // The history is the console's central picture: it shrinks to one chart
     // row before it goes, and goes only when the list would have no room.
     let history_h = match inner.height {
+        h if h >= HISTORY_FULL_HEIGHT + 2 && inner.width >= FIXES_MIN_WIDTH => Some((4, 1)),
         h if h >= HISTORY_FULL_HEIGHT => Some((3, 1)),
         h if h >= HISTORY_SHORT_HEIGHT => Some((2, 0)),
         _ => None,
@@ -112,6 +120,19 @@ pub fn per_minute(ctx: &Ctx) -> [u64; MINUTES] {
 }
 
 fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let area = if area.width >= FIXES_MIN_WIDTH {
+        let charts_w = MINUTES as u16 + 3 + TTR_NARROW_W;
+        let [charts, rule, fixes] = area.layout(&Layout::horizontal([
+            Constraint::Length(charts_w),
+            Constraint::Length(3),
+            Constraint::Fill(1),
+        ]));
+        draw_rule(frame, ctx, rule);
+        draw_recent_fixes(frame, ctx, fixes);
+        charts
+    } else {
+        area
+    };
     // One column per minute: wider would only stretch the gap to "now". The
     // time-to-resolve chart gets what is left, behind a rule so the two never
     // read as one chart.
@@ -155,11 +176,7 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let Some(label) = ttr_label(ctx, recent, usize::from(right.width)) else {
         return;
     };
-    let bar = Paragraph::new(vec![
-        Line::styled(ctx.glyphs.divider, ctx.muted());
-        usize::from(rule.height)
-    ]);
-    frame.render_widget(bar, rule);
+    draw_rule(frame, ctx, rule);
     let [r_label, r_spark] = right.layout(&Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -170,6 +187,51 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         .bar_set(ctx.glyphs.spark.clone())
         .style(ctx.fg(ctx.theme.ok));
     frame.render_widget(spark, r_spark);
+}
+
+/// A vertical rule between two charts, so they never read as one.
+fn draw_rule(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let bar = Paragraph::new(vec![
+        Line::styled(ctx.glyphs.divider, ctx.muted());
+        usize::from(area.height)
+    ]);
+    frame.render_widget(bar, area);
+}
+
+/// The last fixes, newest first: which incident, how sure the playbook was,
+/// and how long the fix took. Walks back from the newest incident and stops
+/// as soon as it has enough.
+fn draw_recent_fixes(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let rows = usize::from(area.height.saturating_sub(1));
+    let fixes: Vec<&Incident> = ctx
+        .model
+        .state
+        .incidents
+        .values()
+        .rev()
+        .filter(|i| i.status == Status::Resolved && i.playbook.is_some())
+        .take(rows)
+        .collect();
+    let width = usize::from(area.width);
+    let mut lines = vec![Line::styled("recent fixes", ctx.muted())];
+    if fixes.is_empty() {
+        lines.push(Line::styled("none yet", ctx.muted()));
+    }
+    for inc in fixes {
+        let ttr = inc.time_to_resolve_ms.map_or("-".into(), duration_ms);
+        let numbers = format!(" {:.2} {ttr:>6}", inc.confidence);
+        let id = format!("{} ", inc.id);
+        let target_w = width.saturating_sub(id.len() + numbers.len());
+        lines.push(Line::from(vec![
+            Span::styled(id, ctx.muted()),
+            Span::raw(
+                ctx.glyphs
+                    .cell(&ctx.glyphs.fit_middle(&inc.target, target_w), target_w),
+            ),
+            Span::styled(numbers, ctx.fg(ctx.theme.ok)),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// The time-to-resolve chart's label, as long as `width` allows; never one
