@@ -1,7 +1,7 @@
 //! The console's one task: it owns the terminal, folds engine events into the
 //! model, turns keys into commands, and draws only when something visible changed.
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
+use crossterm::event::{DisableMouseCapture, Event as TermEvent, EventStream};
 use crossterm::terminal::{self, BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use crossterm::{cursor, execute, queue};
 use futures_util::StreamExt;
@@ -253,9 +253,21 @@ fn enter(mouse: bool) -> anyhow::Result<Term> {
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout());
     execute!(out, terminal::EnterAlternateScreen, cursor::Hide)?;
     if mouse {
-        execute!(out, EnableMouseCapture)?;
+        execute!(out, ClicksAndWheel)?;
     }
     Ok(Terminal::new(CrosstermBackend::new(out))?)
+}
+
+/// Mouse reports for buttons and the wheel only (xterm modes 1000 and 1006,
+/// SGR coordinates). Crossterm's `EnableMouseCapture` also asks for every
+/// motion (1003), which over SSH would send a report upstream for each cell
+/// the pointer crosses; the console has no use for them.
+struct ClicksAndWheel;
+
+impl crossterm::Command for ClicksAndWheel {
+    fn write_ansi(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
+        f.write_str("\x1b[?1000h\x1b[?1006h")
+    }
 }
 
 /// Puts the terminal back however the console ends.

@@ -8,11 +8,21 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Ctx, centered, hints, modal_block};
+use crate::tui::log_ring::LogRecord;
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, scroll: usize) {
     let records = ctx.model.meta.recent_log.newest_first();
     let width = area.width.saturating_sub(8).max(40);
-    let height = area.height.saturating_sub(4).max(8);
+    let lines = lines(ctx, &records);
+    // As tall as the wrapped lines need, up to the screen less a margin.
+    let inner_w = usize::from(width.saturating_sub(2)).max(1);
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
+    let height = u16::try_from(wrapped + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height.saturating_sub(4).max(8));
     let rect = centered(area, width, height);
     let title = vec![
         Span::raw("Warnings and errors "),
@@ -22,7 +32,17 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, scroll: usize) {
         .title_bottom(hints(ctx, &[("j k", "scroll"), ("Esc", "close")]));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
+    let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        inner,
+    );
+}
 
+/// One line per record, newest first, then where the whole log is.
+fn lines<'a>(ctx: &Ctx, records: &[LogRecord]) -> Vec<Line<'a>> {
     let mut lines: Vec<Line> = Vec::new();
     if records.is_empty() {
         lines.push(Line::styled(
@@ -30,7 +50,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, scroll: usize) {
             ctx.muted(),
         ));
     }
-    for r in &records {
+    for r in records {
         let (word, color) = match r.error {
             true => ("ERROR", ctx.theme.error),
             false => ("WARN ", ctx.theme.warn),
@@ -49,13 +69,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, scroll: usize) {
             Span::raw(dir.join("autoheal.log.*").display().to_string()),
         ]));
     }
-    let scroll = u16::try_from(scroll).unwrap_or(u16::MAX);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0)),
-        inner,
-    );
+    lines
 }
 
 /// `autoheal::remote` reads `remote`: the crate name tells the operator nothing.
