@@ -304,7 +304,19 @@ fn install_panic_hook() {
 
 #[cfg(test)]
 mod tests {
-    use super::check_terminal;
+    use super::{check_terminal, mouse_wanted};
+
+    #[test]
+    fn the_mouse_is_on_unless_the_environment_turns_it_off() {
+        let env = |value: &'static str| {
+            move |k: &str| (k == "AUTOHEAL_MOUSE").then(|| value.to_string())
+        };
+        assert!(mouse_wanted(|_| None));
+        assert!(mouse_wanted(env("1")));
+        for off in ["0", "false", "OFF", " no "] {
+            assert!(!mouse_wanted(env(off)), "{off:?}");
+        }
+    }
 
     fn term(value: Option<&str>) -> impl Fn(&str) -> Option<String> {
         move |k| (k == "TERM").then_some(value).flatten().map(String::from)
