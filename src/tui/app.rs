@@ -308,9 +308,8 @@ mod tests {
 
     #[test]
     fn the_mouse_is_on_unless_the_environment_turns_it_off() {
-        let env = |value: &'static str| {
-            move |k: &str| (k == "AUTOHEAL_MOUSE").then(|| value.to_string())
-        };
+        let env =
+            |value: &'static str| move |k: &str| (k == "AUTOHEAL_MOUSE").then(|| value.to_string());
         assert!(mouse_wanted(|_| None));
         assert!(mouse_wanted(env("1")));
         for off in ["0", "false", "OFF", " no "] {
