@@ -144,3 +144,23 @@ fn a_failing_target_that_is_silenced_says_both() {
         Theme::dark().warn
     );
 }
+
+#[test]
+fn ascii_terminals_read_the_new_titles_with_ascii_separators() {
+    let ascii = |mut m: Model| {
+        m.glyphs = autoheal::tui::Glyphs::ASCII;
+        m
+    };
+    let mut open = showing(StatusFilter::Open);
+    open.ui.sort = Sort::Status;
+    for (model, words) in [
+        (ascii(frozen()), "Activity - frozen - 3 new"),
+        (ascii(open), "Incidents 2 - by status - open"),
+    ] {
+        let terminal = render(&model, 80, 24);
+        assert!(
+            find(terminal.backend().buffer(), words).is_some(),
+            "{words}"
+        );
+    }
+}
