@@ -21,6 +21,7 @@ fn model() -> Model {
         started_at: Some(start),
         chaos: Default::default(),
         operator: "bench@local".into(),
+        ..Default::default()
     };
     let mut model = Model::new(Default::default(), meta, vec![Theme::dark()]);
     let mut seq = 0;

@@ -58,6 +58,9 @@ struct Cli {
     /// Chaos monkey: about this often, break a random healthy demo target with a fault its playbooks fix.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
     chaos_every: Option<Duration>,
+    /// No mouse in the console (clicks and the wheel go to the terminal; also AUTOHEAL_MOUSE=0).
+    #[arg(long, global = true)]
+    no_mouse: bool,
 }
 
 #[derive(clap::Args)]
@@ -98,6 +101,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.no_mouse {
+        tui::app::disable_mouse();
+    }
     let result = if let Some(Sub::Validate) = cli.command {
         init_logging(true, Path::new("."));
         validate(&cli.sources)
@@ -245,6 +251,8 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         started_at: Some(now_ms()),
         chaos: Default::default(), // arrives with engine_started
         operator: operator(),
+        journal: Some(journal.clone()),
+        ..Default::default()
     };
     // Bind before starting anything, so a port in use is an error, not a half-started service.
     let api_listener = match api {
@@ -414,6 +422,7 @@ async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
         started_at: None,
         chaos: Default::default(),
         operator,
+        ..Default::default()
     };
     let mut model = console_model(State::default(), meta, theme);
     model.link = Some(link.feeds.status.borrow().clone());
@@ -435,17 +444,28 @@ fn console_model(state: State, meta: Meta, theme_name: Option<&str>) -> Model {
     let (themes, mut warnings) = theme::load_all(theme::user_dir().as_deref());
     let depth = ColorDepth::detect(|k| std::env::var(k).ok());
     let themes: Vec<Theme> = themes.iter().map(|t| t.for_depth(depth)).collect();
+    // `--theme` wins; else the one last picked with `t`, if it still exists.
+    let theme_file = theme::remembered_file();
     let first = match theme_name {
         Some(name) => theme::find(&themes, name).unwrap_or_else(|| {
             warnings.push(format!("no theme named {name}; using {}", themes[0].name));
             0
         }),
-        None => 0,
+        None => theme_file
+            .as_deref()
+            .and_then(theme::remembered)
+            .and_then(|name| theme::find(&themes, &name))
+            .unwrap_or(0),
     };
     for w in &warnings {
         tracing::warn!("theme: {w}");
     }
     let mut model = Model::new(state, meta, themes);
+    let data_dir = Paths::discover().data_dir;
+    model.meta.log_dir = Some(data_dir.join("logs"));
+    model.meta.export_dir = Some(data_dir.join("exports"));
+    model.meta.theme_file = theme_file;
+    model.meta.recent_log = tui::log_ring::global();
     model.glyphs = Glyphs::for_charset(Charset::detect(|k| std::env::var(k).ok()));
     model.ui.theme = first;
     model.ui.flash = warnings.first().map(|w| format!("theme: {w}"));
@@ -479,6 +499,8 @@ fn init_logging(
     headless: bool,
     data_dir: &Path,
 ) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     if headless {
@@ -490,10 +512,15 @@ fn init_logging(
     }
     let appender = tracing_appender::rolling::daily(data_dir.join("logs"), "autoheal.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    tracing_subscriber::fmt()
-        .with_writer(writer)
-        .with_ansi(false)
-        .with_env_filter(filter)
+    // The console also keeps recent warnings and errors in memory for its `L` overlay.
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false),
+        )
+        .with(tui::log_ring::RingLayer::global())
         .init();
     Some(guard)
 }

@@ -25,10 +25,8 @@ const NOW: &str = "14:02:42";
 /// A console attached to a demo daemon that started at 13:03:00, with `state`.
 fn attached(state: LinkState, others: &[&str]) -> Model {
     let meta = Meta {
-        mode: String::new(),
-        started_at: None,
-        chaos: Default::default(),
         operator: "alice@ssh:10.0.0.7".into(),
+        ..Default::default()
     };
     let mut model = Model::new(State::default(), meta, vec![Theme::dark()]);
     model.link = Some(LinkStatus {

@@ -142,6 +142,17 @@ fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
 
     // Focus the incident list (targets, feed, incidents) and pick the oldest, #1.
     t.keys(&["Tab", "Tab", "G"]);
+    // Sorted by status, then by slowest fix: #1 moves, and stays picked.
+    t.keys(&["S"]);
+    t.until("the list sorted by status", Duration::from_secs(5), |t| {
+        t.screen().contains("· by status")
+    });
+    t.keys(&["S"]);
+    t.until(
+        "the list sorted by slowest fix",
+        Duration::from_secs(5),
+        |t| t.screen().contains("· slowest fix"),
+    );
     let picked_at = detected();
     t.until(
         "chaos to add incidents above the pick",
@@ -154,6 +165,109 @@ fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
     t.keys(&["Enter"]);
     t.until("the detail of #1", Duration::from_secs(5), |t| {
         t.screen().contains("Incident #1 ")
+    });
+}
+
+/// A console on a fresh HOME whose state and data go where the test looks.
+fn console_in(home: &Path, name: &str, state_dir: &Path) -> Option<Tmux> {
+    let command = format!(
+        "HOME={home} XDG_STATE_HOME={state} XDG_DATA_HOME={home}/data TERM=xterm-256color {bin} --journal {home}/journal.jsonl 2>>{home}/stderr",
+        home = home.display(),
+        state = state_dir.display(),
+        bin = env!("CARGO_BIN_EXE_autoheal-tui"),
+    );
+    let t = Tmux::start(name, 120, 40, &command)?;
+    t.until("the demo fleet", Duration::from_secs(20), |t| {
+        t.screen().contains("payments-api")
+    });
+    Some(t)
+}
+
+#[test]
+fn theme_export_log_and_paths_are_reachable_and_the_theme_is_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, state) = (dir.path(), dir.path().join("state"));
+    let Some(t) = console_in(home, "remember", &state) else {
+        return;
+    };
+    t.keys(&["t"]);
+    t.until("the next theme", Duration::from_secs(5), |t| {
+        t.screen().contains("theme: light")
+    });
+    assert_eq!(read(&state.join("autoheal/theme")), "light\n");
+
+    // Help names where the journal and the log are.
+    t.keys(&["?"]);
+    t.until("help with the paths", Duration::from_secs(5), |t| {
+        let s = t.screen();
+        s.contains("journal.jsonl") && s.contains("autoheal.log.*")
+    });
+    t.keys(&["Escape", "L"]);
+    t.until("the log overlay", Duration::from_secs(5), |t| {
+        t.screen().contains("Warnings and errors")
+    });
+    t.keys(&["Escape"]);
+
+    // Break orders-db and export its incident from the list.
+    t.keys(&["c", "1"]);
+    let journal_path = home.join("journal.jsonl");
+    t.until("an incident", Duration::from_secs(10), |_| {
+        journal(&journal_path)
+            .iter()
+            .any(|e| kind(e, "incident_detected"))
+    });
+    t.keys(&["Tab", "Tab", "e"]);
+    t.until("the export's path", Duration::from_secs(5), |t| {
+        t.screen().contains("exported to")
+    });
+    let exports: Vec<_> = std::fs::read_dir(home.join("data/autoheal/exports"))
+        .expect("exports directory")
+        .map(|e| e.unwrap().path())
+        .collect();
+    let json = exports
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"));
+    let md = exports
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "md"));
+    let json: serde_json::Value =
+        serde_json::from_str(&read(json.expect("a JSON export"))).expect("JSON");
+    assert_eq!(json["id"], 1);
+    assert!(read(md.expect("a Markdown export")).starts_with("# Incident #1 on "));
+    t.keys(&["q"]);
+    t.until("the console to exit", Duration::from_secs(10), |t| {
+        !t.alternate_screen()
+    });
+    drop(t);
+
+    // The next start uses the remembered theme.
+    let Some(t) = console_in(home, "remembered", &state) else {
+        return;
+    };
+    t.keys(&["?"]);
+    t.until("help naming the theme", Duration::from_secs(5), |t| {
+        t.screen().contains("theme light")
+    });
+}
+
+#[test]
+fn a_theme_that_cannot_be_remembered_is_said_and_the_console_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the state directory should be.
+    let state = dir.path().join("not-a-dir");
+    std::fs::write(&state, "").unwrap();
+    let Some(t) = console_in(dir.path(), "unremembered", &state) else {
+        return;
+    };
+    t.keys(&["t"]);
+    t.until(
+        "the failure on the status line",
+        Duration::from_secs(5),
+        |t| t.screen().contains("not remembered"),
+    );
+    t.keys(&["t"]);
+    t.until("the console still answering", Duration::from_secs(5), |t| {
+        t.screen().contains("theme: high-contrast")
     });
 }
 

@@ -1,34 +1,15 @@
 //! The dead-letter screens as an operator sees them at 80x24: the confirmation
 //! that shows the argv a fix will run, the retry question, the detail view's
 //! keys for an escalated incident, and the closing note. Models are folded from
-//! journal lines, drawn at a fixed `now` in UTC (see tests/render.rs).
+//! journal lines, drawn at a fixed `now` in UTC (see tests/frames).
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+#[macro_use]
+mod frames;
 
-use autoheal::event::{Event, IncidentId};
+use autoheal::event::IncidentId;
 use autoheal::state::State;
-use autoheal::tui::view::draw_in;
 use autoheal::tui::{Meta, Modal, Model, Theme, Verdict};
-
-const DAY: &str = "2026-11-23";
-
-fn at(hms: &str) -> Timestamp {
-    format!("{DAY}T{hms}Z").parse().expect("fixture time")
-}
-
-/// Folds lines `HH:MM:SS[.mmm] {json}` (the event as journaled, minus `seq`).
-fn fold(model: &mut Model, journal: &str) {
-    for line in journal.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (time, json) = line.split_once(' ').expect("time, then the event");
-        let mut value: serde_json::Value = serde_json::from_str(json).expect(json);
-        value["seq"] = (model.state.last_seq + 1).into();
-        value["ts"] = format!("{DAY}T{time}Z").into();
-        model.apply(serde_json::from_value::<Event>(value).expect(json));
-    }
-}
+use frames::{at, fold, render};
 
 /// #7: payments-api (critical) waits for approval of a real command; #8:
 /// orders-db's fix failed and automation escalated it.
@@ -50,8 +31,8 @@ fn console() -> Model {
     let meta = Meta {
         mode: "serve".into(),
         started_at: Some(at("13:03:00")),
-        chaos: Default::default(),
         operator: "alice@ssh:10.0.0.7".into(),
+        ..Default::default()
     };
     let mut model = Model::new(State::default(), meta, vec![Theme::dark()]);
     fold(&mut model, JOURNAL);
@@ -71,16 +52,8 @@ fn detail(id: u64) -> Modal {
     }
 }
 
-fn render(model: &Model) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
-    terminal
-        .draw(|frame| draw_in(frame, model, at("14:05:00"), &TimeZone::UTC))
-        .expect("draw");
-    terminal
-}
-
 fn screen(model: &Model) -> String {
-    let terminal = render(model);
+    let terminal = render(model, 80, 24);
     let buf = terminal.backend().buffer();
     (0..buf.area.height)
         .map(|y| {
@@ -90,15 +63,6 @@ fn screen(model: &Model) -> String {
                 + "\n"
         })
         .collect()
-}
-
-macro_rules! snapshot {
-    ($name:ident, $model:expr) => {
-        #[test]
-        fn $name() {
-            insta::assert_snapshot!(render(&$model).backend());
-        }
-    };
 }
 
 fn approving_critical() -> Model {
@@ -111,7 +75,7 @@ fn approving_critical() -> Model {
     ])
 }
 
-snapshot!(confirm_critical_argv_80x24, approving_critical());
+snapshot!(confirm_critical_argv_80x24, approving_critical(), 80, 24);
 snapshot!(
     confirm_retry_80x24,
     with(vec![
@@ -120,9 +84,11 @@ snapshot!(
             incident: IncidentId(8),
             verdict: Verdict::Retry,
         },
-    ])
+    ]),
+    80,
+    24
 );
-snapshot!(detail_escalated_80x24, with(vec![detail(8)]));
+snapshot!(detail_escalated_80x24, with(vec![detail(8)]), 80, 24);
 snapshot!(
     note_80x24,
     with(vec![
@@ -131,7 +97,9 @@ snapshot!(
             incident: IncidentId(8),
             text: "pool flushed by hand, OPS-42".into(),
         },
-    ])
+    ]),
+    80,
+    24
 );
 
 fn closed() -> Model {
@@ -147,7 +115,7 @@ fn closed() -> Model {
     model
 }
 
-snapshot!(detail_closed_80x24, closed());
+snapshot!(detail_closed_80x24, closed(), 80, 24);
 
 #[test]
 fn the_confirmation_shows_the_argv_whole_and_names_the_critical_target_again() {

@@ -223,3 +223,65 @@ fn for_depth_converts_every_colour() {
         (Color::Green, Color::DarkGray, Color::LightRed)
     );
 }
+
+/// The RGB a terminal draws for `c` (xterm's palette for the named colours).
+fn rgb(c: Color) -> [u8; 3] {
+    const NAMED: [(Color, [u8; 3]); 16] = [
+        (Color::Black, [0, 0, 0]),
+        (Color::Red, [205, 0, 0]),
+        (Color::Green, [0, 205, 0]),
+        (Color::Yellow, [205, 205, 0]),
+        (Color::Blue, [0, 0, 238]),
+        (Color::Magenta, [205, 0, 205]),
+        (Color::Cyan, [0, 205, 205]),
+        (Color::Gray, [229, 229, 229]),
+        (Color::DarkGray, [127, 127, 127]),
+        (Color::LightRed, [255, 0, 0]),
+        (Color::LightGreen, [0, 255, 0]),
+        (Color::LightYellow, [255, 255, 0]),
+        (Color::LightBlue, [92, 92, 255]),
+        (Color::LightMagenta, [255, 0, 255]),
+        (Color::LightCyan, [0, 255, 255]),
+        (Color::White, [255, 255, 255]),
+    ];
+    const CUBE: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    match c {
+        Color::Rgb(r, g, b) => [r, g, b],
+        Color::Indexed(i @ 0..=15) => NAMED[usize::from(i)].1,
+        Color::Indexed(i @ 16..=231) => {
+            let i = usize::from(i - 16);
+            [CUBE[i / 36], CUBE[i / 6 % 6], CUBE[i % 6]]
+        }
+        Color::Indexed(i) => [8 + 10 * (i - 232); 3],
+        named => NAMED.iter().find(|(n, _)| *n == named).expect("named").1,
+    }
+}
+
+/// WCAG contrast ratio of two colours (1 = none, 21 = black on white).
+fn contrast(a: Color, b: Color) -> f64 {
+    let luminance = |c: Color| {
+        let [r, g, b] = rgb(c).map(|v| {
+            let v = f64::from(v) / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        });
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    };
+    let (x, y) = (luminance(a), luminance(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+#[test]
+fn the_dark_selection_stands_out_at_every_depth() {
+    for depth in DEPTHS {
+        let t = Theme::dark().for_depth(depth);
+        let row = contrast(t.selection_bg, t.background);
+        let text = contrast(t.selection_fg, t.selection_bg);
+        // The old #283457 on #1a1b26 was 1.4: a row the eye had to look for.
+        assert!(row >= 2.0, "{depth:?}: selected row vs background {row:.2}");
+        assert!(text >= 4.0, "{depth:?}: text on the selection {text:.2}");
+    }
+}

@@ -1,19 +1,21 @@
 //! The console's one task: it owns the terminal, folds engine events into the
 //! model, turns keys into commands, and draws only when something visible changed.
 
-use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::event::{DisableMouseCapture, Event as TermEvent, EventStream};
 use crossterm::terminal::{self, BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use crossterm::{cursor, execute, queue};
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use std::io::{self, BufWriter, Stdout, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::keys::{self, Action, UiAction};
-use super::{Model, view};
+use super::panes::Hit;
+use super::{Model, export, theme, view};
 use crate::config::{HostProbe, ProbeSpec};
 use crate::engine::{Sample, now_ms};
 use crate::event::{Command, Event, EventKind};
@@ -40,6 +42,26 @@ pub struct Channels {
 
 type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 
+/// Set by `--no-mouse`: clicks and the wheel stay with the terminal.
+static NO_MOUSE: AtomicBool = AtomicBool::new(false);
+
+/// `--no-mouse`: call before [`run`].
+pub fn disable_mouse() {
+    NO_MOUSE.store(true, Ordering::Relaxed);
+}
+
+/// The mouse is on unless `--no-mouse` or `AUTOHEAL_MOUSE=0` (or `false`, `off`)
+/// turns it off: with it on, selecting text needs Shift in most terminals.
+pub fn mouse_wanted(env: impl Fn(&str) -> Option<String>) -> bool {
+    let off = env("AUTOHEAL_MOUSE").is_some_and(|v| {
+        matches!(
+            v.trim().to_lowercase().as_str(),
+            "0" | "false" | "off" | "no"
+        )
+    });
+    !off && !NO_MOUSE.load(Ordering::Relaxed)
+}
+
 /// Refuses the full-screen console where it cannot work, saying what to do
 /// instead; call it before anything touches the terminal. `TERM=dumb` (Emacs'
 /// shell, `script` in some CI) has no cursor movement or alternate screen, so
@@ -62,7 +84,8 @@ pub fn check_terminal(env: impl Fn(&str) -> Option<String>, attached: bool) -> R
 
 /// Runs the console until the engine stops (after `q`, a signal, or `--for`).
 pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
-    let mut terminal = enter()?;
+    let mut terminal = enter(mouse_wanted(|k| std::env::var(k).ok()))?;
+    let mut hits: Vec<Hit> = Vec::new();
     let _restore = Restore;
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -95,10 +118,22 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
                                 }
                             }
                         }
+                        Some(Action::Ui(UiAction::NextTheme)) => {
+                            keys::apply(&mut model, UiAction::NextTheme);
+                            remember_theme(&mut model);
+                        }
                         Some(Action::Ui(action)) => keys::apply(&mut model, action),
+                        Some(Action::Export(id)) => export_incident(&mut model, &mut terminal, id),
                         None => {}
                     }
                     dirty = true;
+                }
+                Some(Ok(TermEvent::Mouse(event))) => {
+                    // Moves and drags change nothing: no redraw for them.
+                    if let Some(action) = keys::mouse(&model, &hits, event) {
+                        keys::apply(&mut model, action);
+                        dirty = true;
+                    }
                 }
                 Some(Ok(TermEvent::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
@@ -154,7 +189,7 @@ pub async fn run(mut model: Model, mut ch: Channels) -> anyhow::Result<()> {
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
         }
         if dirty && Instant::now() >= last_draw + FRAME {
-            draw(&mut terminal, &model)?;
+            hits = draw(&mut terminal, &model)?;
             (dirty, last_draw) = (false, Instant::now());
         }
     }
@@ -202,20 +237,77 @@ fn host_gauges() -> mpsc::Receiver<(Option<f32>, Option<f32>)> {
     rx
 }
 
-/// One frame inside a synchronized update, so a slow link never shows it half drawn.
-fn draw(terminal: &mut Term, model: &Model) -> io::Result<()> {
+/// One frame inside a synchronized update, so a slow link never shows it half
+/// drawn. Returns where panes and rows landed, for the mouse.
+fn draw(terminal: &mut Term, model: &Model) -> io::Result<Vec<Hit>> {
     queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
     let now = now_ms();
-    terminal.draw(|frame| view::draw(frame, model, now))?;
-    execute!(terminal.backend_mut(), EndSynchronizedUpdate)
+    let tz = jiff::tz::TimeZone::system();
+    let mut hits = Vec::new();
+    terminal.draw(|frame| hits = view::draw_mapped(frame, model, now, &tz))?;
+    execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    Ok(hits)
 }
 
-fn enter() -> anyhow::Result<Term> {
+/// Remembers the theme just picked with `t` for the next start; a failure to
+/// write is said on the status line, and the console goes on.
+fn remember_theme(model: &mut Model) {
+    let Some(file) = model.meta.theme_file.clone() else {
+        return;
+    };
+    let name = model.theme().name.clone();
+    if let Err(e) = theme::remember(&file, &name) {
+        tracing::warn!("cannot remember theme in {}: {e}", file.display());
+        model.ui.flash = Some(format!("theme: {name} (not remembered: {e})"));
+    }
+}
+
+/// `e`: the incident to JSON and Markdown files, and the Markdown to the
+/// clipboard (OSC 52), saying on the status line where it went.
+fn export_incident(model: &mut Model, terminal: &mut Term, id: crate::event::IncidentId) {
+    let (Some(dir), Some(incident)) = (&model.meta.export_dir, model.state.incidents.get(&id))
+    else {
+        model.ui.flash = Some(format!("cannot export {id}: no export directory"));
+        return;
+    };
+    model.ui.flash = Some(match export::write(dir, incident, &model.state, now_ms()) {
+        Ok((path, markdown)) => {
+            let out = terminal.backend_mut();
+            let copied = write!(out, "{}", export::osc52(&markdown)).and_then(|()| out.flush());
+            let clip = if copied.is_ok() { " (copied)" } else { "" };
+            format!(
+                "{id} exported to {}{clip}",
+                path.with_extension("{json,md}").display()
+            )
+        }
+        Err(e) => {
+            tracing::warn!("export of {id} to {}: {e}", dir.display());
+            format!("cannot export {id} to {}: {e}", dir.display())
+        }
+    });
+}
+
+fn enter(mouse: bool) -> anyhow::Result<Term> {
     terminal::enable_raw_mode()?;
     install_panic_hook();
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout());
     execute!(out, terminal::EnterAlternateScreen, cursor::Hide)?;
+    if mouse {
+        execute!(out, ClicksAndWheel)?;
+    }
     Ok(Terminal::new(CrosstermBackend::new(out))?)
+}
+
+/// Mouse reports for buttons and the wheel only (xterm modes 1000 and 1006,
+/// SGR coordinates). Crossterm's `EnableMouseCapture` also asks for every
+/// motion (1003), which over SSH would send a report upstream for each cell
+/// the pointer crosses; the console has no use for them.
+struct ClicksAndWheel;
+
+impl crossterm::Command for ClicksAndWheel {
+    fn write_ansi(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
+        f.write_str("\x1b[?1000h\x1b[?1006h")
+    }
 }
 
 /// Puts the terminal back however the console ends.
@@ -231,7 +323,13 @@ impl Drop for Restore {
 /// process that must exit while the console runs.
 pub fn restore() {
     let _ = terminal::disable_raw_mode();
-    let _ = execute!(io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+    // Mouse capture off too (harmless when it was never on), or the shell gets escapes.
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        terminal::LeaveAlternateScreen,
+        cursor::Show
+    );
     let _ = io::stdout().flush();
 }
 
@@ -246,7 +344,18 @@ fn install_panic_hook() {
 
 #[cfg(test)]
 mod tests {
-    use super::check_terminal;
+    use super::{check_terminal, mouse_wanted};
+
+    #[test]
+    fn the_mouse_is_on_unless_the_environment_turns_it_off() {
+        let env =
+            |value: &'static str| move |k: &str| (k == "AUTOHEAL_MOUSE").then(|| value.to_string());
+        assert!(mouse_wanted(|_| None));
+        assert!(mouse_wanted(env("1")));
+        for off in ["0", "false", "OFF", " no "] {
+            assert!(!mouse_wanted(env(off)), "{off:?}");
+        }
+    }
 
     fn term(value: Option<&str>) -> impl Fn(&str) -> Option<String> {
         move |k| (k == "TERM").then_some(value).flatten().map(String::from)

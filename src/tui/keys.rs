@@ -1,9 +1,13 @@
 //! Keys: a pure function from (model, key) to what should happen, tested
 //! without a terminal. Engine changes leave as `Command`s; the rest is UI.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Position;
 use std::time::Duration;
 
+use super::panes::Hit;
 use super::{Modal, Model, Pane, Pick, Verdict};
 use crate::api::MAX_NOTE;
 use crate::event::{Command, IncidentId, Severity};
@@ -17,6 +21,9 @@ pub enum Action {
     Quit,
     Command(Command),
     Ui(UiAction),
+    /// Write the incident to files and copy it to the clipboard (the app does
+    /// the writing: keys stay pure).
+    Export(IncidentId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +49,43 @@ pub enum UiAction {
     /// Type into, or take back from, the closing note.
     NotePush(char),
     NotePop,
+    /// The incident list's next order (`S`).
+    NextSort,
+    /// The incident list's next status filter (`F`).
+    NextStatusFilter,
+    /// Freeze the activity feed where it is, or follow the newest again (`f`).
+    ToggleFollow,
+    /// A click: focus the pane, and pick the item on the row clicked.
+    Click(Pane, Option<Pick>),
+    /// The wheel over a pane (or an open timeline): move by this many rows.
+    Wheel(Pane, isize),
+}
+
+/// Rows the wheel moves per notch.
+const WHEEL_ROWS: isize = 3;
+
+/// A mouse event over a frame whose panes and rows landed at `hits` (none
+/// while a modal is open: then only the wheel counts, and scrolls it).
+pub fn mouse(model: &Model, hits: &[Hit], event: MouseEvent) -> Option<UiAction> {
+    let at = Position::new(event.column, event.row);
+    let under = |want_row: bool| {
+        hits.iter()
+            .find(|h| h.pick.is_some() == want_row && h.area.contains(at))
+    };
+    let wheel = match event.kind {
+        MouseEventKind::ScrollDown => WHEEL_ROWS,
+        MouseEventKind::ScrollUp => -WHEEL_ROWS,
+        MouseEventKind::Down(MouseButton::Left) if model.ui.modals.is_empty() => {
+            let hit = under(true).or_else(|| under(false))?;
+            return Some(UiAction::Click(hit.pane, hit.pick.clone()));
+        }
+        _ => return None,
+    };
+    match model.ui.modals.last() {
+        Some(Modal::Detail { .. } | Modal::Log { .. }) => Some(UiAction::Move(wheel)),
+        Some(_) => None,
+        None => Some(UiAction::Wheel(under(false)?.pane, wheel)),
+    }
 }
 
 pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
@@ -97,7 +141,10 @@ pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
         Some(Modal::Note { incident, text }) => {
             return dead_letter::note(model, *incident, text, key);
         }
-        Some(Modal::Help | Modal::Detail { .. }) => {
+        Some(Modal::Detail { incident, .. }) if key.code == KeyCode::Char('e') => {
+            return Some(Action::Export(*incident));
+        }
+        Some(Modal::Help | Modal::Detail { .. } | Modal::Log { .. }) => {
             return match key.code {
                 KeyCode::Esc | KeyCode::Char('?') => Some(Ui(UiAction::Close)),
                 KeyCode::Char('q') => Some(Action::Quit),
@@ -125,6 +172,20 @@ pub fn key(model: &Model, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('G') | KeyCode::End => Ui(UiAction::Bottom),
         KeyCode::Char('t') => Ui(UiAction::NextTheme),
         KeyCode::Char('/') => Ui(UiAction::Open(Modal::Filter)),
+        KeyCode::Char('S') => Ui(UiAction::NextSort),
+        KeyCode::Char('F') => Ui(UiAction::NextStatusFilter),
+        KeyCode::Char('f') => Ui(UiAction::ToggleFollow),
+        KeyCode::Char('L') => Ui(UiAction::Open(Modal::Log { scroll: 0 })),
+        KeyCode::Char('e') => match model.ui.focus {
+            Pane::Incidents | Pane::Approvals => match model.selected_incident() {
+                Some(i) => Action::Export(i.id),
+                None => Ui(UiAction::Flash("no incident to export".into())),
+            },
+            _ => match open_target(model) {
+                Some(id) => Action::Export(id),
+                None => Ui(UiAction::Flash("no incident selected to export".into())),
+            },
+        },
         KeyCode::Enter => match open_target(model) {
             Some(incident) => Ui(UiAction::Open(Modal::Detail {
                 incident,
@@ -304,7 +365,8 @@ pub fn apply(model: &mut Model, action: UiAction) {
             }
         }
         UiAction::Move(by) => {
-            if let Some(Modal::Detail { scroll, .. }) = ui.modals.last_mut() {
+            if let Some(Modal::Detail { scroll, .. } | Modal::Log { scroll }) = ui.modals.last_mut()
+            {
                 *scroll = scroll.saturating_add_signed(by);
                 return;
             }
@@ -312,7 +374,7 @@ pub fn apply(model: &mut Model, action: UiAction) {
             model.select_row(focus, row);
         }
         UiAction::Top => match ui.modals.last_mut() {
-            Some(Modal::Detail { scroll, .. }) => *scroll = 0,
+            Some(Modal::Detail { scroll, .. } | Modal::Log { scroll }) => *scroll = 0,
             _ => model.select_row(focus, 0),
         },
         UiAction::Bottom => model.select_row(focus, usize::MAX),
@@ -361,10 +423,54 @@ pub fn apply(model: &mut Model, action: UiAction) {
                 }
             }
         }
+        UiAction::NextSort => {
+            ui.sort = ui.sort.next();
+            ui.flash = Some(format!("incidents: {}", ui.sort.label()));
+        }
+        UiAction::NextStatusFilter => {
+            ui.status_filter = ui.status_filter.next();
+            ui.flash = Some(format!("incidents: {}", ui.status_filter.label()));
+        }
+        UiAction::Click(pane, pick) => {
+            if focus == Pane::Feed && pane != Pane::Feed {
+                ui.selected.remove(&Pane::Feed);
+            }
+            ui.focus = pane;
+            if let Some(pick) = pick {
+                ui.selected.insert(pane, pick);
+            }
+        }
+        UiAction::Wheel(pane, by) => {
+            if focus == Pane::Feed && pane != Pane::Feed {
+                ui.selected.remove(&Pane::Feed);
+            }
+            ui.focus = pane;
+            let row = model.selected_row(pane).saturating_add_signed(by);
+            model.select_row(pane, row);
+        }
+        UiAction::ToggleFollow => {
+            ui.feed_frozen_at = match ui.feed_frozen_at {
+                Some(_) => {
+                    // Following again: back to the newest, as when the feed is left alone.
+                    ui.selected.remove(&Pane::Feed);
+                    None
+                }
+                None => Some(model.feed.back().map_or(0, |e| e.seq)),
+            };
+            model.ui.flash = Some(
+                match model.ui.feed_frozen_at {
+                    Some(_) => "activity frozen: f to follow",
+                    None => "activity follows the newest",
+                }
+                .into(),
+            );
+        }
     }
     model.settle_selection();
 }
 
+#[cfg(test)]
+mod console_tests;
 mod dead_letter;
 #[cfg(test)]
 mod tests;

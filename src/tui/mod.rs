@@ -2,8 +2,11 @@
 //! `Command`s; the console never runs an action itself.
 
 pub mod app;
+pub mod export;
 pub mod glyphs;
 pub mod keys;
+pub mod listing;
+pub mod log_ring;
 pub mod model;
 pub mod panes;
 #[cfg(test)]

@@ -3,9 +3,12 @@
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Glyphs;
+use super::listing::{Sort, StatusFilter};
+use super::log_ring::LogRing;
 use super::theme::Theme;
 use crate::engine::Sample;
 use crate::event::{Event, EventKind, IncidentId};
@@ -45,6 +48,16 @@ pub struct Meta {
     pub chaos: BTreeMap<String, Vec<String>>,
     /// Who approves from this console, e.g. `alice@ssh:10.0.0.7`.
     pub operator: String,
+    /// Where the events are journaled (none when attached: the daemon's is).
+    pub journal: Option<PathBuf>,
+    /// Where this console logs (a daily file in this directory).
+    pub log_dir: Option<PathBuf>,
+    /// The recent warnings and errors of this process, for the `L` overlay.
+    pub recent_log: LogRing,
+    /// Where the theme picked with `t` is remembered; none: not remembered.
+    pub theme_file: Option<PathBuf>,
+    /// Where `e` writes incident exports.
+    pub export_dir: Option<PathBuf>,
 }
 
 /// Probe samples: telemetry, never journaled.
@@ -124,6 +137,10 @@ pub enum Modal {
         incident: IncidentId,
         text: String,
     },
+    /// Recent warnings and errors from the log; `scroll` lines down.
+    Log {
+        scroll: usize,
+    },
 }
 
 /// What the operator is about to say to a pending fix.
@@ -156,6 +173,12 @@ pub struct UiState {
     /// Modals open, the last on top.
     pub modals: Vec<Modal>,
     pub filter: String,
+    /// The incident list's order and the statuses it shows.
+    pub sort: Sort,
+    pub status_filter: StatusFilter,
+    /// A frozen feed shows events up to this seq and stays still; none: it
+    /// follows the newest.
+    pub feed_frozen_at: Option<u64>,
     pub theme: usize,
     /// A short message for the status line ("approved #7", "no pending fix").
     pub flash: Option<String>,
@@ -168,6 +191,9 @@ impl Default for UiState {
             selected: HashMap::new(),
             modals: Vec::new(),
             filter: String::new(),
+            sort: Sort::default(),
+            status_filter: StatusFilter::default(),
+            feed_frozen_at: None,
             theme: 0,
             flash: None,
         }
@@ -244,8 +270,11 @@ impl Model {
             let place = match pane {
                 Pane::Approvals => "left the approval queue",
                 Pane::Targets => "left the fleet",
-                _ if self.ui.filter.is_empty() => "left the list",
-                _ => "does not match the filter",
+                _ if !self.ui.filter.is_empty() => "does not match the filter",
+                Pane::Incidents if self.ui.status_filter != StatusFilter::All => {
+                    "left the status filter"
+                }
+                _ => "left the list",
             };
             self.ui.flash = Some(format!("{} {place}; selected {}", name(&gone), name(now)));
         }
@@ -260,13 +289,15 @@ impl Model {
                 .feed
                 .binary_search_by_key(seq, |e| e.seq)
                 .is_ok_and(|i| {
-                    filter.is_empty() || event_matches(&self.feed[i], &filter, &self.state)
+                    self.ui.feed_frozen_at.is_none_or(|at| *seq <= at)
+                        && (filter.is_empty() || event_matches(&self.feed[i], &filter, &self.state))
                 }),
-            (Pane::Incidents, Pick::Incident(id)) => self
-                .state
-                .incidents
-                .get(id)
-                .is_some_and(|i| filter.is_empty() || incident_matches(i, &filter)),
+            (Pane::Incidents, Pick::Incident(id)) => {
+                self.state.incidents.get(id).is_some_and(|i| {
+                    self.ui.status_filter.admits(i.status)
+                        && (filter.is_empty() || incident_matches(i, &filter))
+                })
+            }
             (Pane::Approvals, Pick::Incident(id)) => {
                 self.state
                     .incidents
@@ -304,6 +335,16 @@ impl Model {
     /// The row `pick` sits on in `pane`; for an item no longer listed, the row
     /// that took its place (the next one down, else the last).
     fn row_of(&self, pane: Pane, pick: &Pick) -> usize {
+        if let (Pane::Incidents, Pick::Incident(id)) = (pane, pick)
+            && let Some(gone) = self.state.incidents.get(id)
+        {
+            // Wherever the sort puts it: its row, or the first that sorts after it.
+            let list = self.incidents();
+            return list
+                .iter()
+                .position(|i| self.ui.sort.cmp(i, gone).is_ge())
+                .unwrap_or(list.len().saturating_sub(1));
+        }
         let picks = self.picks(pane);
         // The feed and the incident list show the newest first; the others sort up.
         let newest_first = matches!(pane, Pane::Feed | Pane::Incidents);
@@ -344,25 +385,42 @@ impl Model {
         self.state.targets.keys().map(String::as_str).collect()
     }
 
-    /// Incidents for the list, newest first, matching the filter.
+    /// Incidents for the list, in the chosen order, of the chosen statuses,
+    /// matching the filter.
     pub fn incidents(&self) -> Vec<&Incident> {
         let filter = self.ui.filter.to_lowercase();
-        self.state
+        let mut list: Vec<&Incident> = self
+            .state
             .incidents
             .values()
             .rev()
+            .filter(|i| self.ui.status_filter.admits(i.status))
             .filter(|i| filter.is_empty() || incident_matches(i, &filter))
-            .collect()
+            .collect();
+        if self.ui.sort != Sort::Newest {
+            list.sort_by(|a, b| self.ui.sort.cmp(a, b));
+        }
+        list
     }
 
-    /// Feed events, newest first, matching the filter.
+    /// Feed events, newest first (up to where it was frozen), matching the filter.
     pub fn feed(&self) -> Vec<&Event> {
         let filter = self.ui.filter.to_lowercase();
+        let frozen = self.ui.feed_frozen_at.unwrap_or(u64::MAX);
         self.feed
             .iter()
             .rev()
+            .skip_while(|e| e.seq > frozen)
             .filter(|e| filter.is_empty() || event_matches(e, &filter, &self.state))
             .collect()
+    }
+
+    /// Events that arrived since the feed was frozen (0 when it follows).
+    pub fn feed_unseen(&self) -> usize {
+        match self.ui.feed_frozen_at {
+            Some(at) => self.feed.iter().rev().take_while(|e| e.seq > at).count(),
+            None => 0,
+        }
     }
 
     pub fn selected_target(&self) -> Option<&str> {

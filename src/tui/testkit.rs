@@ -31,6 +31,7 @@ pub fn started() -> Model {
         started_at: None,
         chaos: Default::default(),
         operator: ALICE.into(),
+        ..Default::default()
     };
     let mut m = Model::new(Default::default(), meta, vec![Theme::dark()]);
     push(
@@ -106,4 +107,36 @@ pub fn escalated() -> Model {
         },
     );
     m
+}
+/// `started`, with a history the incident list can sort and filter: #1 on
+/// orders-db resolved in 48 s, #2 on edge-proxy escalated, #3 on orders-db
+/// resolved in 2 s, #4 on edge-proxy awaiting approval.
+pub fn history() -> Model {
+    let mut m = started();
+    for (id, target) in [(1, "orders-db"), (2, "edge-proxy"), (3, "orders-db")] {
+        awaiting(&mut m, id, target);
+    }
+    resolve(&mut m, 1, 48_000);
+    push(
+        &mut m,
+        EventKind::IncidentEscalated {
+            incident_id: IncidentId(2),
+            reason: "no step left".into(),
+        },
+    );
+    resolve(&mut m, 3, 2_000);
+    awaiting(&mut m, 4, "edge-proxy");
+    m
+}
+
+/// Folds the resolution of incident `id`, `ttr_ms` after its detection.
+pub fn resolve(m: &mut Model, id: u64, ttr_ms: u64) {
+    push(
+        m,
+        EventKind::IncidentResolved {
+            incident_id: IncidentId(id),
+            time_to_detect_ms: 100,
+            time_to_resolve_ms: ttr_ms,
+        },
+    );
 }

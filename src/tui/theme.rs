@@ -47,8 +47,9 @@ impl Theme {
             warn: Color::Rgb(0xe0, 0xaf, 0x68),
             error: Color::Rgb(0xf7, 0x76, 0x8e),
             info: Color::Rgb(0x7d, 0xcf, 0xff),
-            selection_bg: Color::Rgb(0x28, 0x34, 0x57),
-            selection_fg: Color::Rgb(0xc0, 0xca, 0xf5),
+            // Strong enough to find at a glance, in 256 and 16 colours too (tests/themes.rs).
+            selection_bg: Color::Rgb(0x3d, 0x59, 0xa1),
+            selection_fg: Color::Rgb(0xe0, 0xe6, 0xff),
             border: Color::Rgb(0x3b, 0x42, 0x61),
             border_focused: Color::Rgb(0x7a, 0xa2, 0xf7),
         }
@@ -188,6 +189,28 @@ pub fn find(themes: &[Theme], name: &str) -> Option<usize> {
 /// Where user themes live: `<config dir>/autoheal/themes` (XDG on Linux).
 pub fn user_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "autoheal").map(|d| d.config_dir().join("themes"))
+}
+
+/// Where the theme picked with `t` is remembered: `<state dir>/autoheal/theme`
+/// (XDG state on Linux; the data directory elsewhere).
+pub fn remembered_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "autoheal")
+        .map(|d| d.state_dir().unwrap_or(d.data_dir()).join("theme"))
+}
+
+/// The theme name remembered in `file`, if any (a missing or empty file is none).
+pub fn remembered(file: &Path) -> Option<String> {
+    let name = std::fs::read_to_string(file).ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Remembers `name` in `file` for the next start.
+pub fn remember(file: &Path, name: &str) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(file, format!("{name}\n"))
 }
 
 /// How many colours the terminal shows.

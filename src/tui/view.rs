@@ -23,7 +23,7 @@ use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph};
 
-use super::panes::{self, Ctx};
+use super::panes::{self, Ctx, Hit};
 use super::{Modal, Model};
 
 /// Below this the panes cannot say anything useful; a message says so instead.
@@ -42,6 +42,11 @@ pub fn draw(frame: &mut Frame, model: &Model, now: Timestamp) {
 /// Draws one frame with clock times in `tz`. Tests pass UTC so snapshots are
 /// the same on every machine whatever its zone.
 pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) {
+    draw_mapped(frame, model, now, tz);
+}
+
+/// Draws one frame and returns where its panes and rows landed, for the mouse.
+pub fn draw_mapped(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) -> Vec<Hit> {
     let theme = model.theme();
     let ctx = Ctx {
         model,
@@ -49,6 +54,7 @@ pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) 
         glyphs: &model.glyphs,
         now,
         tz,
+        hits: Default::default(),
     };
     let area = frame.area();
     frame.render_widget(
@@ -62,6 +68,11 @@ pub fn draw_in(frame: &mut Frame, model: &Model, now: Timestamp, tz: &TimeZone) 
     }
     if model.glyphs.only_ascii {
         only_ascii(frame.buffer_mut());
+    }
+    // Under a modal, clicks belong to the modal, not to the panes beneath.
+    match model.ui.modals.is_empty() {
+        true => ctx.hits.into_inner(),
+        false => Vec::new(),
     }
 }
 
@@ -93,6 +104,7 @@ fn panes_and_modals(frame: &mut Frame, ctx: &Ctx, area: Rect) {
                 panes::confirm::draw(frame, ctx, area, *incident, *verdict);
             }
             Modal::Note { incident, text } => panes::note::draw(frame, ctx, area, *incident, text),
+            Modal::Log { scroll } => panes::log::draw(frame, ctx, area, *scroll),
         }
     }
 }

@@ -153,7 +153,7 @@ fn step(m: &mut Model, code: KeyCode) -> Option<Command> {
             sent(m, &c);
             Some(c)
         }
-        Action::Quit => panic!("{code:?} quit"),
+        other => panic!("{code:?}: {other:?}"),
     }
 }
 

@@ -10,7 +10,7 @@ use ratatui::widgets::{Padding, Paragraph};
 use super::wrap::wrap;
 use super::{Ctx, pane_block};
 use crate::state::Incident;
-use crate::tui::Pane;
+use crate::tui::{Pane, Pick};
 
 /// "  why " before the reason; its continuation lines are indented as far.
 const WHY_W: usize = 6;
@@ -43,6 +43,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    ctx.hit(area, Pane::Approvals, None);
     if queue.is_empty() {
         let msg = Span::styled("nothing awaiting approval", ctx.muted());
         frame.render_widget(Paragraph::new(msg), inner);
@@ -78,6 +79,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         let h = u16::try_from(lines.len()).unwrap_or(u16::MAX);
         // Each fix gets its own rectangle so the selection spans the pane's width.
         let item = Rect::new(inner.x, y, inner.width, h).intersection(inner);
+        ctx.hit(item, Pane::Approvals, Some(Pick::Incident(inc.id)));
         frame.render_widget(Paragraph::new(lines).style(style), item);
         y = y.saturating_add(h);
     }

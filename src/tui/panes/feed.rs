@@ -10,16 +10,25 @@ use ratatui::widgets::{Paragraph, Row, Table};
 use super::wording::{Described, LABEL_W, describe, tone_color};
 use super::{Ctx, filter_span, pane_block, scroll_offset};
 use crate::event::Event;
-use crate::tui::Pane;
+use crate::tui::{Pane, Pick};
 
 pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let focused = ctx.focused(Pane::Feed);
     let events = ctx.model.feed();
     let mut title = vec![Span::raw("Activity")];
+    if ctx.model.ui.feed_frozen_at.is_some() {
+        let unseen = ctx.model.feed_unseen();
+        title.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+        title.push(Span::styled(
+            format!("frozen{}{unseen} new", ctx.glyphs.sep),
+            ctx.fg(ctx.theme.warn),
+        ));
+    }
     title.extend(filter_span(ctx));
     let block = pane_block(ctx, title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    ctx.hit(area, Pane::Feed, None);
     if events.is_empty() {
         let msg = if ctx.model.ui.filter.is_empty() {
             " no events yet"
@@ -41,6 +50,13 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         .take(height)
         .map(|(i, e)| (i, describe(ctx, e), *e))
         .collect();
+    for (row, (_, _, e)) in visible.iter().enumerate() {
+        let y = inner
+            .y
+            .saturating_add(u16::try_from(row).unwrap_or(u16::MAX));
+        let row_area = Rect::new(inner.x, y, inner.width, 1);
+        ctx.hit(row_area, Pane::Feed, Some(Pick::Event(e.seq)));
+    }
     let target_w = visible
         .iter()
         .map(|(_, d, _)| d.target.chars().count())

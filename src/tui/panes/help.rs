@@ -12,13 +12,12 @@ use super::{Ctx, centered, hints, modal_block};
 /// (keys, what they do), in the order an operator reaches for them.
 pub const KEYS: &[(&str, &str)] = &[
     ("q  Ctrl-C", "quit"),
-    ("?", "this help"),
+    ("?  Esc", "this help / close"),
     ("Tab  S-Tab", "next / previous pane"),
     ("j k  ↓ ↑", "move the selection"),
     ("PgUp PgDn", "move by ten"),
     ("g  G", "top / bottom"),
     ("Enter", "open the selected incident"),
-    ("Esc", "close"),
     ("c", "chaos menu for the selected target"),
     ("a", "go to approvals; there, approve"),
     ("x", "reject the selected fix"),
@@ -27,6 +26,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("s", "silence / unsilence target for 1 h"),
     ("t", "next theme"),
     ("/", "filter the feed and incidents"),
+    ("S  F", "incidents: next order / next status"),
+    ("f", "freeze / follow the activity feed"),
+    ("e", "export the incident, copy it"),
+    ("L", "recent warnings and errors"),
 ];
 
 const KEY_W: usize = 13;
@@ -38,7 +41,10 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         .max()
         .unwrap_or(0);
     let width = u16::try_from(KEY_W + desc_w + 4).unwrap_or(u16::MAX);
-    let height = u16::try_from(KEYS.len() + 4).unwrap_or(u16::MAX);
+    let facts = facts(ctx);
+    // A blank line before the facts, when the screen has the row for it.
+    let gap = usize::from(KEYS.len() + 4 + facts.len() <= usize::from(area.height));
+    let height = u16::try_from(KEYS.len() + 3 + gap + facts.len()).unwrap_or(u16::MAX);
     let rect = centered(area, width, height);
     let block = modal_block(frame, ctx, rect, vec![Span::raw("Keys")])
         .title_bottom(hints(ctx, &[("Esc", "close")]));
@@ -59,12 +65,35 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
             ])
         })
         .collect();
-    lines.push(Line::default());
+    if gap == 1 {
+        lines.push(Line::default());
+    }
     lines.push(Line::from(vec![
         Span::styled(" theme ", ctx.muted()),
         Span::raw(ctx.theme.name.clone()),
         Span::styled("  approving as ", ctx.muted()),
         Span::raw(ctx.model.meta.operator.clone()),
     ]));
+    // Paths are shortened from the middle, keeping the file name whole.
+    let room = usize::from(inner.width).saturating_sub(10);
+    for (what, path) in facts {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {what:<8} "), ctx.muted()),
+            Span::raw(ctx.glyphs.fit_middle(&path, room)),
+        ]));
+    }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Where this run's journal and log are, when it has them.
+fn facts(ctx: &Ctx) -> Vec<(&'static str, String)> {
+    let meta = &ctx.model.meta;
+    let mut facts = Vec::new();
+    if let Some(j) = &meta.journal {
+        facts.push(("journal", j.display().to_string()));
+    }
+    if let Some(d) = &meta.log_dir {
+        facts.push(("log", d.join("autoheal.log.*").display().to_string()));
+    }
+    facts
 }

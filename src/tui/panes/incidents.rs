@@ -9,8 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
 
 use super::{Ctx, duration_ms, filter_span, pane_block, scroll_offset, status_color};
-use crate::state::Incident;
-use crate::tui::Pane;
+use crate::state::{Incident, Status};
+use crate::tui::listing::{Sort, StatusFilter};
+use crate::tui::{Pane, Pick};
 
 const MINUTES: usize = 60;
 const LAST_RESOLVED: usize = 20;
@@ -20,6 +21,13 @@ const HISTORY_FULL_HEIGHT: u16 = 3 + 1 + 6;
 /// This is what 80x24 gets; the view gives this pane the rows for it.
 pub const HISTORY_SHORT_HEIGHT: u16 = 2 + 4;
 const HISTORY_MIN_WIDTH: u16 = 40;
+/// From this inner width (a 120-column terminal) the history gains a third
+/// column, the last fixes with their confidence and time to resolve, and a
+/// chart row when the pane is tall enough to keep its list.
+const FIXES_MIN_WIDTH: u16 = 110;
+/// The time-to-resolve chart's width beside the recent fixes: its 20 bars
+/// and the shorter label.
+const TTR_NARROW_W: u16 = LAST_RESOLVED as u16 + 4;
 const TARGET_W: usize = 14;
 const SIGNATURE_MIN_W: usize = 14;
 const SIGNATURE_MAX_W: usize = 28;
@@ -31,14 +39,27 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         Span::raw("Incidents "),
         Span::styled(incidents.len().to_string(), ctx.muted()),
     ];
+    // The order and the statuses shown, so a partial list never passes for the whole.
+    let ui = &ctx.model.ui;
+    let accent = ctx.fg(ctx.theme.accent);
+    if ui.sort != Sort::default() {
+        title.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+        title.push(Span::styled(ui.sort.label(), accent));
+    }
+    if ui.status_filter != StatusFilter::default() {
+        title.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+        title.push(Span::styled(ui.status_filter.label(), accent));
+    }
     title.extend(filter_span(ctx));
     let block = pane_block(ctx, title, focused);
     let mut inner = block.inner(area);
     frame.render_widget(block, area);
+    ctx.hit(area, Pane::Incidents, None);
 
     // The history is the console's central picture: it shrinks to one chart
     // row before it goes, and goes only when the list would have no room.
     let history_h = match inner.height {
+        h if h >= HISTORY_FULL_HEIGHT + 2 && inner.width >= FIXES_MIN_WIDTH => Some((4, 1)),
         h if h >= HISTORY_FULL_HEIGHT => Some((3, 1)),
         h if h >= HISTORY_SHORT_HEIGHT => Some((2, 0)),
         _ => None,
@@ -55,10 +76,16 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         inner = list;
     }
     if incidents.is_empty() {
-        let msg = if ctx.model.ui.filter.is_empty() {
-            " no incidents"
+        let ui = &ctx.model.ui;
+        let msg = if !ui.filter.is_empty() {
+            " no incidents match the filter".to_string()
+        } else if ui.status_filter != StatusFilter::All {
+            format!(
+                " no {} incidents (F: next status)",
+                ui.status_filter.label()
+            )
         } else {
-            " no incidents match the filter"
+            " no incidents".to_string()
         };
         frame.render_widget(Paragraph::new(Span::styled(msg, ctx.muted())), inner);
         return;
@@ -93,6 +120,19 @@ pub fn per_minute(ctx: &Ctx) -> [u64; MINUTES] {
 }
 
 fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let area = if area.width >= FIXES_MIN_WIDTH {
+        let charts_w = MINUTES as u16 + 3 + TTR_NARROW_W;
+        let [charts, rule, fixes] = area.layout(&Layout::horizontal([
+            Constraint::Length(charts_w),
+            Constraint::Length(3),
+            Constraint::Fill(1),
+        ]));
+        draw_rule(frame, ctx, rule);
+        draw_recent_fixes(frame, ctx, fixes);
+        charts
+    } else {
+        area
+    };
     // One column per minute: wider would only stretch the gap to "now". The
     // time-to-resolve chart gets what is left, behind a rule so the two never
     // read as one chart.
@@ -136,11 +176,7 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let Some(label) = ttr_label(ctx, recent, usize::from(right.width)) else {
         return;
     };
-    let bar = Paragraph::new(vec![
-        Line::styled(ctx.glyphs.divider, ctx.muted());
-        usize::from(rule.height)
-    ]);
-    frame.render_widget(bar, rule);
+    draw_rule(frame, ctx, rule);
     let [r_label, r_spark] = right.layout(&Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -151,6 +187,51 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         .bar_set(ctx.glyphs.spark.clone())
         .style(ctx.fg(ctx.theme.ok));
     frame.render_widget(spark, r_spark);
+}
+
+/// A vertical rule between two charts, so they never read as one.
+fn draw_rule(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let bar = Paragraph::new(vec![
+        Line::styled(ctx.glyphs.divider, ctx.muted());
+        usize::from(area.height)
+    ]);
+    frame.render_widget(bar, area);
+}
+
+/// The last fixes, newest first: which incident, how sure the playbook was,
+/// and how long the fix took. Walks back from the newest incident and stops
+/// as soon as it has enough.
+fn draw_recent_fixes(frame: &mut Frame, ctx: &Ctx, area: Rect) {
+    let rows = usize::from(area.height.saturating_sub(1));
+    let fixes: Vec<&Incident> = ctx
+        .model
+        .state
+        .incidents
+        .values()
+        .rev()
+        .filter(|i| i.status == Status::Resolved && i.playbook.is_some())
+        .take(rows)
+        .collect();
+    let width = usize::from(area.width);
+    let mut lines = vec![Line::styled("recent fixes", ctx.muted())];
+    if fixes.is_empty() {
+        lines.push(Line::styled("none yet", ctx.muted()));
+    }
+    for inc in fixes {
+        let ttr = inc.time_to_resolve_ms.map_or("-".into(), duration_ms);
+        let numbers = format!(" {:.2} {ttr:>6}", inc.confidence);
+        let id = format!("{} ", inc.id);
+        let target_w = width.saturating_sub(id.len() + numbers.len());
+        lines.push(Line::from(vec![
+            Span::styled(id, ctx.muted()),
+            Span::raw(
+                ctx.glyphs
+                    .cell(&ctx.glyphs.fit_middle(&inc.target, target_w), target_w),
+            ),
+            Span::styled(numbers, ctx.fg(ctx.theme.ok)),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// The time-to-resolve chart's label, as long as `width` allows; never one
@@ -179,6 +260,14 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
         .selected_row(Pane::Incidents)
         .min(incidents.len() - 1);
     let offset = scroll_offset(incidents.len(), selected, rows_h);
+    // Rows start below the column header.
+    for (row, inc) in incidents.iter().skip(offset).take(rows_h).enumerate() {
+        let y = area
+            .y
+            .saturating_add(1 + u16::try_from(row).unwrap_or(u16::MAX));
+        let row_area = Rect::new(area.x, y, area.width, 1);
+        ctx.hit(row_area, Pane::Incidents, Some(Pick::Incident(inc.id)));
+    }
     let wide = area.width >= 100;
     let visible = || incidents.iter().skip(offset).take(rows_h);
     // Ids are never cut; signatures get the width of the longest one on

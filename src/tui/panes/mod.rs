@@ -12,6 +12,7 @@ pub mod filter;
 pub mod header;
 pub mod help;
 pub mod incidents;
+pub mod log;
 pub mod note;
 pub mod stats;
 pub mod targets;
@@ -26,8 +27,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear};
 
-use super::{Glyphs, Model, Pane, Theme};
+use super::{Glyphs, Model, Pane, Pick, Theme};
 use crate::state::Status;
+use std::cell::RefCell;
 
 /// Everything a pane reads: the model, the theme in use, and the time of this frame.
 pub struct Ctx<'a> {
@@ -39,6 +41,17 @@ pub struct Ctx<'a> {
     pub now: Timestamp,
     /// The zone clock times are shown in (the system zone live, UTC in tests).
     pub tz: &'a TimeZone,
+    /// Where each pane and row landed in this frame, for the mouse.
+    pub hits: RefCell<Vec<Hit>>,
+}
+
+/// A pane, or one of its rows, where it was drawn: a click there picks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub area: Rect,
+    pub pane: Pane,
+    /// The row's item; none for the pane as a whole.
+    pub pick: Option<Pick>,
 }
 
 impl Ctx<'_> {
@@ -47,6 +60,11 @@ impl Ctx<'_> {
     pub fn clock(&self, ts: Timestamp) -> String {
         let dt = self.tz.to_datetime(ts);
         format!("{:02}:{:02}:{:02}", dt.hour(), dt.minute(), dt.second())
+    }
+
+    /// Notes that `pane` (or its row of `pick`) was drawn at `area`.
+    pub fn hit(&self, area: Rect, pane: Pane, pick: Option<Pick>) {
+        self.hits.borrow_mut().push(Hit { area, pane, pick });
     }
 
     pub fn fg(&self, color: Color) -> Style {

@@ -9,11 +9,13 @@ use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::{Ctx, duration_ms, pane_block, scroll_offset, uptime};
 use crate::state::{Status, TargetState};
-use crate::tui::Pane;
+use crate::tui::{Pane, Pick};
 
 /// What the operator needs to know about a target, most telling first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
+    /// Failing, and silenced by an operator: the failure still shows first.
+    SilencedFailing,
     /// Silenced by an operator: detected and journaled, never acted on.
     Silenced,
     /// A fix is running or being verified.
@@ -25,19 +27,23 @@ pub enum Health {
 }
 
 impl Health {
-    pub fn word(self) -> &'static str {
+    /// The state column's words; `sep` joins a silenced failure's two.
+    pub fn word(self, sep: &str) -> String {
         match self {
+            Health::SilencedFailing => return format!("failing{sep}silenced"),
             Health::Silenced => "silenced",
             Health::Remediating => "remediating",
             Health::Failing => "failing",
             Health::Unknown => "unknown",
             Health::Up => "up",
         }
+        .to_string()
     }
 
     pub fn color(self, ctx: &Ctx) -> Color {
         match self {
             Health::Silenced | Health::Unknown => ctx.theme.muted,
+            Health::SilencedFailing => ctx.theme.warn,
             Health::Remediating => ctx.theme.warn,
             Health::Failing => ctx.theme.error,
             Health::Up => ctx.theme.ok,
@@ -48,7 +54,10 @@ impl Health {
 pub fn health(ctx: &Ctx, name: &str, target: &TargetState) -> Health {
     let state = &ctx.model.state;
     if target.silenced_until.is_some_and(|until| until > ctx.now) {
-        Health::Silenced
+        match target.failing {
+            true => Health::SilencedFailing,
+            false => Health::Silenced,
+        }
     } else if state
         .open_incidents_of(name)
         .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
@@ -81,12 +90,21 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     let block = pane_block(ctx, title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    ctx.hit(area, Pane::Targets, None);
     if state.targets.is_empty() {
         let msg = Span::styled(" no targets yet", ctx.muted());
         frame.render_widget(Paragraph::new(msg), inner);
         return;
     }
 
+    // Wide enough for every state word on screen ("failing · silenced" only when one is).
+    let state_w = state
+        .targets
+        .iter()
+        .map(|(n, t)| health(ctx, n, t).word(ctx.glyphs.sep).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(STATE_W);
     let len = state.targets.len();
     let selected = ctx.model.selected_row(Pane::Targets).min(len - 1);
     let height = usize::from(inner.height);
@@ -99,9 +117,9 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
         .max()
         .unwrap_or(0)
         .clamp(6, 18)
-        .min(width.saturating_sub(2 + STATE_W + 1));
+        .min(width.saturating_sub(2 + state_w + 1));
     // Columns after the name, each only if it still fits: latency, sparkline, detail.
-    let fixed = 2 + name_w + 1 + STATE_W;
+    let fixed = 2 + name_w + 1 + state_w;
     let show_latency = width >= fixed + 1 + LATENCY_W;
     let rest = width.saturating_sub(fixed + 1 + LATENCY_W + 2);
     // The sparkline takes a third of what is left: what is wrong matters more than how fast.
@@ -114,6 +132,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
     for (row, (name, target)) in state.targets.iter().enumerate().skip(offset).take(height) {
         let y = inner.y + u16::try_from(row - offset).unwrap_or(0);
         let row_area = Rect::new(inner.x, y, inner.width, 1);
+        ctx.hit(row_area, Pane::Targets, Some(Pick::Target(name.clone())));
         let h = health(ctx, name, target);
         let color = h.color(ctx);
         let is_selected = focused && row == selected;
@@ -127,7 +146,10 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
             Span::raw(" "),
             Span::raw(ctx.glyphs.cell(name, name_w)),
             Span::raw(" "),
-            Span::styled(ctx.glyphs.cell(h.word(), STATE_W), ctx.fg(color)),
+            Span::styled(
+                ctx.glyphs.cell(&h.word(ctx.glyphs.sep), state_w),
+                ctx.fg(color),
+            ),
         ];
         if show_latency {
             let latency = ctx
@@ -174,7 +196,7 @@ fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String
             .to_string()
     };
     match h {
-        Health::Silenced => {
+        Health::Silenced | Health::SilencedFailing => {
             let until = target
                 .silenced_until
                 .map_or(String::new(), |u| format!("until {}", ctx.clock(u)));

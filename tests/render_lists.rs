@@ -1,0 +1,166 @@
+//! The incident list sorted and filtered, the activity feed frozen, the `L`
+//! overlay of recent warnings, help naming where the journal and log are, and
+//! a silenced target that is still failing.
+
+#[macro_use]
+mod frames;
+
+use autoheal::tui::listing::{Sort, StatusFilter};
+use autoheal::tui::log_ring::LogRecord;
+use autoheal::tui::{Modal, Model, Pane, Theme};
+use frames::*;
+
+fn on_incidents(mut model: Model) -> Model {
+    model.ui.focus = Pane::Incidents;
+    model
+}
+
+fn sorted(sort: Sort) -> Model {
+    let mut model = on_incidents(busy());
+    model.ui.sort = sort;
+    model
+}
+
+fn showing(filter: StatusFilter) -> Model {
+    let mut model = on_incidents(busy());
+    model.ui.status_filter = filter;
+    model.settle_selection();
+    model
+}
+
+/// Frozen after the busy hour, then the critical fix arrived: three events unseen.
+fn frozen() -> Model {
+    let mut model = busy();
+    model.ui.focus = Pane::Feed;
+    model.ui.feed_frozen_at = Some(model.state.last_seq);
+    fold(&mut model, CRITICAL);
+    model
+}
+
+/// Where an operator's console writes, as help and the log overlay name it.
+fn with_paths(mut model: Model) -> Model {
+    model.meta.journal = Some("/home/alice/.local/share/autoheal/demo-journal.jsonl".into());
+    model.meta.log_dir = Some("/home/alice/.local/share/autoheal/logs".into());
+    model
+}
+
+fn logged() -> Model {
+    let model = with_modal(with_paths(busy()), Modal::Log { scroll: 0 });
+    for (time, error, target, message) in [
+        (
+            "14:01:10",
+            false,
+            "autoheal::tui::app",
+            "console fell behind by 12 events",
+        ),
+        (
+            "14:03:02",
+            false,
+            "autoheal::remote",
+            "event stream from http://10.0.0.5:7311 dropped: connection reset; reconnecting in 2s",
+        ),
+        (
+            "14:03:05",
+            true,
+            "autoheal::remote",
+            "command approve #4 refused by http://10.0.0.5:7311: 401 Unauthorized (token refused)",
+        ),
+    ] {
+        model.meta.recent_log.push(LogRecord {
+            at: at(time),
+            error,
+            target: target.into(),
+            message: message.into(),
+        });
+    }
+    model
+}
+
+snapshot!(sorted_by_status_120x40, sorted(Sort::Status), 120, 40);
+snapshot!(sorted_by_status_80x24, sorted(Sort::Status), 80, 24);
+snapshot!(sorted_by_ttr_80x24, sorted(Sort::TimeToResolve), 80, 24);
+snapshot!(open_only_120x40, showing(StatusFilter::Open), 120, 40);
+snapshot!(open_only_80x24, showing(StatusFilter::Open), 80, 24);
+snapshot!(
+    none_escalated_80x24,
+    {
+        let mut m = showing(StatusFilter::Escalated);
+        m.ui.filter = "orders".into();
+        m.settle_selection();
+        m
+    },
+    80,
+    24
+);
+snapshot!(frozen_feed_120x40, frozen(), 120, 40);
+snapshot!(frozen_feed_80x24, frozen(), 80, 24);
+snapshot!(log_overlay_120x40, logged(), 120, 40);
+snapshot!(log_overlay_80x24, logged(), 80, 24);
+snapshot!(
+    help_with_paths_80x24,
+    with_modal(with_paths(busy()), Modal::Help),
+    80,
+    24
+);
+
+#[test]
+fn the_incidents_title_names_the_order_and_the_statuses_shown() {
+    let mut model = sorted(Sort::TimeToResolve);
+    model.ui.status_filter = StatusFilter::Resolved;
+    let terminal = render(&model, 120, 40);
+    let buf = terminal.backend().buffer();
+    assert!(find(buf, "Incidents 2 · slowest fix · resolved").is_some());
+}
+
+#[test]
+fn a_frozen_feed_says_so_and_how_much_it_holds_back() {
+    let buf = render(&frozen(), 120, 40).backend().buffer().clone();
+    assert!(find(&buf, "Activity · frozen · 3 new").is_some());
+    // The critical fix is in the queue but its events are held back.
+    assert!(
+        find(&buf, "#5 payments-api  CONNECTION_REFUSED").is_some(),
+        "queued"
+    );
+    assert!(
+        find(&buf, "CONNECTION_REFUSED (high)").is_none(),
+        "not in the feed"
+    );
+}
+
+#[test]
+fn a_failing_target_that_is_silenced_says_both() {
+    let mut model = busy();
+    fold(
+        &mut model,
+        r#"14:03:00 {"kind":"target_silenced","target":"payments-api","until":"2026-11-23T15:00:00Z","by":"alice@ssh:10.0.0.7"}"#,
+    );
+    for (w, h) in [(120, 40), (80, 24)] {
+        let buf = render(&model, w, h).backend().buffer().clone();
+        let targets = pane_text(&buf, " Targets");
+        assert!(targets.contains("failing · silenced"), "{w}x{h}: {targets}");
+    }
+    assert_eq!(
+        fg_after(&model, 120, 40, "payments-api", "failing · silenced"),
+        Theme::dark().warn
+    );
+}
+
+#[test]
+fn ascii_terminals_read_the_new_titles_with_ascii_separators() {
+    let ascii = |mut m: Model| {
+        m.glyphs = autoheal::tui::Glyphs::ASCII;
+        m
+    };
+    let mut open = showing(StatusFilter::Open);
+    open.ui.sort = Sort::Status;
+    for (model, words) in [
+        (ascii(frozen()), "Activity - frozen - 3 new"),
+        (ascii(open), "Incidents 2 - by status - open"),
+    ] {
+        let terminal = render(&model, 80, 24);
+        assert!(
+            find(terminal.backend().buffer(), words).is_some(),
+            "{words}"
+        );
+    }
+}
