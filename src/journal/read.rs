@@ -54,10 +54,13 @@ pub fn replay_since(
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let segments: Vec<Segment> = segment::list(path)?
-        .into_iter()
-        .filter(|s| s.last > since)
-        .collect();
+    // Listed twice: a segment renamed to `.gz` while the directory is being
+    // read may be missed by one listing, never by the next one.
+    let mut segments: Vec<Segment> = segment::list(path)?;
+    segments.extend(segment::list(path)?);
+    segments.sort_by_key(|s| (s.first, s.last, !s.compressed));
+    segments.dedup_by_key(|s| (s.first, s.last));
+    segments.retain(|s| s.last > since);
     // The live file only holds what comes after every segment.
     let live_after = segments.iter().map(|s| s.last).max();
     let sources: Vec<(PathBuf, Source)> = segments
