@@ -154,13 +154,13 @@ impl Journal {
                 return Err(e);
             }
         };
-        archive::sync_dir(&self.path)?;
         self.out = BufWriter::new(file);
         (self.size, self.span, self.retry_at) = (0, None, None);
         self.archiver
             .send(&self.path, archive::Job::Compress(segment));
         self.retain(needed);
-        Ok(())
+        // Both names are in place; this makes them survive a power cut.
+        archive::sync_dir(&self.path)
     }
 
     /// Deletes old segments in the background as the retention allows,
