@@ -125,6 +125,12 @@ pub struct Config {
     /// Where the journal lives; `--journal` overrides it.
     #[serde(default)]
     pub journal: Option<PathBuf>,
+    /// When the live journal becomes a compressed segment beside it.
+    #[serde(default)]
+    pub journal_rotate: crate::journal::Rotate,
+    /// How much of the journal's segments is kept.
+    #[serde(default)]
+    pub journal_retention: crate::journal::Retention,
     /// Extra playbook directories, searched after the shipped playbooks.
     #[serde(default)]
     pub playbooks: Vec<PathBuf>,

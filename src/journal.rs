@@ -1,66 +1,181 @@
 //! The append-only JSONL journal: one [`Event`] per line. Replaying it is how
 //! state survives a restart, so a damaged line is skipped with a warning, never fatal.
+//!
+//! The live file keeps its path for good (so `tail -F` follows it); past a size
+//! or an age it is renamed to a segment named by its first and last seq and a
+//! new live file starts at the same path. Segments are gzipped in the
+//! background and deleted, oldest first, by the retention policy.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::ops::ControlFlow;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+
+mod archive;
+mod policy;
+mod read;
+pub mod segment;
+
+pub use archive::retain;
+pub use policy::{Retention, Rotate, parse_size};
+pub use read::{MAX_LINE, SkippedLine, replay, replay_since, replay_while};
 
 use crate::event::Event;
+use crate::state::State;
 
 pub struct Journal {
     path: PathBuf,
     out: BufWriter<File>,
     /// Lines written since the last sync.
     unsynced: bool,
-}
-
-/// A line that could not be read back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SkippedLine {
-    pub line: usize,
-    pub reason: String,
+    rotate: Rotate,
+    retention: Retention,
+    /// Bytes in the live file.
+    size: u64,
+    /// Seq and time of the live file's first event, and seq of its last.
+    span: Option<(u64, Timestamp, u64)>,
+    /// After a failed rotation, when to try again.
+    retry_at: Option<Instant>,
+    archiver: archive::Archiver,
 }
 
 impl Journal {
-    /// Opens (creating it and its directory if needed) for appending. If the
-    /// last line was torn by a crash, a newline seals it off so the next event
-    /// starts on a line of its own.
+    /// Opens (creating it and its directory if needed) for appending, with the
+    /// default rotation and retention. If the last line was torn by a crash, a
+    /// newline seals it off so the next event starts on a line of its own.
     pub fn open(path: &Path) -> io::Result<Journal> {
+        Journal::open_with(path, Rotate::default(), Retention::default())
+    }
+
+    /// Like [`Journal::open`]. Segments a crash left uncompressed are
+    /// compressed in the background; retention waits for [`Journal::retain`].
+    pub fn open_with(path: &Path, rotate: Rotate, retention: Retention) -> io::Result<Journal> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)?;
-        let len = file.metadata()?.len();
-        if len > 0 {
+        let mut file = open_live(path)?;
+        let mut size = file.metadata()?.len();
+        if size > 0 {
             let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1))?;
+            file.seek(SeekFrom::Start(size - 1))?;
             file.read_exact(&mut last)?;
             if last[0] != b'\n' {
                 file.write_all(b"\n")?;
+                size += 1;
             }
         }
-        Ok(Journal {
+        let span = match size {
+            0 => None,
+            _ => read::first_event(path)?.map(|e| (e.seq, e.ts, e.seq)),
+        };
+        let mut journal = Journal {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
             unsynced: false,
-        })
+            rotate,
+            retention,
+            size,
+            span,
+            retry_at: None,
+            archiver: archive::Archiver::default(),
+        };
+        for plain in archive::recover(path)? {
+            journal.archiver.send(path, archive::Job::Compress(plain));
+        }
+        Ok(journal)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Changes when it rotates and what it keeps, from the next line on.
+    pub fn set_policy(&mut self, rotate: Rotate, retention: Retention) {
+        (self.rotate, self.retention) = (rotate, retention);
+    }
+
     /// Writes one line and hands it to the OS at once, so `tail -f` sees it.
-    pub fn append(&mut self, event: &Event) -> io::Result<()> {
+    /// Then rotates if the live file is due; `needed` (asked only then) is the
+    /// first seq an open incident still needs, which retention keeps (see
+    /// [`first_needed_seq`]). A failed rotation is logged, not returned: the
+    /// line is written, and the journal tries again a minute later.
+    pub fn append(
+        &mut self,
+        event: &Event,
+        needed: impl FnOnce() -> Option<u64>,
+    ) -> io::Result<()> {
         self.unsynced = true;
-        serde_json::to_writer(&mut self.out, event)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()
+        let mut line = serde_json::to_vec(event)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
+        self.out.flush()?;
+        self.size = self.size.saturating_add(line.len() as u64);
+        let (first, since, _) = self.span.unwrap_or((event.seq, event.ts, event.seq));
+        self.span = Some((first, since, event.seq));
+        if self.due(since, event.ts)
+            && let Err(e) = self.rotate(needed())
+        {
+            tracing::error!(
+                "cannot rotate journal {}: {e}; retrying in a minute",
+                self.path.display()
+            );
+            self.retry_at = Instant::now().checked_add(Duration::from_secs(60));
+        }
+        Ok(())
+    }
+
+    /// Whether the live file is past its size or age (by event time).
+    fn due(&self, since: Timestamp, now: Timestamp) -> bool {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return false;
+        }
+        let age_ms = now.as_millisecond().saturating_sub(since.as_millisecond());
+        let max_age_ms = i64::try_from(self.rotate.max_age.as_millis()).unwrap_or(i64::MAX);
+        self.size >= self.rotate.max_size || age_ms >= max_age_ms
+    }
+
+    /// Closes the live file as a segment and starts a new one at the same path.
+    /// Appends wait for it (they need `&mut self`), so each line is in exactly one file.
+    fn rotate(&mut self, needed: Option<u64>) -> io::Result<()> {
+        let Some((first, _, last)) = self.span else {
+            return Ok(());
+        };
+        let segment = segment::plain_path(&self.path, first.min(last), last.max(first));
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        std::fs::rename(&self.path, &segment)?;
+        let file = match open_live(&self.path) {
+            Ok(file) => file,
+            Err(e) => {
+                // Put it back, so lines go on to the live path.
+                std::fs::rename(&segment, &self.path)?;
+                return Err(e);
+            }
+        };
+        self.out = BufWriter::new(file);
+        (self.size, self.span, self.retry_at) = (0, None, None);
+        self.archiver
+            .send(&self.path, archive::Job::Compress(segment));
+        self.retain(needed);
+        // Both names are in place; this makes them survive a power cut.
+        archive::sync_dir(&self.path)
+    }
+
+    /// Deletes old segments in the background as the retention allows,
+    /// keeping any whose last seq is at or after `needed`.
+    pub fn retain(&mut self, needed: Option<u64>) {
+        let job = archive::Job::Retain {
+            retention: self.retention,
+            needed,
+        };
+        self.archiver.send(&self.path, job);
+    }
+
+    /// Waits for the background compression and retention sent so far.
+    pub fn settle(&mut self) {
+        self.archiver.settle();
     }
 
     /// Flushes and asks the disk to keep it (at shutdown).
@@ -70,6 +185,14 @@ impl Journal {
         self.unsynced = false;
         Ok(())
     }
+}
+
+fn open_live(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
 }
 
 /// However the journal's owner ends, a clean stop or a panic unwinding the
@@ -84,115 +207,21 @@ impl Drop for Journal {
     }
 }
 
-/// Streams every event in the journal at `path` to `each`, in order. A missing
-/// file is an empty journal. Lines that do not parse are returned, not fatal.
-pub fn replay(path: &Path, mut each: impl FnMut(Event)) -> io::Result<Vec<SkippedLine>> {
-    replay_while(path, |event| {
-        each(event);
-        ControlFlow::Continue(())
-    })
+/// The first seq whose events `state` could not be rebuilt without: the first
+/// event of every open incident, and of the newest incident (so a restart never
+/// hands out its id again). Retention keeps every segment from there on.
+pub fn first_needed_seq(state: &State) -> Option<u64> {
+    let first = |inc: &crate::state::Incident| inc.timeline.first().map(|e| e.seq);
+    let newest = state.incidents.values().next_back();
+    let open = state.incidents.values().filter(|inc| inc.status.is_open());
+    open.chain(newest).filter_map(first).min()
 }
-
-/// Like [`replay`], but stops reading as soon as `each` breaks: for a reader
-/// that may go away (an HTTP client that hung up), so no whole journal is
-/// read for nobody.
-pub fn replay_while(
-    path: &Path,
-    mut each: impl FnMut(Event) -> ControlFlow<()>,
-) -> io::Result<Vec<SkippedLine>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    // Parsing JSON is most of a replay's time: one thread reads and parses batches
-    // of lines while this one folds the previous batch, in order.
-    let (batches, parsed) = std::sync::mpsc::sync_channel::<io::Result<Vec<Parsed>>>(2);
-    // The reader stops at the end of the file (or a read error), and then the fold ends.
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut reader = BufReader::with_capacity(1 << 16, file);
-            let mut line = 0;
-            loop {
-                let (batch, end) = match read_batch(&mut reader, &mut line) {
-                    Ok((batch, end)) => (Ok(batch), end),
-                    Err(e) => (Err(e), true),
-                };
-                if batches.send(batch).is_err() || end {
-                    return;
-                }
-            }
-        });
-        // Returning drops `parsed`, so the reader stops at its next batch.
-        let mut skipped = Vec::new();
-        for batch in parsed {
-            for (line, result) in batch? {
-                match result {
-                    Ok(event) => {
-                        if each(event).is_break() {
-                            return Ok(skipped);
-                        }
-                    }
-                    Err(reason) => skipped.push(SkippedLine { line, reason }),
-                }
-            }
-        }
-        Ok(skipped)
-    })
-}
-
-/// A line's number and its event, or why it is not one.
-type Parsed = (usize, Result<Event, String>);
-
-/// Reads and parses up to [`REPLAY_BATCH`] bytes of whole lines (blank ones left
-/// out), and says whether the file ended.
-fn read_batch(reader: &mut impl BufRead, line: &mut usize) -> io::Result<(Vec<Parsed>, bool)> {
-    let mut out = Vec::new();
-    let (mut buf, mut read) = (Vec::new(), 0);
-    while read < REPLAY_BATCH {
-        buf.clear();
-        let mut n = reader
-            .by_ref()
-            .take(MAX_LINE + 1)
-            .read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            return Ok((out, true));
-        }
-        // Past the limit and still no newline: a line of exactly MAX_LINE bytes
-        // arrives whole, with its newline.
-        let too_long = buf.len() > MAX_LINE as usize && buf.last() != Some(&b'\n');
-        if too_long {
-            // Never held whole: a line this long is damage, not an event.
-            n += reader.skip_until(b'\n')?;
-        }
-        (read, *line) = (read + n, *line + 1);
-        if too_long {
-            let reason = format!("longer than {} KiB: not an event", MAX_LINE >> 10);
-            out.push((*line, Err(reason)));
-            continue;
-        }
-        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if !text.iter().all(u8::is_ascii_whitespace) {
-            out.push((
-                *line,
-                serde_json::from_slice(text).map_err(|e| e.to_string()),
-            ));
-        }
-    }
-    Ok((out, false))
-}
-
-/// The longest journal line read: far above any event (an action's output is
-/// cut at 2 KiB), so a damaged file without newlines cannot fill the memory.
-const MAX_LINE: u64 = 1 << 20;
-
-/// Bytes of journal read and parsed at once by [`replay`].
-const REPLAY_BATCH: usize = 4 << 20;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::EventKind;
+    use std::ops::ControlFlow;
 
     fn event(seq: u64) -> Event {
         Event {
@@ -208,7 +237,7 @@ mod tests {
         let path = dir.path().join("sub/journal.jsonl");
         let mut j = Journal::open(&path).unwrap();
         for seq in 1..=3 {
-            j.append(&event(seq)).unwrap();
+            j.append(&event(seq), || None).unwrap();
         }
         let mut seen = Vec::new();
         assert!(replay(&path, |e| seen.push(e.seq)).unwrap().is_empty());
@@ -219,12 +248,18 @@ mod tests {
     fn a_torn_last_line_is_skipped_and_sealed_off() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
-        Journal::open(&path).unwrap().append(&event(1)).unwrap();
+        Journal::open(&path)
+            .unwrap()
+            .append(&event(1), || None)
+            .unwrap();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(br#"{"seq":2,"ts":"2026-"#).unwrap();
         drop(f);
 
-        Journal::open(&path).unwrap().append(&event(3)).unwrap();
+        Journal::open(&path)
+            .unwrap()
+            .append(&event(3), || None)
+            .unwrap();
         let mut seen = Vec::new();
         let skipped = replay(&path, |e| seen.push(e.seq)).unwrap();
         assert_eq!(seen, [1, 3]);
@@ -284,7 +319,7 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let mut j = Journal::open(&path).unwrap();
         for seq in 1..=10 {
-            j.append(&event(seq)).unwrap();
+            j.append(&event(seq), || None).unwrap();
         }
         let mut seen = Vec::new();
         replay_while(&path, |e| {

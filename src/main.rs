@@ -287,7 +287,8 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         policy: config.policy.clone(),
         dry_run: cli.dry_run,
         journal: Some(journal.clone()),
-    })?;
+    })?
+    .journal_policy(config.journal_rotate, config.journal_retention);
     let state: State = engine.state().clone();
     let replayed = state.last_seq;
     let (events, samples) = (engine.subscribe(), engine.samples());

@@ -260,7 +260,7 @@ async fn events(
             let (history_tx, mut history) = mpsc::channel::<Event>(1024);
             let reader = tokio::task::spawn_blocking(move || {
                 // A client that hangs up ends the read, not only the sending.
-                journal::replay_while(&path, |e| match e.seq > since {
+                journal::replay_since(&path, since, |e| match e.seq > since {
                     true if history_tx.blocking_send(e).is_err() => ControlFlow::Break(()),
                     _ => ControlFlow::Continue(()),
                 })

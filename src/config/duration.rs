@@ -10,9 +10,18 @@ pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Parses "500ms", "2s", "5m", "1h 30m" (and ISO 8601 "PT2S"), at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text.trim().parse().map_err(|_| {
+    let invalid = || {
         format!("invalid duration `{text}`: write a number and a unit, like 500ms, 2s, 5m or 1h")
-    })?;
+    };
+    // Days and weeks ("30d" of retention) count as 24 and 168 hours.
+    let signed: jiff::SignedDuration = match text.trim().parse() {
+        Ok(signed) => signed,
+        Err(_) => text
+            .trim()
+            .parse::<jiff::Span>()
+            .and_then(|span| span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()))
+            .map_err(|_| invalid())?,
+    };
     let d = Duration::try_from(signed)
         .map_err(|_| format!("invalid duration `{text}`: must not be negative"))?;
     if d > MAX_DURATION {
@@ -42,6 +51,8 @@ mod tests {
     fn durations_read_like_people_write_them() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_duration("1mo").is_err());
         assert!(parse_duration("-2s").is_err());
     }
 

@@ -87,7 +87,7 @@ impl Engine {
                 for s in &skipped {
                     tracing::warn!(
                         "{}:{}: skipped a damaged journal line: {}",
-                        path.display(),
+                        s.file.display(),
                         s.line,
                         s.reason
                     );
@@ -109,6 +109,19 @@ impl Engine {
             samples: broadcast::channel(1024).0,
             commands: mpsc::channel(1024),
         })
+    }
+
+    /// Sets when the journal rotates and which segments it keeps
+    /// (the default: [`journal::Rotate`], [`journal::Retention`]).
+    pub fn journal_policy(
+        mut self,
+        rotate: journal::Rotate,
+        retention: journal::Retention,
+    ) -> Self {
+        if let Some(journal) = &mut self.journal {
+            journal.set_policy(rotate, retention);
+        }
+        self
     }
 
     /// The state rebuilt from the journal.
@@ -135,7 +148,10 @@ impl Engine {
 
     /// Starts probing and acting. The engine runs until `Command::Shutdown`
     /// or until every command sender is dropped.
-    pub fn spawn(self) -> EngineHandle {
+    pub fn spawn(mut self) -> EngineHandle {
+        if let Some(journal) = &mut self.journal {
+            journal.retain(journal::first_needed_seq(&self.state));
+        }
         let (commands_tx, commands_rx) = self.commands;
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let targets = self
@@ -407,7 +423,7 @@ impl Runner {
         };
         self.state.apply(&event);
         if let Some(journal) = &mut self.journal
-            && let Err(e) = journal.append(&event)
+            && let Err(e) = journal.append(&event, || journal::first_needed_seq(&self.state))
             && !std::mem::replace(&mut self.journal_failed, true)
         {
             tracing::error!(
