@@ -532,11 +532,13 @@ async fn the_engine_keeps_the_segments_of_an_open_incident() {
     rig.send(Command::Ingest {
         source: "test".into(),
         target: "checkout".into(),
-        signature: "UNKNOWN_FAULT".into(),
+        text: "UNKNOWN_FAULT".into(),
         severity: None,
         detail: "reported".into(),
         labels: Default::default(),
         firing: true,
+        trace_id: None,
+        started_at: None,
     })
     .await;
     let detected = rig
