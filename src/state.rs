@@ -429,7 +429,11 @@ impl State {
                         .remove(&(inc.target.clone(), inc.signature.clone()));
                     self.counts.resolved = self.counts.resolved.saturating_add(1);
                     self.ttd_ms.push(*time_to_detect_ms);
-                    self.ttr_ms.push(*time_to_resolve_ms);
+                    // Time to resolve measures fixes: an incident that went away
+                    // by itself (or that its reporter called over) fixed nothing.
+                    if inc.attempts.iter().any(|a| a.ok == Some(true)) {
+                        self.ttr_ms.push(*time_to_resolve_ms);
+                    }
                 }
             }
             EventKind::IncidentEscalated {

@@ -301,7 +301,14 @@ proptest! {
         prop_assert!(serde_json::to_string(&state).is_ok());
         prop_assert!(state.incidents.len() <= state.counts.detected);
         prop_assert!(state.counts.resolved <= state.counts.detected);
-        prop_assert_eq!(state.ttr_ms.len(), state.counts.resolved);
+        prop_assert_eq!(state.ttd_ms.len(), state.counts.resolved);
+        // Only incidents a fix resolved count in time to resolve.
+        let fixed = state
+            .incidents
+            .values()
+            .filter(|i| i.resolved_at.is_some() && i.attempts.iter().any(|a| a.ok == Some(true)))
+            .count();
+        prop_assert_eq!(state.ttr_ms.len(), fixed);
     }
 
     /// What the engine writes, it reads back: every event survives its journal line.

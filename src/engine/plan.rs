@@ -37,12 +37,18 @@ pub struct Context<'a> {
 }
 
 pub fn decide(cx: &Context, incident: &Incident, playbook: Option<&Playbook>) -> Plan {
+    // Nothing known to do: a high or critical failure needs a human now; a
+    // medium or low one is watched and journaled, not paged about.
     let Some(playbook) = playbook else {
-        return Plan::Escalate {
-            reason: format!(
-                "no playbook matches {} on {}",
-                incident.signature, incident.target
-            ),
+        let unmatched = format!(
+            "no playbook matches {} on {}",
+            incident.signature, incident.target
+        );
+        return match incident.severity >= Severity::High {
+            true => Plan::Escalate { reason: unmatched },
+            false => Plan::Monitor {
+                reason: format!("{unmatched}; {} severity: watched", incident.severity),
+            },
         };
     };
     if playbook.steps.is_empty() {
