@@ -73,7 +73,6 @@ impl Metrics {
         self.samples.insert(sample.target.clone(), sample);
     }
 
-
     /// The whole exposition, `# EOF` included.
     pub fn render(&self) -> String {
         let s = &self.state;

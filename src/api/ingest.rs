@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::commands::{clean_text, name};
-use super::{Api, busy, deliver, error, unknown_target};
+use super::{Api, busy, deliver, error};
 use crate::event::{Command, Severity};
 
 /// Longest `detail` kept from a report, in characters; the rest is cut.
@@ -96,8 +96,8 @@ pub async fn publish(State(api): State<Arc<Api>>, body: Bytes) -> Response {
 
 /// Checks a report about one service and hands it to the engine.
 async fn ingest(api: &Api, source: &str, intake: Intake) -> Response {
-    if let Some(not_found) = unknown_target(api, &intake.service) {
-        return not_found;
+    if let Some(refused) = super::services::refusal(api, &intake.service) {
+        return refused;
     }
     let severity = match intake.severity.as_deref().map(parse_severity) {
         Some(None) => {
@@ -246,8 +246,8 @@ fn command_of(api: &Api, alert: Alert) -> Result<Command, serde_json::Value> {
             json!({ "labels": alert.labels, "why": "needs `alertname` and one of `service`, `job`, `instance`" }),
         );
     };
-    if !api.targets.contains(&target) {
-        return Err(json!({ "target": target, "why": "no such target in the config" }));
+    if let Err((_, why)) = super::services::admissible(api, &target) {
+        return Err(json!({ "target": target, "why": why }));
     }
     let signature =
         name("alertname", signature).map_err(|why| json!({ "target": target, "why": why }))?;

@@ -126,7 +126,8 @@ impl Runner {
                 labels,
                 firing,
             } => {
-                let Some(&idx) = self.by_name.get(&target) else {
+                let known = self.by_name.get(&target).copied();
+                let Some(idx) = known.or_else(|| self.adopt(&source, &target)) else {
                     return tracing::warn!("{source}: no target named {target}");
                 };
                 if firing {
@@ -135,6 +136,8 @@ impl Runner {
                     self.ingest_resolved(idx, &source, &signature);
                 }
             }
+            Command::Register(registration) => self.register(registration),
+            Command::Deregister { target, by } => self.deregister(target, by),
             Command::RecordNotificationFailure {
                 url,
                 incident_id,
@@ -148,8 +151,12 @@ impl Runner {
     }
 
     /// Whether `command` applies to the state as it is now, and if not, why.
-    /// Only commands about one incident can be declined; the others apply always.
+    /// Only commands about one incident, and registrations, can be declined;
+    /// the others apply always.
     pub(super) fn applies(&self, command: &Command) -> Result<(), Declined> {
+        if let Some(answer) = self.registration_applies(command) {
+            return answer;
+        }
         let (id, wanted) = match command {
             Command::Approve { incident_id, .. } | Command::Reject { incident_id, .. } => {
                 (incident_id, "awaiting approval")
