@@ -147,6 +147,7 @@ fn registration(r: Register, by: String) -> Result<(Registration, Vec<String>), 
             _ => ignored.push(clean_text(&key).chars().take(80).collect()),
         }
     }
+    ignored.sort();
     let registration = Registration {
         target: r.service_id,
         source: TargetSource::Api,
