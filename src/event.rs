@@ -536,6 +536,45 @@ mod tests {
     }
 
     #[test]
+    fn registrations_are_flat_journal_lines_with_optional_fields_left_out() {
+        let ts: Timestamp = "2026-11-23T13:02:11.482Z".parse().unwrap();
+        let registered = Event {
+            seq: 9,
+            ts,
+            kind: EventKind::TargetRegistered(Registration {
+                target: "payment-api".into(),
+                source: TargetSource::Api,
+                health_url: Some("http://localhost:6000/health".into()),
+                display_name: Some("Payment API".into()),
+                critical: true,
+                labels: [("tag.payments".to_string(), "true".to_string())].into(),
+                webhook_url: None,
+                by: "key ci".into(),
+            }),
+        };
+        let line = serde_json::to_string(&registered).unwrap();
+        assert_eq!(
+            line,
+            r#"{"seq":9,"ts":"2026-11-23T13:02:11.482Z","kind":"target_registered","target":"payment-api","source":"api","health_url":"http://localhost:6000/health","display_name":"Payment API","critical":true,"labels":{"tag.payments":"true"},"by":"key ci"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), registered);
+        let passive = r#"{"seq":10,"ts":"2026-11-23T13:02:11.482Z","kind":"target_registered","target":"billing","source":"intake"}"#;
+        let Ok(Event {
+            kind: EventKind::TargetRegistered(r),
+            ..
+        }) = serde_json::from_str::<Event>(passive)
+        else {
+            panic!("a passive registration reads")
+        };
+        assert_eq!(
+            (r.health_url, r.critical, r.by),
+            (None, false, String::new())
+        );
+        let gone = r#"{"seq":11,"ts":"2026-11-23T13:02:11.482Z","kind":"target_deregistered","target":"billing","by":"api"}"#;
+        assert!(serde_json::from_str::<Event>(gone).is_ok());
+    }
+
+    #[test]
     fn whole_seconds_still_carry_three_digits() {
         let ts: Timestamp = "2026-11-23T13:02:11Z".parse().unwrap();
         assert_eq!(ts_millis::format(&ts), "2026-11-23T13:02:11.000Z");

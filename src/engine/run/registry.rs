@@ -15,6 +15,13 @@ impl Runner {
     pub(super) fn restore_registered(&mut self) {
         let registered: Vec<Registration> = self.state.registered.values().cloned().collect();
         for registration in registered {
+            if registration.source == TargetSource::Config {
+                tracing::warn!(
+                    "journal: ignored a registration of {} as a config target",
+                    registration.target
+                );
+                continue;
+            }
             if self.by_name.contains_key(&registration.target) {
                 // The config names it now, and the config wins.
                 self.emit(EventKind::TargetDeregistered {
@@ -30,24 +37,31 @@ impl Runner {
     /// Whether a `Register` or `Deregister` applies, and if not why; `None`
     /// for other commands.
     pub(super) fn registration_applies(&self, command: &Command) -> Option<Result<(), Declined>> {
-        let (name, registering) = match command {
-            Command::Register(r) => (&r.target, true),
-            Command::Deregister { target, .. } => (target, false),
+        Some(match command {
+            Command::Register(r) => self.may_register(&r.target),
+            Command::Deregister { target, .. } => self.may_deregister(target),
             _ => return None,
-        };
-        let slot = self.by_name.get(name).map(|&i| &self.targets[i]);
-        Some(match slot {
-            Some(t) if t.source == TargetSource::Config => Err(Declined::Conflict(format!(
-                "{name} is a target of the config file: change it there, not through the API"
-            ))),
-            None if !registering => Err(Declined::NotFound(format!(
-                "no registered service named {name}"
-            ))),
+        })
+    }
+
+    fn may_register(&self, name: &str) -> Result<(), Declined> {
+        match self.by_name.get(name) {
+            Some(&i) if self.targets[i].source == TargetSource::Config => Err(config_owns(name)),
             None if self.roster.registered() >= MAX_REGISTERED => {
                 Err(Declined::Conflict(roster::full()))
             }
             _ => Ok(()),
-        })
+        }
+    }
+
+    fn may_deregister(&self, name: &str) -> Result<(), Declined> {
+        match self.by_name.get(name) {
+            Some(&i) if self.targets[i].source == TargetSource::Config => Err(config_owns(name)),
+            Some(_) => Ok(()),
+            None => Err(Declined::NotFound(format!(
+                "no registered service named {name}"
+            ))),
+        }
     }
 
     /// Adds the target, or changes it when it is registered already; a
@@ -99,7 +113,11 @@ impl Runner {
             tracing::warn!("{source}: not registering a service for this report: {why}");
             return None;
         }
-        let registration = Registration {
+        if let Err(why) = self.may_register(target) {
+            tracing::warn!("{source}: not registering {target}: {why}");
+            return None;
+        }
+        self.register(Registration {
             target: target.to_string(),
             source: TargetSource::Intake,
             health_url: None,
@@ -108,16 +126,7 @@ impl Runner {
             labels: BTreeMap::new(),
             webhook_url: None,
             by: source.to_string(),
-        };
-        let command = Command::Register(registration);
-        if let Some(Err(why)) = self.registration_applies(&command) {
-            tracing::warn!("{source}: not registering {target}: {why}");
-            return None;
-        }
-        let Command::Register(registration) = command else {
-            return None;
-        };
-        self.register(registration);
+        });
         self.by_name.get(target).copied()
     }
 
@@ -182,4 +191,10 @@ impl Runner {
             chaos: None,
         }
     }
+}
+
+fn config_owns(name: &str) -> Declined {
+    Declined::Conflict(format!(
+        "{name} is a target of the config file: change it there, not through the API"
+    ))
 }
