@@ -422,10 +422,11 @@ async fn a_report_about_an_undeclared_service_opens_an_incident_that_playbooks_h
     let list = services(&s.base).await;
     assert_eq!(listed(&list, "billing").unwrap()["source"], "intake");
 
-    // Alertmanager and event buses too; a name that is not plain is refused.
-    let alert = r#"{"alerts":[{"status":"firing","labels":{"alertname":"QueueStuck","service":"mailer"}}]}"#;
+    // Alertmanager and event buses too (a resolved alert registers nothing);
+    // a name that is not plain is refused.
+    let alert = r#"{"alerts":[{"status":"resolved","labels":{"alertname":"Gone","service":"ghost"}},{"status":"firing","labels":{"alertname":"QueueStuck","service":"mailer"}}]}"#;
     let (status, answer) = send(&s.base, "/api/alertmanager", alert).await;
-    assert_eq!((status, &answer["accepted"]), (202, &json!(1)), "{answer}");
+    assert_eq!((status, &answer["accepted"]), (202, &json!(2)), "{answer}");
     s.rig.detected("mailer", "QueueStuck").await;
     let published =
         r#"{"type":"service_down","source":"external","payload":{"service":"database"}}"#;

@@ -126,8 +126,10 @@ impl Runner {
                 labels,
                 firing,
             } => {
+                // Only a firing report brings in an undeclared service: a resolved one closes nothing.
                 let known = self.by_name.get(&target).copied();
-                let Some(idx) = known.or_else(|| self.adopt(&source, &target)) else {
+                let adopted = || firing.then(|| self.adopt(&source, &target)).flatten();
+                let Some(idx) = known.or_else(adopted) else {
                     return tracing::warn!("{source}: no target named {target}");
                 };
                 if firing {
