@@ -514,3 +514,54 @@ async fn no_more_than_the_cap_of_services_is_registered() {
     assert_eq!(state.registered.len(), MAX_REGISTERED);
     assert!(state.incidents.values().any(|i| i.target == "svc-7"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_needs_an_intake_key_and_journals_its_name() {
+    use autoheal::config::{ApiKey, Role};
+    let s = start(tempfile::tempdir().unwrap(), CONFIG, &[]).await;
+    let key = |name: &str, role| ApiKey {
+        name: name.into(),
+        key: format!("{name}-secret"),
+        role,
+    };
+    let base = common::serve(autoheal::api::Api {
+        keys: vec![key("dash", Role::Read), key("ci", Role::Intake)],
+        ..s.rig.api()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let register = |key: &'static str| {
+        http.post(format!("{base}/api/services/register"))
+            .header("content-type", "application/json")
+            .header("x-api-key", key)
+            .body(r#"{"service_id":"cron"}"#)
+            .send()
+    };
+    assert_eq!(register("dash-secret").await.unwrap().status(), 403);
+    assert_eq!(register("ci-secret").await.unwrap().status(), 201);
+    let list = http
+        .get(format!("{base}/api/services"))
+        .header("x-api-key", "dash-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let delete = |key: &'static str| {
+        http.delete(format!("{base}/api/services/cron"))
+            .header("x-api-key", key)
+            .send()
+    };
+    assert_eq!(delete("dash-secret").await.unwrap().status(), 403);
+    assert_eq!(delete("ci-secret").await.unwrap().status(), 200);
+    let (state, journal, _dir) = s.rig.stop().await;
+    assert!(state.registered.is_empty());
+    let text = std::fs::read_to_string(journal).unwrap();
+    assert!(
+        text.contains(r#""kind":"target_registered","target":"cron","source":"api","by":"key ci""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""kind":"target_deregistered","target":"cron","by":"key ci""#),
+        "{text}"
+    );
+}
