@@ -42,11 +42,7 @@ async fn main() {
         "targets:\n  - name: svc\n    passive: {{}}\n    vars: {{ control: '{control_url}' }}\npolicy: {{ max_concurrent: 1000000, max_per_hour: 1000000000, flap_max: 1000000000, cooldown: 0s, backoff_base: 0s }}\n"
     );
     let rig = common::rig(tempfile::tempdir().unwrap(), &config, &[PLAYBOOK]);
-    let base = common::serve(Api {
-        targets: vec!["svc".into()],
-        ..Api::new(&rig.handle)
-    })
-    .await;
+    let base = common::serve(Api::new(&rig.handle)).await;
     let mut events = rig.events;
 
     // When each signature's fix started, as the event stream tells it.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 mod api;
 mod check;
 mod duration;
+mod intake;
 mod policy;
 mod probe;
 mod target;
@@ -16,6 +17,7 @@ mod yaml;
 pub use api::{ApiConfig, ApiKey, Role};
 pub use check::{MAX_NAME, Problem, http_url, percent, socket_address, templated_http_url};
 pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
+pub use intake::{IntakeConfig, UnknownServices};
 pub use policy::Policy;
 pub use probe::{ChaosSpec, HostProbe, HttpProbe, PassiveProbe, ProbeSpec, ProcessProbe, TcpProbe};
 pub use target::{Target, TargetConfig, TargetDefaults};
@@ -145,6 +147,9 @@ pub struct Config {
     /// Webhooks told about escalations, resolutions and failures.
     #[serde(default)]
     pub notify: Vec<NotifyConfig>,
+    /// Reports about services no target names.
+    #[serde(default)]
+    pub intake: IntakeConfig,
 }
 
 /// One webhook: where to POST, in which shape, and for which events.

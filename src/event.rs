@@ -224,6 +224,14 @@ pub enum EventKind {
         target: String,
         by: String,
     },
+    /// A target added at run time (`POST /api/services/register`, or a report
+    /// about a service no target names), or changed by registering it again.
+    TargetRegistered(Registration),
+    /// A target registered at run time is gone: its probe stopped, its name unknown again.
+    TargetDeregistered {
+        target: String,
+        by: String,
+    },
     /// A webhook still failed after its retries. `url` has no credentials,
     /// query or path (those can hold a token); the hook's secret is never here.
     NotificationFailed {
@@ -235,6 +243,52 @@ pub enum EventKind {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Where a target comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSource {
+    /// The config file: never replaced or removed at run time.
+    Config,
+    /// `POST /api/services/register`.
+    Api,
+    /// A report about a service no target named (`intake.unknown_services: accept`).
+    Intake,
+}
+
+/// A target added at run time, as journaled in `target_registered`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub target: String,
+    pub source: TargetSource,
+    /// Probed with `GET` here; absent for a passive target (reports only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_url: Option<String>,
+    /// What its registrant calls it (`name`), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub critical: bool,
+    /// Matched by playbooks like a config target's labels.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Told (JSON format) about this target's escalations, resolutions and failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Who registered it: an API key's name, or the reporting tool.
+    #[serde(default)]
+    pub by: String,
+}
+
+impl Registration {
+    /// Registering `other` would change nothing (whoever asks).
+    pub fn same_as(&self, other: &Registration) -> bool {
+        Registration {
+            by: other.by.clone(),
+            ..self.clone()
+        } == *other
+    }
 }
 
 impl EventKind {
@@ -264,6 +318,8 @@ impl EventKind {
             EventKind::TargetSilenced { .. } => "target_silenced",
             EventKind::TargetUnsilenced { .. } => "target_unsilenced",
             EventKind::NotificationFailed { .. } => "notification_failed",
+            EventKind::TargetRegistered(_) => "target_registered",
+            EventKind::TargetDeregistered { .. } => "target_deregistered",
         }
     }
 
@@ -367,6 +423,14 @@ pub enum Command {
         trace_id: Option<String>,
         /// When the reporter says the fault began; now when absent.
         started_at: Option<Timestamp>,
+    },
+    /// Add (or change) a target at run time; declined for a config target or
+    /// beyond [`crate::engine::MAX_REGISTERED`].
+    Register(Registration),
+    /// Remove a target registered at run time; declined for a config target.
+    Deregister {
+        target: String,
+        by: String,
     },
     /// A notifier gave up on a webhook: the engine journals it as `notification_failed`.
     RecordNotificationFailure {
@@ -500,6 +564,45 @@ mod tests {
             panic!("an old line reads")
         };
         assert_eq!((action, critical), (None, false));
+    }
+
+    #[test]
+    fn registrations_are_flat_journal_lines_with_optional_fields_left_out() {
+        let ts: Timestamp = "2026-11-23T13:02:11.482Z".parse().unwrap();
+        let registered = Event {
+            seq: 9,
+            ts,
+            kind: EventKind::TargetRegistered(Registration {
+                target: "payment-api".into(),
+                source: TargetSource::Api,
+                health_url: Some("http://localhost:6000/health".into()),
+                display_name: Some("Payment API".into()),
+                critical: true,
+                labels: [("tag.payments".to_string(), "true".to_string())].into(),
+                webhook_url: None,
+                by: "key ci".into(),
+            }),
+        };
+        let line = serde_json::to_string(&registered).unwrap();
+        assert_eq!(
+            line,
+            r#"{"seq":9,"ts":"2026-11-23T13:02:11.482Z","kind":"target_registered","target":"payment-api","source":"api","health_url":"http://localhost:6000/health","display_name":"Payment API","critical":true,"labels":{"tag.payments":"true"},"by":"key ci"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), registered);
+        let passive = r#"{"seq":10,"ts":"2026-11-23T13:02:11.482Z","kind":"target_registered","target":"billing","source":"intake"}"#;
+        let Ok(Event {
+            kind: EventKind::TargetRegistered(r),
+            ..
+        }) = serde_json::from_str::<Event>(passive)
+        else {
+            panic!("a passive registration reads")
+        };
+        assert_eq!(
+            (r.health_url, r.critical, r.by),
+            (None, false, String::new())
+        );
+        let gone = r#"{"seq":11,"ts":"2026-11-23T13:02:11.482Z","kind":"target_deregistered","target":"billing","by":"api"}"#;
+        assert!(serde_json::from_str::<Event>(gone).is_ok());
     }
 
     #[test]

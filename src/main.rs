@@ -275,7 +275,6 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         }
         None => None,
     };
-    let target_names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     // `/chaos/trigger` breaks what the monkey would: no critical target.
     let chaos_offers = victims
         .iter()
@@ -287,6 +286,10 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         policy: config.policy.clone(),
         dry_run: cli.dry_run,
         journal: Some(journal.clone()),
+        registry: autoheal::engine::Registry {
+            defaults: config.defaults.clone(),
+            unknown_services: config.intake.unknown_services,
+        },
     })?
     .journal_policy(config.journal_rotate, config.journal_retention);
     let state: State = engine.state().clone();
@@ -299,22 +302,20 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     let telemetry = api_listener
         .is_some()
         .then(|| autoheal::api::telemetry::Hub::spawn(engine.samples()));
-    // Webhooks, in every mode; subscribed before spawning for the same reason.
-    if !config.notify.is_empty() {
-        tokio::spawn(autoheal::notify::run(
-            config.notify.clone(),
-            engine.subscribe(),
-            state.clone(),
-            engine.commands(),
-        ));
-    }
+    // Webhooks, in every mode (registered services bring their own);
+    // subscribed before spawning for the same reason.
+    tokio::spawn(autoheal::notify::run(
+        config.notify.clone(),
+        engine.subscribe(),
+        state.clone(),
+        engine.commands(),
+    ));
     let handle = engine.spawn();
     if let Some((listener, keys, limits)) = api_listener {
         let router = autoheal::api::router(autoheal::api::Api {
             journal: Some(journal.clone()),
             keys,
             metrics,
-            targets: target_names,
             allowed_hosts: config.api.allowed_hosts.clone(),
             allowed_origins: config.api.allowed_origins.clone(),
             chaos: chaos_offers,

@@ -33,15 +33,14 @@ pub const BACKOFF: [Duration; 3] = [
 
 /// Follows the event stream (folding it into `state`, to know each incident's
 /// target and signature) and notifies the matching hooks, until the engine stops.
+/// A service registered with a `webhook_url` is told (JSON, every event) about
+/// its own incidents, besides the config's hooks.
 pub async fn run(
     hooks: Vec<NotifyConfig>,
     mut events: broadcast::Receiver<Event>,
     mut state: State,
     commands: mpsc::Sender<Command>,
 ) {
-    if hooks.is_empty() {
-        return;
-    }
     let client = reqwest::Client::builder()
         .user_agent(concat!("autoheal/", env!("CARGO_PKG_VERSION")))
         .timeout(TIMEOUT)
@@ -58,7 +57,9 @@ pub async fn run(
         };
         state.apply(&event);
         if let Some(which) = notifies(&event.kind) {
-            for hook in hooks.iter().filter(|h| h.events.contains(&which)) {
+            let own = own_hook(&event, &state);
+            let matching = hooks.iter().filter(|h| h.events.contains(&which));
+            for hook in matching.chain(own.as_ref()) {
                 let body = body(hook.format, &event, &state);
                 tokio::spawn(deliver(
                     client.clone(),
@@ -73,6 +74,22 @@ pub async fn run(
             break;
         }
     }
+}
+
+/// The hook a registered service gave for its own incidents, if the event is about one.
+fn own_hook(event: &Event, state: &State) -> Option<NotifyConfig> {
+    let incident = state.incidents.get(&event.kind.incident_id()?)?;
+    let url = state
+        .registered
+        .get(&incident.target)?
+        .webhook_url
+        .clone()?;
+    Some(NotifyConfig {
+        url,
+        format: NotifyFormat::Json,
+        secret: None,
+        events: NotifyEvent::all(),
+    })
 }
 
 /// Which `events:` entry an event falls under, if any is worth a notification.

@@ -4,7 +4,7 @@
 use jiff::tz::TimeZone;
 use std::fmt::Write as _;
 
-use crate::event::{Decision, Event, EventKind, IncidentId};
+use crate::event::{Decision, Event, EventKind, IncidentId, TargetSource};
 use crate::state::{State, Status, percentile};
 
 /// What an event means at a glance; the console gives each tone a theme colour.
@@ -269,6 +269,23 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             target.clone(),
             format!("by {by}"),
         ),
+        EventKind::TargetRegistered(r) => {
+            let probe = match &r.health_url {
+                Some(url) => format!("probed at {url}"),
+                None => "passive".to_string(),
+            };
+            let critical = if r.critical { ", critical" } else { "" };
+            let via = match r.source {
+                TargetSource::Config => "config",
+                TargetSource::Api => "api",
+                TargetSource::Intake => "intake",
+            };
+            let text = format!("{probe}{critical}  by {} via {via}", r.by);
+            d("REGISTERED", Tone::Quiet, r.target.clone(), text)
+        }
+        EventKind::TargetDeregistered { target, by } => {
+            d("REMOVED", Tone::Quiet, target.clone(), format!("by {by}"))
+        }
         EventKind::NotificationFailed {
             url,
             incident_id,

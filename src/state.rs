@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::clock;
-use crate::event::{Decision, Event, EventKind, IncidentId, Severity};
+use crate::event::{Decision, Event, EventKind, IncidentId, Registration, Severity};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct State {
@@ -34,6 +34,8 @@ pub struct State {
     /// Time to detect and to resolve of every resolved incident, in order.
     pub ttd_ms: Vec<u64>,
     pub ttr_ms: Vec<u64>,
+    /// Targets added at run time and not removed since, by name.
+    pub registered: BTreeMap<String, Registration>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -516,6 +518,15 @@ impl State {
             EventKind::NotificationFailed { .. } => {
                 let count = &mut self.counts.notifications_failed;
                 *count = count.saturating_add(1);
+            }
+            EventKind::TargetRegistered(registration) => {
+                let name = &registration.target;
+                self.targets.entry(name.clone()).or_default();
+                self.registered.insert(name.clone(), registration.clone());
+            }
+            EventKind::TargetDeregistered { target, .. } => {
+                self.targets.remove(target);
+                self.registered.remove(target);
             }
         }
     }

@@ -27,7 +27,7 @@ async fn start(limits: Limits, tune: impl FnOnce(&mut Api)) -> Daemon {
     let rig = Rig::start(common::settings(dir.path(), config), dir);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut api = rig.api(vec!["checkout".into()]);
+    let mut api = rig.api();
     tune(&mut api);
     tokio::spawn(api::serve(listener, router(api), limits));
     Daemon {

@@ -350,7 +350,7 @@ async fn post(base: &str, body: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when_not() {
     let mut s = setup("steps:\n  - name: try\n    exec: { argv: ['false'] }\n").await;
-    let base = common::serve(s.rig.api(vec!["web".into()])).await;
+    let base = common::serve(s.rig.api()).await;
     let id = s.detected().await;
     s.escalated().await;
     let n = id.0;

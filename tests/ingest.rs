@@ -38,11 +38,13 @@ async fn setup() -> Setup {
     let control_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, control).await });
 
+    // Reports about other services are refused, as they were before
+    // `intake.unknown_services` (tests/services.rs has them accepted).
     let config = format!(
-        "targets:\n  - name: checkout\n    passive: {{}}\n    vars: {{ control: '{control_url}' }}\n"
+        "intake: {{ unknown_services: reject }}\ntargets:\n  - name: checkout\n    passive: {{}}\n    vars: {{ control: '{control_url}' }}\n"
     );
     let rig = rig(tempfile::tempdir().unwrap(), &config, &[PLAYBOOK]);
-    let base = common::serve(rig.api(vec!["checkout".into()])).await;
+    let base = common::serve(rig.api()).await;
     Setup {
         base,
         restarts,

@@ -622,7 +622,7 @@ async fn events_since_a_seq_read_only_the_segments_after_it() {
         fs::remove_file(&segments[0].path).unwrap();
     }
 
-    let base = common::serve(rig.api(vec!["checkout".into()])).await;
+    let base = common::serve(rig.api()).await;
     let mut stream = reqwest::get(format!("{base}/api/events?since={since}"))
         .await
         .unwrap();

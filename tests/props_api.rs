@@ -51,14 +51,13 @@ impl Server {
             playbooks: Playbooks::new(playbooks),
             ..common::settings(dir.path(), TARGETS)
         };
-        let names = settings.targets.iter().map(|t| t.name.clone()).collect();
         let engine = Engine::new(settings).unwrap();
         let metrics =
             autoheal::metrics::spawn(engine.state().clone(), engine.subscribe(), engine.samples());
         let rig = Rig::spawn(engine, dir);
         let base = common::serve(Api {
             metrics: Some(metrics),
-            ..rig.api(names)
+            ..rig.api()
         })
         .await;
         Server { base, rig }

@@ -322,6 +322,7 @@ async fn two_remediations(
         policy,
         dry_run: false,
         journal: None,
+        registry: Default::default(),
     })
     .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
     let mut events = engine.subscribe();

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use autoheal::engine::{Engine, Policy, Settings};
-use autoheal::event::{Command, Decision, Event, EventKind, IncidentId, Severity};
+use autoheal::event::{
+    Command, Decision, Event, EventKind, IncidentId, Registration, Severity, TargetSource,
+};
 use autoheal::journal;
 use autoheal::playbook::Playbooks;
 use autoheal::state::State;
@@ -274,7 +276,42 @@ fn kind() -> impl Strategy<Value = EventKind> {
                 error,
             }
         }),
+        registration().prop_map(EventKind::TargetRegistered),
+        (text(), text()).prop_map(|(target, by)| EventKind::TargetDeregistered { target, by }),
     ]
+}
+
+fn registration() -> impl Strategy<Value = Registration> {
+    let source = prop_oneof![
+        Just(TargetSource::Api),
+        Just(TargetSource::Intake),
+        Just(TargetSource::Config),
+    ];
+    let url = prop_oneof![Just("http://127.0.0.1:9/health".to_string()), text()];
+    (
+        text(),
+        source,
+        prop::option::of(url),
+        prop::option::of(text()),
+        any::<bool>(),
+        proptest::collection::btree_map(text(), text(), 0..3),
+        prop::option::of(text()),
+        text(),
+    )
+        .prop_map(
+            |(target, source, health_url, display_name, critical, labels, webhook_url, by)| {
+                Registration {
+                    target,
+                    source,
+                    health_url,
+                    display_name,
+                    critical,
+                    labels,
+                    webhook_url,
+                    by,
+                }
+            },
+        )
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -494,6 +531,7 @@ fn settings(journal: &Path) -> Settings {
         policy: Policy::default(),
         dry_run: false,
         journal: Some(journal.to_path_buf()),
+        registry: Default::default(),
     }
 }
 

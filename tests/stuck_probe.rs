@@ -59,6 +59,7 @@ fn a_hung_probe_does_not_starve_the_probes_of_other_targets() {
             policy: config.policy,
             dry_run: false,
             journal: Some(dir.path().join("journal.jsonl")),
+            registry: Default::default(),
         })
         .unwrap();
         let mut events = engine.subscribe();

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use jiff::Timestamp;
 
 use super::commands::{ask, clean_text, name};
-use super::{Api, busy, deliver, error, unknown_target};
+use super::{Api, busy, deliver, error};
 use crate::config::MAX_NAME;
 use crate::event::{Command, Opened, Severity};
 use crate::trace;
@@ -200,8 +200,8 @@ async fn ingest(
     headers: &HeaderMap,
     answer: impl FnOnce(Option<Opened>) -> Response,
 ) -> Response {
-    if let Some(not_found) = unknown_target(api, &intake.service) {
-        return not_found;
+    if let Some(refused) = super::services::refusal(api, &intake.service) {
+        return refused;
     }
     let severity = match intake.severity.as_deref().map(parse_severity) {
         Some(None) => {
@@ -367,8 +367,8 @@ fn command_of(api: &Api, alert: Alert) -> Result<Command, serde_json::Value> {
             json!({ "labels": alert.labels, "why": "needs `alertname` and one of `service`, `job`, `instance`" }),
         );
     };
-    if !api.targets.contains(&target) {
-        return Err(json!({ "target": target, "why": "no such target in the config" }));
+    if let Err((_, why)) = super::services::admissible(api, &target) {
+        return Err(json!({ "target": target, "why": why }));
     }
     let signature =
         name("alertname", signature).map_err(|why| json!({ "target": target, "why": why }))?;

@@ -13,6 +13,7 @@ mod ingest;
 mod places;
 mod query;
 mod server;
+mod services;
 pub mod telemetry;
 
 pub use commands::{MAX_NAME, MAX_NOTE, PUBLIC_COMMANDS, PublicCommand};
@@ -27,7 +28,7 @@ use axum::extract::{DefaultBodyLimit, Extension, Query, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -41,7 +42,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::config::ApiKey;
-use crate::engine::{EngineHandle, Heartbeat, Subscriber};
+use crate::engine::{EngineHandle, Heartbeat, Roster, Subscriber};
 use crate::event::{Command, Event};
 use crate::journal;
 use crate::metrics::{self, SharedMetrics};
@@ -63,9 +64,10 @@ pub struct Api {
     pub keys: Vec<ApiKey>,
     /// Served as `GET /metrics` when set (see [`metrics::spawn`]).
     pub metrics: Option<SharedMetrics>,
-    /// Target names: a report or command about any other is answered 404 at
-    /// once (so with none, every one is).
-    pub targets: Vec<String>,
+    /// The targets the engine watches now (config and registered): a command
+    /// about any other is answered 404 at once, and so is a report with
+    /// `intake.unknown_services: reject`.
+    pub targets: Roster,
     /// `Host` names allowed besides IP addresses and `localhost` (`api.allowed_hosts`).
     pub allowed_hosts: Vec<String>,
     /// Browser origins allowed to call (`api.allowed_origins`); none by default.
@@ -89,7 +91,7 @@ impl Api {
             journal: None,
             keys: Vec::new(),
             metrics: None,
-            targets: Vec::new(),
+            targets: engine.roster(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             chaos: BTreeMap::new(),
@@ -135,6 +137,9 @@ pub fn router(api: Api) -> Router {
         .route("/api/events/publish", post(ingest::publish))
         .route("/incident", post(ingest::legacy_incident))
         .route("/publish_event", post(ingest::legacy_publish))
+        .route("/api/services", get(services::list))
+        .route("/api/services/register", post(services::register))
+        .route("/api/services/{service_id}", delete(services::deregister))
         .route_layer(middleware::from_fn(guard::json_posts))
         .route_layer(middleware::from_fn_with_state(
             api.clone(),
@@ -195,15 +200,21 @@ fn busy(message: impl Into<String>) -> Response {
 
 /// 404 naming the known targets when `target` is not one of them.
 fn unknown_target(api: &Api, target: &str) -> Option<Response> {
-    if api.targets.iter().any(|t| t == target) {
+    if api.targets.knows(target) {
         return None;
     }
-    let known = api.targets.join(", ");
-    let target: String = commands::clean_text(target).chars().take(80).collect();
     Some(error(
         StatusCode::NOT_FOUND,
-        format!("no target named {target}: add it to the config (known: {known})"),
+        unknown_target_text(api, target),
     ))
+}
+
+fn unknown_target_text(api: &Api, target: &str) -> String {
+    let known = api.targets.names().join(", ");
+    let target: String = commands::clean_text(target).chars().take(80).collect();
+    format!(
+        "no target named {target}: add it to the config or register it with POST /api/services/register (known: {known})"
+    )
 }
 
 /// Hands commands to the engine: 202 once all are queued, 503 if it has stopped.

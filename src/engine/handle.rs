@@ -4,7 +4,7 @@
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use super::Heartbeat;
+use super::{Heartbeat, Roster};
 use crate::event::{Command, Event};
 use crate::state::State;
 
@@ -14,6 +14,7 @@ pub struct EngineHandle {
     pub(super) heartbeat: Heartbeat,
     pub(super) events: broadcast::Sender<Event>,
     pub(super) task: JoinHandle<Result<State, String>>,
+    pub(super) roster: Roster,
 }
 
 /// Hands out subscriptions to the event stream, without the power to send events.
@@ -68,6 +69,11 @@ impl EngineHandle {
         self.commands.clone()
     }
 
+    /// The targets watched now, config and registered, kept current by the engine.
+    pub fn roster(&self) -> Roster {
+        self.roster.clone()
+    }
+
     /// The engine loop's pulse, for liveness checks.
     pub fn heartbeat(&self) -> Heartbeat {
         self.heartbeat.clone()
@@ -110,6 +116,7 @@ mod tests {
             heartbeat: Heartbeat::default(),
             events: broadcast::channel(1).0,
             task,
+            roster: Roster::default(),
         }
     }
 

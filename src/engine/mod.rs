@@ -6,6 +6,7 @@ mod detect;
 mod handle;
 mod heartbeat;
 mod plan;
+pub mod roster;
 mod run;
 mod systemd;
 
@@ -16,4 +17,5 @@ pub use detect::{Detector, Verdict};
 pub use handle::{EngineDied, EngineHandle, Subscriber};
 pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
+pub use roster::{MAX_REGISTERED, Registry, Roster};
 pub use run::{Engine, STOP_WITHIN, Sample, Settings};

@@ -2,6 +2,7 @@
 
 mod commands;
 mod probes;
+mod registry;
 mod remedy;
 mod resume;
 
@@ -14,12 +15,13 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::roster::{Entry, Registry, Roster};
 use super::systemd::Systemd;
 use super::{Detector, EngineHandle, Heartbeat, PULSE, Policy, now_ms};
 use crate::action::ActionOutcome;
 use crate::clock;
 use crate::config::{ProbeSpec, Target};
-use crate::event::{Command, Event, EventKind, IncidentId};
+use crate::event::{Command, Event, EventKind, IncidentId, TargetSource};
 use crate::journal::{self, Journal};
 use crate::monitor::{Observation, Prober};
 use crate::playbook::{Playbook, Playbooks, Signal, SignalKind};
@@ -33,6 +35,8 @@ pub struct Settings {
     pub dry_run: bool,
     /// Append-only journal; `None` keeps events in memory only (tests, benchmarks).
     pub journal: Option<PathBuf>,
+    /// Targets added at run time.
+    pub registry: Registry,
 }
 
 /// Who reported a failure that a probe did not see, for `incident_detected`.
@@ -65,6 +69,7 @@ pub struct Engine {
     events: broadcast::Sender<Event>,
     samples: broadcast::Sender<Sample>,
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
+    roster: Roster,
 }
 
 impl Engine {
@@ -100,8 +105,20 @@ impl Engine {
             }
             None => None,
         };
+        let roster = Roster::new(settings.registry.unknown_services);
+        for target in &settings.targets {
+            roster.set(&target.name, Entry::Config);
+        }
+        // Registered targets join when the engine starts (`restore_registered`),
+        // but the API may be built before that: it knows them already.
+        for (name, registration) in &state.registered {
+            if !roster.knows(name) {
+                roster.set(name, Entry::Registered(registration.clone()));
+            }
+        }
         Ok(Engine {
             settings,
+            roster,
             state,
             journal,
             skipped_lines,
@@ -146,6 +163,11 @@ impl Engine {
         self.commands.0.clone()
     }
 
+    /// The targets watched now, kept current by the engine.
+    pub fn roster(&self) -> Roster {
+        self.roster.clone()
+    }
+
     /// Starts probing and acting. The engine runs until `Command::Shutdown`
     /// or until every command sender is dropped.
     pub fn spawn(mut self) -> EngineHandle {
@@ -158,13 +180,7 @@ impl Engine {
             .settings
             .targets
             .iter()
-            .map(|t| Runtime {
-                detector: Detector::new(t.failure_threshold, t.success_threshold),
-                kick: Arc::new(Notify::new()),
-                chaos: None,
-                last: Observation::default(),
-                labels: t.labels.clone(),
-            })
+            .map(|t| Runtime::new(t, TargetSource::Config))
             .collect();
         let by_name = self
             .settings
@@ -193,13 +209,15 @@ impl Engine {
                 .build()
                 .unwrap_or_default(),
             prober: Arc::new(Prober::new()),
-            probe_tasks: Vec::new(),
+            free: Vec::new(),
+            roster: self.roster.clone(),
             stopping: None,
             heartbeat: Heartbeat::default(),
         };
         let heartbeat = runner.heartbeat.clone();
         let task = tokio::spawn(runner.run(commands_rx, internal_rx));
         EngineHandle {
+            roster: self.roster,
             commands: commands_tx,
             heartbeat,
             events: self.events,
@@ -269,6 +287,25 @@ struct Runtime {
     last: Observation,
     /// The target's labels, plus those of the last alert about it: playbooks match on both.
     labels: BTreeMap<String, String>,
+    source: TargetSource,
+    /// Probes that began before this belong to a target that held the slot before.
+    born: Instant,
+    probe: Option<AbortHandle>,
+}
+
+impl Runtime {
+    fn new(target: &Target, source: TargetSource) -> Runtime {
+        Runtime {
+            detector: Detector::new(target.failure_threshold, target.success_threshold),
+            kick: Arc::new(Notify::new()),
+            chaos: None,
+            last: Observation::default(),
+            labels: target.labels.clone(),
+            source,
+            born: Instant::now(),
+            probe: None,
+        }
+    }
 }
 
 /// Re-probing a target after its fix ran.
@@ -309,7 +346,9 @@ struct Runner {
     in_flight: usize,
     client: reqwest::Client,
     prober: Arc<Prober>,
-    probe_tasks: Vec<AbortHandle>,
+    /// Slots of deregistered targets, for the next registration: indexes stay stable.
+    free: Vec<usize>,
+    roster: Roster,
     stopping: Option<(String, Instant)>,
     heartbeat: Heartbeat,
 }
@@ -338,32 +377,10 @@ impl Runner {
                 .collect(),
         });
         self.systemd.ready();
+        self.restore_registered();
         self.resume_unfinished();
-        for (i, target) in self.settings.targets.iter().enumerate() {
-            if matches!(target.probe, ProbeSpec::Passive(_)) {
-                continue; // its failures arrive as Command::Ingest
-            }
-            let probing = tokio::spawn(probes::probe_loop(
-                i,
-                target.clone(),
-                self.prober.clone(),
-                self.targets[i].kick.clone(),
-                self.internal_tx.clone(),
-            ));
-            self.probe_tasks.push(probing.abort_handle());
-            // A probe loop only ends when aborted at shutdown; one that panics
-            // would leave its target unwatched while all looks well.
-            let tx = self.internal_tx.clone();
-            tokio::spawn(async move {
-                if let Err(e) = probing.await
-                    && e.is_panic()
-                {
-                    let _ = tx.send(Internal::ProbeDied {
-                        target: i,
-                        why: e.to_string(),
-                    });
-                }
-            });
+        for i in 0..self.settings.targets.len() {
+            self.start_probe(i);
         }
         let mut pulse = tokio::time::interval(PULSE);
         pulse.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -444,12 +461,42 @@ impl Runner {
     /// action timeout (capped at [`ACTION_DRAIN`]) and a second.
     fn stop(&mut self, reason: String) {
         self.systemd.stopping();
-        for task in self.probe_tasks.drain(..) {
+        for task in self.targets.iter_mut().filter_map(|t| t.probe.take()) {
             task.abort();
         }
         let longest = self.settings.playbooks.longest_timeout().min(ACTION_DRAIN);
         let grace = longest.saturating_add(Duration::from_secs(1));
         self.stopping = Some((reason, clock::deadline(Instant::now(), grace)));
+    }
+
+    /// Starts the probe task of the target in slot `i`, unless it is passive
+    /// (its failures arrive as `Command::Ingest`) or already probed.
+    fn start_probe(&mut self, i: usize) {
+        let target = &self.settings.targets[i];
+        if matches!(target.probe, ProbeSpec::Passive(_)) || self.targets[i].probe.is_some() {
+            return;
+        }
+        let probing = tokio::spawn(probes::probe_loop(
+            i,
+            target.clone(),
+            self.prober.clone(),
+            self.targets[i].kick.clone(),
+            self.internal_tx.clone(),
+        ));
+        self.targets[i].probe = Some(probing.abort_handle());
+        // A probe loop only ends when aborted (shutdown, deregistration); one that
+        // panics would leave its target unwatched while all looks well.
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = probing.await
+                && e.is_panic()
+            {
+                let _ = tx.send(Internal::ProbeDied {
+                    target: i,
+                    why: e.to_string(),
+                });
+            }
+        });
     }
 
     fn after(&self, delay: Duration, message: Internal) {
@@ -467,7 +514,9 @@ impl Runner {
                 obs,
                 started,
                 at,
-            } => self.on_probe(target, obs, started, at),
+            } if started >= self.targets[target].born => self.on_probe(target, obs, started, at),
+            // Of a target deregistered (or registered anew) since it began.
+            Internal::Probe { .. } => {}
             Internal::ActionDone {
                 incident,
                 step,
@@ -564,6 +613,7 @@ mod tests {
             policy: Policy::default(),
             dry_run: false,
             journal: Some(journal),
+            registry: Registry::default(),
         }
     }
 

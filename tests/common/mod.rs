@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use autoheal::api::{self, Api, Limits, router};
 use autoheal::config::Config;
 use autoheal::demo::DemoFleet;
-use autoheal::engine::{Engine, EngineHandle, Policy, Settings};
+use autoheal::engine::{Engine, EngineHandle, Policy, Registry, Settings};
 use autoheal::event::{Command, Decision, Event, EventKind, IncidentId, Severity};
 use autoheal::playbook::Playbooks;
 use autoheal::state::State;
@@ -44,6 +44,10 @@ pub fn settings(dir: &Path, config: &str) -> Settings {
         policy: config.policy,
         dry_run: false,
         journal: Some(journal_in(dir)),
+        registry: Registry {
+            defaults: config.defaults,
+            unknown_services: config.intake.unknown_services,
+        },
     }
 }
 
@@ -89,11 +93,10 @@ impl Rig {
         }
     }
 
-    /// The API of this engine, over its journal, knowing `targets`.
-    pub fn api(&self, targets: Vec<String>) -> Api {
+    /// The API of this engine, over its journal.
+    pub fn api(&self) -> Api {
         Api {
             journal: Some(self.journal.clone()),
-            targets,
             ..Api::new(&self.handle)
         }
     }
@@ -240,6 +243,7 @@ impl Fleet {
             policy: config.policy.clone(),
             dry_run: false,
             journal: Some(self.journal.clone()),
+            registry: Registry::default(),
         }
     }
 
@@ -334,10 +338,9 @@ impl Fleet {
 }
 
 impl Run {
-    /// The API of this engine, knowing every target of the fleet.
+    /// The API of this engine.
     pub fn api(&self) -> Api {
-        let targets = self.fleet.config().targets.into_iter().map(|t| t.name);
-        self.rig.api(targets.collect())
+        self.rig.api()
     }
 
     /// Breaks a service behind the engine's back, as a real outage would.

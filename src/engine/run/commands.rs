@@ -43,7 +43,10 @@ impl Runner {
             self.operate(command);
             return None;
         };
-        let Some(&idx) = self.by_name.get(&target) else {
+        // Only a firing report brings in an undeclared service: a resolved one closes nothing.
+        let known = self.by_name.get(&target).copied();
+        let adopted = || firing.then(|| self.adopt(&source, &target)).flatten();
+        let Some(idx) = known.or_else(adopted) else {
             tracing::warn!("{source}: no target named {target}");
             return None;
         };
@@ -157,6 +160,8 @@ impl Runner {
                 }
             }
             Command::Shutdown { reason } => self.stop(reason),
+            Command::Register(registration) => self.register(registration),
+            Command::Deregister { target, by } => self.deregister(target, by),
             Command::RecordNotificationFailure {
                 url,
                 incident_id,
@@ -170,8 +175,12 @@ impl Runner {
     }
 
     /// Whether `command` applies to the state as it is now, and if not, why.
-    /// Only commands about one incident can be declined; the others apply always.
+    /// Only commands about one incident, and registrations, can be declined;
+    /// the others apply always.
     pub(super) fn applies(&self, command: &Command) -> Result<(), Declined> {
+        if let Some(answer) = self.registration_applies(command) {
+            return answer;
+        }
         let (id, wanted) = match command {
             Command::Approve { incident_id, .. } | Command::Reject { incident_id, .. } => {
                 (incident_id, "awaiting approval")
