@@ -221,7 +221,10 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             list.join("\n  ")
         )
     })?;
-    if targets.is_empty() {
+    // A daemon that takes reports may start with none: undeclared services come in.
+    let takes_reports = api.is_some()
+        && config.intake.unknown_services == autoheal::config::UnknownServices::Accept;
+    if targets.is_empty() && !takes_reports {
         bail!(
             "{}: no targets to watch",
             config_path

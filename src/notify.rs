@@ -126,6 +126,8 @@ pub fn body(format: NotifyFormat, event: &Event, state: &State) -> Vec<u8> {
                         "signature": i.signature,
                         "severity": i.severity,
                         "status": i.status.label().replace(' ', "_"),
+                        "trace_id": i.trace_id,
+                        "reported_by": i.reported_by,
                     })
                 });
             json!({ "event": event, "incident": incident, "text": text })

@@ -265,6 +265,10 @@ enum Internal {
     Reprobe {
         target: usize,
     },
+    /// `verify_within` has passed since a fix on a passive target.
+    Silent {
+        incident: IncidentId,
+    },
     ProbeDied {
         target: usize,
         why: String,
@@ -529,6 +533,7 @@ impl Runner {
                 attempt,
             } => self.start_scheduled(incident, step, attempt),
             Internal::Reprobe { target } => self.targets[target].kick.notify_one(),
+            Internal::Silent { incident } => self.silent(incident),
             Internal::ProbeDied { target, why } => {
                 let name = &self.settings.targets[target].name;
                 self.fail(format!("the probe of {name} died: {why}"));

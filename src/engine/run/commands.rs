@@ -6,6 +6,7 @@ use jiff::Timestamp;
 
 use super::{Internal, Reported, Runner};
 use crate::clock;
+use crate::config::ProbeSpec;
 use crate::engine::now_ms;
 use crate::event::{Command, Decision, Declined, EventKind, IncidentId, Opened, Severity};
 use crate::monitor::Observation;
@@ -318,6 +319,13 @@ impl Runner {
             ..Default::default()
         };
         self.targets[idx].last = obs.clone();
+        let passive = matches!(self.settings.targets[idx].probe, ProbeSpec::Passive(_));
+        if let Some(open) = self.opened(idx, &signature)
+            && passive
+            && self.reported_again(open.incident_id, &source)
+        {
+            return Some(open);
+        }
         // A fault cannot begin later than it is reported.
         let now = now_ms();
         let since = started_at.filter(|t| *t <= now).unwrap_or(now);

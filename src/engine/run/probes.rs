@@ -149,7 +149,14 @@ impl Runner {
         self.emit(EventKind::ProbeRecovered {
             target: name.clone(),
         });
-        let open: Vec<IncidentId> = self.state.open_incidents_of(&name).map(|i| i.id).collect();
+        // What another tool reported, the probe may not see: those close when a
+        // fix is verified or the reporter says so, not on a healthy probe alone.
+        let open: Vec<IncidentId> = self
+            .state
+            .open_incidents_of(&name)
+            .filter(|i| i.reported_by.is_none() || self.verifying.contains_key(&i.id))
+            .map(|i| i.id)
+            .collect();
         for id in open {
             self.verifying.remove(&id);
             self.resolve(id);

@@ -202,6 +202,10 @@ impl Runner {
         if let Some(inc) = self.state.incidents.get(&id) {
             vars.untrusted("signature", inc.signature.clone())
                 .trusted("severity", inc.severity.to_string());
+            // Made here or checked as 32 hex digits when it came in.
+            if !inc.trace_id.is_empty() {
+                vars.trusted("trace_id", inc.trace_id.clone());
+            }
         }
         vars.trusted("incident_id", id.0.to_string())
             .trusted("target", target.name.clone())
@@ -265,8 +269,7 @@ impl Runner {
             return;
         }
         if outcome.ok && matches!(self.settings.targets[idx].probe, ProbeSpec::Passive(_)) {
-            // Nothing to re-probe: the tool that reported it says when it is over
-            // (Command::Ingest with firing: false), and the incident verifies then.
+            self.await_silence(id, idx);
         } else if outcome.ok {
             let now = Instant::now();
             self.verifying.insert(
@@ -354,6 +357,70 @@ impl Runner {
                 ),
             )
         };
+        let (ok, detail) = finished;
+        self.verified(id, ok, detail);
+    }
+
+    /// Nothing to probe on a passive target: the tool that reported it says when
+    /// it is over (`resolved`), and the fix verifies then. Alertmanager always
+    /// will; a one-shot reporter (`POST /incident`) never does, so its silence
+    /// counts: no new report within `verify_within` verifies the fix, and a new
+    /// one fails it ([`Runner::reported_again`]).
+    pub(super) fn await_silence(&mut self, id: IncidentId, idx: usize) {
+        let says_resolved = self
+            .state
+            .incidents
+            .get(&id)
+            .is_some_and(|i| i.reported_by.as_deref() == Some("alertmanager"));
+        if says_resolved {
+            return;
+        }
+        let (now, within) = (Instant::now(), self.settings.policy.verify_within);
+        self.verifying.insert(
+            id,
+            Verify {
+                target: idx,
+                since: now,
+                deadline: clock::deadline(now, within),
+                good: 0,
+                delay: within,
+            },
+        );
+        self.after(within, Internal::Silent { incident: id });
+    }
+
+    /// `verify_within` after a fix on a passive target: no new report came.
+    pub(super) fn silent(&mut self, id: IncidentId) {
+        // A later fix of the same incident waits for its own silence.
+        if self
+            .verifying
+            .get(&id)
+            .is_some_and(|v| v.deadline <= Instant::now())
+        {
+            let within = self.settings.policy.verify_within.as_secs_f64();
+            self.verified(
+                id,
+                true,
+                format!("no new report within {within:.0}s of the fix"),
+            );
+        }
+    }
+
+    /// The same failure reported again while its fix awaits silence: that fix did not work.
+    pub(super) fn reported_again(&mut self, id: IncidentId, source: &str) -> bool {
+        if !self.verifying.contains_key(&id) {
+            return false;
+        }
+        self.verified(
+            id,
+            false,
+            format!("{source} reported it again after the fix"),
+        );
+        true
+    }
+
+    /// Ends the verification of `id`'s step: resolved, or planned afresh.
+    fn verified(&mut self, id: IncidentId, ok: bool, detail: String) {
         self.verifying.remove(&id);
         let Some(inc) = self.state.incidents.get(&id) else {
             return;
@@ -361,7 +428,6 @@ impl Runner {
         let (Some(playbook), Some(step)) = (inc.playbook.clone(), inc.step.clone()) else {
             return;
         };
-        let (ok, detail) = finished;
         self.emit(EventKind::StepFinished {
             incident_id: id,
             playbook,

@@ -51,7 +51,12 @@ impl Runner {
             let resume = match status {
                 Status::Verifying => {
                     // The action finished; its verification starts over. A passive
-                    // target's is the reporting tool's "resolved", which still stands.
+                    // target's waits for the reporter again (or its silence).
+                    if probed.is_none()
+                        && let Some(&idx) = self.by_name.get(&target)
+                    {
+                        self.await_silence(id, idx);
+                    }
                     if let Some(target) = probed {
                         let now = Instant::now();
                         let deadline = clock::deadline(now, self.settings.policy.verify_within);
