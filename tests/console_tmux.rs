@@ -41,14 +41,14 @@ fn chaos_heal_approve_and_quit_from_the_keyboard() {
 
     // The selection rests on the first target offering chaos: break it with its first fault.
     t.keys(&["c"]);
-    t.until("the chaos menu", Duration::from_secs(5), |t| {
+    t.until("the chaos menu", Duration::from_secs(10), |t| {
         t.screen().contains("1 DB_TIMEOUT")
     });
     t.keys(&["1"]);
     t.until("the fix to be journaled", Duration::from_secs(10), |_| {
         has(&|e| kind(e, "incident_resolved"))
     });
-    t.until("the fix to show on screen", Duration::from_secs(5), |t| {
+    t.until("the fix to show on screen", Duration::from_secs(10), |t| {
         t.screen().contains("RESOLVED")
     });
 
@@ -59,19 +59,19 @@ fn chaos_heal_approve_and_quit_from_the_keyboard() {
     });
     t.until(
         "the approval queue to show it",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         |t| t.screen().contains("DISK_FULL"),
     );
     // From the targets pane `a` only takes the operator to the queue.
     t.keys(&["a"]);
     t.until(
         "the approval queue to take focus",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         |t| t.screen().contains("a again to approve"),
     );
     // In the queue `a` asks first, naming what will run; nothing is approved yet.
     t.keys(&["a"]);
-    t.until("the confirmation", Duration::from_secs(5), |t| {
+    t.until("the confirmation", Duration::from_secs(10), |t| {
         let s = t.screen();
         s.contains("Approve the fix for") && s.contains("y Enter approve")
     });
@@ -144,13 +144,13 @@ fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
     t.keys(&["Tab", "Tab", "G"]);
     // Sorted by status, then by slowest fix: #1 moves, and stays picked.
     t.keys(&["S"]);
-    t.until("the list sorted by status", Duration::from_secs(5), |t| {
+    t.until("the list sorted by status", Duration::from_secs(10), |t| {
         t.screen().contains("· by status")
     });
     t.keys(&["S"]);
     t.until(
         "the list sorted by slowest fix",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         |t| t.screen().contains("· slowest fix"),
     );
     let picked_at = detected();
@@ -163,7 +163,7 @@ fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
         },
     );
     t.keys(&["Enter"]);
-    t.until("the detail of #1", Duration::from_secs(5), |t| {
+    t.until("the detail of #1", Duration::from_secs(10), |t| {
         t.screen().contains("Incident #1 ")
     });
 }
@@ -191,19 +191,19 @@ fn theme_export_log_and_paths_are_reachable_and_the_theme_is_remembered() {
         return;
     };
     t.keys(&["t"]);
-    t.until("the next theme", Duration::from_secs(5), |t| {
+    t.until("the next theme", Duration::from_secs(10), |t| {
         t.screen().contains("theme: light")
     });
     assert_eq!(read(&state.join("autoheal/theme")), "light\n");
 
     // Help names where the journal and the log are.
     t.keys(&["?"]);
-    t.until("help with the paths", Duration::from_secs(5), |t| {
+    t.until("help with the paths", Duration::from_secs(10), |t| {
         let s = t.screen();
         s.contains("journal.jsonl") && s.contains("autoheal.log.*")
     });
     t.keys(&["Escape", "L"]);
-    t.until("the log overlay", Duration::from_secs(5), |t| {
+    t.until("the log overlay", Duration::from_secs(10), |t| {
         t.screen().contains("Warnings and errors")
     });
     t.keys(&["Escape"]);
@@ -217,7 +217,7 @@ fn theme_export_log_and_paths_are_reachable_and_the_theme_is_remembered() {
             .any(|e| kind(e, "incident_detected"))
     });
     t.keys(&["Tab", "Tab", "e"]);
-    t.until("the export's path", Duration::from_secs(5), |t| {
+    t.until("the export's path", Duration::from_secs(10), |t| {
         t.screen().contains("exported to")
     });
     let exports: Vec<_> = std::fs::read_dir(home.join("data/autoheal/exports"))
@@ -245,7 +245,7 @@ fn theme_export_log_and_paths_are_reachable_and_the_theme_is_remembered() {
         return;
     };
     t.keys(&["?"]);
-    t.until("help naming the theme", Duration::from_secs(5), |t| {
+    t.until("help naming the theme", Duration::from_secs(10), |t| {
         t.screen().contains("theme light")
     });
 }
@@ -262,11 +262,11 @@ fn a_theme_that_cannot_be_remembered_is_said_and_the_console_goes_on() {
     t.keys(&["t"]);
     t.until(
         "the failure on the status line",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         |t| t.screen().contains("not remembered"),
     );
     t.keys(&["t"]);
-    t.until("the console still answering", Duration::from_secs(5), |t| {
+    t.until("the console still answering", Duration::from_secs(10), |t| {
         t.screen().contains("theme: high-contrast")
     });
 }
