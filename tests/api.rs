@@ -165,23 +165,6 @@ async fn a_token_guards_every_api_call_but_not_health() {
     assert!(state.paused, "the authorized pause reached the engine");
 }
 
-/// Posts `body` as JSON to `/api/commands`, returning the status and the `error` text.
-async fn command(base: &str, body: &str) -> (u16, String) {
-    let answer = reqwest::Client::new()
-        .post(format!("{base}/api/commands"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    let json: serde_json::Value = answer.json().await.unwrap_or_default();
-    (
-        status,
-        json["error"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engines_own_commands_are_unreachable() {
     let (run, base) = serve(None).await;
@@ -190,7 +173,7 @@ async fn the_engines_own_commands_are_unreachable() {
         r#"{"command":"record_notification_failure","url":"http://x","error":"forged"}"#,
         r#"{"command":"ingest","source":"x","target":"orders-db","signature":"S","labels":{"autoheal.restart":"systemd"},"firing":true}"#,
     ] {
-        let (status, error) = command(&base, internal).await;
+        let (status, error) = common::command(&base, internal).await;
         assert_eq!(status, 400, "{internal}");
         assert!(
             error.contains(
@@ -199,7 +182,7 @@ async fn the_engines_own_commands_are_unreachable() {
             "{error}"
         );
     }
-    let (status, error) = command(
+    let (status, error) = common::command(
         &base,
         r#"{"command":"silence","target":"orders-db","duration":1000000000000,"by":"x"}"#,
     )
@@ -208,7 +191,7 @@ async fn the_engines_own_commands_are_unreachable() {
     assert!(error.contains("at most 315360000 (10 years)"), "{error}");
 
     // Still running and obeying: a public command goes through.
-    let (status, _) = command(&base, r#"{"command":"pause","by":"ops\u001b[2J"}"#).await;
+    let (status, _) = common::command(&base, r#"{"command":"pause","by":"ops\u001b[2J"}"#).await;
     assert_eq!(status, 202);
     let (state, journal, _dir) = run.stop().await;
     assert!(state.paused, "the pause reached the engine");
@@ -229,12 +212,12 @@ async fn a_command_about_an_unknown_target_is_404_naming_the_known_ones() {
         r#"{"command":"unsilence","target":"orders-dbb","by":"ops"}"#,
         r#"{"command":"inject_chaos","target":"orders-dbb","fault":"DB_TIMEOUT"}"#,
     ] {
-        let (status, error) = command(&base, unknown).await;
+        let (status, error) = common::command(&base, unknown).await;
         assert_eq!(status, 404, "{unknown}");
         assert!(error.starts_with("no target named orders-dbb"), "{error}");
         assert!(error.contains("orders-db, "), "names the known: {error}");
     }
-    let (status, _) = command(
+    let (status, _) = common::command(
         &base,
         r#"{"command":"silence","target":"orders-db","duration":600,"by":"ops"}"#,
     )

@@ -1,11 +1,12 @@
 //! An attached console as its operator sees it while the daemon is gone, or
 //! while others are attached: frames at 80x24 and 120x40, drawn at a fixed
-//! `now` in UTC (see tests/render.rs for how frames are made).
+//! `now` in UTC (see tests/frames for how frames are made).
+
+#[macro_use]
+mod frames;
 
 use std::time::Duration;
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -13,12 +14,8 @@ use autoheal::engine::Sample;
 use autoheal::event::Event;
 use autoheal::remote::{Cause, LinkState, LinkStatus};
 use autoheal::state::State;
-use autoheal::tui::view::draw_in;
 use autoheal::tui::{Glyphs, Meta, Model, Theme};
-
-fn at(hms: &str) -> Timestamp {
-    format!("2026-11-23T{hms}Z").parse().expect("fixture time")
-}
+use frames::at;
 
 const NOW: &str = "14:02:42";
 
@@ -70,20 +67,7 @@ fn down() -> LinkState {
 }
 
 fn render(model: &Model, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal
-        .draw(|frame| draw_in(frame, model, at(NOW), &TimeZone::UTC))
-        .expect("draw");
-    terminal
-}
-
-macro_rules! snapshot {
-    ($name:ident, $model:expr, $w:expr, $h:expr) => {
-        #[test]
-        fn $name() {
-            insta::assert_snapshot!(render(&$model, $w, $h).backend());
-        }
-    };
+    frames::render_at(model, width, height, NOW)
 }
 
 snapshot!(disconnected_80x24, attached(down(), &[]), 80, 24);

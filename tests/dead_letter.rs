@@ -330,23 +330,6 @@ async fn commands_that_do_not_apply_change_nothing() {
     );
 }
 
-/// Posts one command; its status and `error` text.
-async fn post(base: &str, body: &str) -> (u16, String) {
-    let answer = reqwest::Client::new()
-        .post(format!("{base}/api/commands"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    let json: serde_json::Value = answer.json().await.unwrap_or_default();
-    (
-        status,
-        json["error"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when_not() {
     let mut s = setup("steps:\n  - name: try\n    exec: { argv: ['false'] }\n").await;
@@ -359,7 +342,7 @@ async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when
 
     for verdict in ["approve", "reject"] {
         assert_eq!(
-            post(
+            common::command(
                 &base,
                 &format!(r#"{{"command":"{verdict}","incident_id":{n},"by":"x"}}"#)
             )
@@ -368,7 +351,7 @@ async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when
         );
     }
     assert_eq!(
-        post(
+        common::command(
             &base,
             &format!(r#"{{"command":"retry","incident_id":{n},"step":"nope","by":"x"}}"#)
         )
@@ -376,22 +359,22 @@ async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when
         conflict("has no step nope in playbook fix-web (steps: try)")
     );
     let ack = format!(r#"{{"command":"acknowledge","incident_id":{n},"by":"dave"}}"#);
-    assert_eq!(post(&base, &ack).await, ok);
+    assert_eq!(common::command(&base, &ack).await, ok);
     assert_eq!(
-        post(&base, &ack).await,
+        common::command(&base, &ack).await,
         conflict("is already acknowledged by dave")
     );
 
     // Retried, `try` (which failed once) waits for a human; rejected, it is back in the queue.
     let retry = format!(r#"{{"command":"retry","incident_id":{n},"by":"dave"}}"#);
-    assert_eq!(post(&base, &retry).await, ok);
+    assert_eq!(common::command(&base, &retry).await, ok);
     s.analyzed("the retried plan").await;
     assert_eq!(
-        post(&base, &retry).await,
+        common::command(&base, &retry).await,
         conflict("is awaiting approval, not escalated or rejected")
     );
     assert_eq!(
-        post(
+        common::command(
             &base,
             &format!(r#"{{"command":"reject","incident_id":{n},"by":"dave"}}"#)
         )
@@ -399,7 +382,7 @@ async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when
         ok
     );
     assert_eq!(
-        post(
+        common::command(
             &base,
             &format!(r#"{{"command":"approve","incident_id":{n},"by":"dave"}}"#)
         )
@@ -411,20 +394,20 @@ async fn the_api_answers_202_when_a_command_applies_and_409_with_the_reason_when
         format!(r#"{{"command":"close","incident_id":{n},"note":"{note}","by":"dave"}}"#)
     };
     assert_eq!(
-        post(&base, &close(" ")).await,
+        common::command(&base, &close(" ")).await,
         (400, "`note` must say why it is closed".into())
     );
-    assert_eq!(post(&base, &close("fixed by hand")).await, ok);
+    assert_eq!(common::command(&base, &close("fixed by hand")).await, ok);
     assert_eq!(
-        post(&base, &close("again")).await,
+        common::command(&base, &close("again")).await,
         conflict("is closed, not open")
     );
     assert_eq!(
-        post(&base, &retry).await,
+        common::command(&base, &retry).await,
         conflict("is closed, not escalated or rejected")
     );
     assert_eq!(
-        post(
+        common::command(
             &base,
             r#"{"command":"acknowledge","incident_id":99,"by":"x"}"#
         )

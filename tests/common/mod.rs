@@ -365,3 +365,20 @@ impl Run {
         stopped
     }
 }
+
+/// Posts `body` as JSON to `/api/commands`, returning the status and the `error` text.
+pub async fn command(base: &str, body: &str) -> (u16, String) {
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/api/commands"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let json: serde_json::Value = answer.json().await.unwrap_or_default();
+    (
+        status,
+        json["error"].as_str().unwrap_or_default().to_string(),
+    )
+}

@@ -147,9 +147,14 @@ pub const CRITICAL: &str = r#"
 "#;
 
 pub fn render(model: &Model, width: u16, height: u16) -> Terminal<TestBackend> {
+    render_at(model, width, height, NOW)
+}
+
+/// [`render`] with the clock at `now` (`HH:MM:SS`).
+pub fn render_at(model: &Model, width: u16, height: u16, now: &str) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     terminal
-        .draw(|frame| draw_in(frame, model, at(NOW), &TimeZone::UTC))
+        .draw(|frame| draw_in(frame, model, at(now), &TimeZone::UTC))
         .expect("draw");
     terminal
 }
