@@ -239,7 +239,10 @@ fn theme_export_log_and_paths_are_reachable_and_the_theme_is_remembered() {
         .filter(|e| kind(e, "incident_detected"))
         .map(|e| e["incident_id"].as_u64().unwrap())
         .collect();
-    assert!(detected.contains(&id), "exported #{id}; journal has {detected:?}");
+    assert!(
+        detected.contains(&id),
+        "exported #{id}; journal has {detected:?}"
+    );
     let heading = format!("# Incident #{id} on ");
     assert!(read(md.expect("a Markdown export")).starts_with(&heading));
     t.keys(&["q"]);
