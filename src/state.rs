@@ -349,7 +349,11 @@ impl State {
             } => {
                 self.running_actions = self.running_actions.saturating_add(1);
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
-                    inc.status = Status::Remediating;
+                    // A line about an incident already over (a damaged or
+                    // hand-edited journal) never reopens it.
+                    if inc.status.is_open() {
+                        inc.status = Status::Remediating;
+                    }
                     if !inc.tried_steps.contains(step) {
                         inc.tried_steps.push(step.clone());
                     }

@@ -122,3 +122,31 @@ fn an_interrupted_action_is_a_failed_attempt_but_no_failed_action() {
     assert_eq!(inc.timeline.len(), 3);
     assert_eq!(s.counts.actions_failed, 0);
 }
+
+#[test]
+fn an_action_line_after_the_resolution_does_not_reopen_or_count_twice() {
+    let ts = Timestamp::from_second(1_700_000_000).unwrap();
+    let resolved = || EventKind::IncidentResolved {
+        incident_id: IncidentId(1),
+        time_to_detect_ms: 1,
+        time_to_resolve_ms: 2,
+    };
+    let started = EventKind::ActionStarted {
+        incident_id: IncidentId(1),
+        playbook: "p".into(),
+        step: "restart".into(),
+        action: "exec true".into(),
+        attempt: 1,
+    };
+    let mut s = State::default();
+    for (seq, kind) in [
+        (1, detected(1)),
+        (2, resolved()),
+        (3, started),
+        (4, resolved()),
+    ] {
+        s.apply(&at(seq, ts, kind));
+    }
+    assert_eq!(s.incidents[&IncidentId(1)].status, Status::Resolved);
+    assert_eq!(s.counts.resolved, 1);
+}
