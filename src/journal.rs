@@ -158,7 +158,7 @@ impl Journal {
         (self.size, self.span, self.retry_at) = (0, None, None);
         self.archiver
             .send(&self.path, archive::Job::Compress(segment));
-        self.retain(needed);
+        self.retain_before(needed, Some(last.max(first).saturating_add(1)));
         // Both names are in place; this makes them survive a power cut.
         archive::sync_dir(&self.path)
     }
@@ -166,6 +166,19 @@ impl Journal {
     /// Deletes old segments in the background as the retention allows,
     /// keeping any whose last seq is at or after `needed`.
     pub fn retain(&mut self, needed: Option<u64>) {
+        // The segments there are now all end before the live file's first line.
+        let before = self.span.map(|(first, _, _)| first);
+        self.retain_before(needed, before);
+    }
+
+    /// [`Journal::retain`] of the segments that end before `before`: the job
+    /// runs later, perhaps after newer rotations, and must not take a segment
+    /// that `needed` was decided without (it would not know what that one holds).
+    fn retain_before(&mut self, needed: Option<u64>, before: Option<u64>) {
+        let needed = match (needed, before) {
+            (Some(n), Some(b)) => Some(n.min(b)),
+            (n, b) => n.or(b),
+        };
         let job = archive::Job::Retain {
             retention: self.retention,
             needed,
