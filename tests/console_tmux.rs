@@ -266,9 +266,11 @@ fn a_theme_that_cannot_be_remembered_is_said_and_the_console_goes_on() {
         |t| t.screen().contains("not remembered"),
     );
     t.keys(&["t"]);
-    t.until("the console still answering", Duration::from_secs(10), |t| {
-        t.screen().contains("theme: high-contrast")
-    });
+    t.until(
+        "the console still answering",
+        Duration::from_secs(10),
+        |t| t.screen().contains("theme: high-contrast"),
+    );
 }
 
 /// The binary under `TERM=dumb` with a fresh HOME: (exit code, stdout, stderr).
