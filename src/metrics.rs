@@ -21,7 +21,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::engine::Sample;
 use crate::event::Event;
-use crate::state::{self, State, TTR_BUCKETS_MS};
+use crate::state::{self, KEEP_CLOSED, State, TTR_BUCKETS_MS};
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -109,7 +109,11 @@ impl Metrics {
         for (labels, n) in &by_status {
             incidents.get_or_create(labels).set(*n);
         }
-        registry.register("incidents", "Incidents by status and signature", incidents);
+        registry.register(
+            "incidents",
+            format!("Incidents in memory (open, and the last {KEEP_CLOSED} closed) by status and signature"),
+            incidents,
+        );
 
         let detected = Counter::<u64>::default();
         detected.inc_by(s.counts.detected as u64);
@@ -118,6 +122,28 @@ impl Metrics {
             "Incidents detected since the journal began",
             detected,
         );
+        // Exact, unlike the gauge above once closed incidents leave memory.
+        for (name, help, n) in [
+            (
+                "incidents_resolved",
+                "Incidents resolved since the journal began",
+                s.counts.resolved,
+            ),
+            (
+                "incidents_escalated",
+                "Escalations since the journal began",
+                s.counts.escalated,
+            ),
+            (
+                "incidents_closed",
+                "Incidents closed by hand since the journal began",
+                s.counts.closed,
+            ),
+        ] {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(n as u64);
+            registry.register(name, help, counter);
+        }
 
         let actions = Family::<Labels, Counter>::default();
         for (result, n) in [

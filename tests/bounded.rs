@@ -451,6 +451,14 @@ fn the_scraped_histogram_counts_every_fix_ever() {
     assert_eq!(value(&le("2.5")), Some(1_500.0), "{text}");
     assert_eq!(value(&le("10.0")), Some(9_000.0), "{text}");
     assert_eq!(value(&le("+Inf")), Some(n as f64), "{text}");
+    // The gauge holds what is in memory; the counters hold every one.
+    let gauge = "autoheal_incidents{status=\"resolved\",signature=\"FAULT_1\"}";
+    assert_eq!(value(gauge), None, "{text}");
+    assert_eq!(
+        value("autoheal_incidents_resolved_total"),
+        Some(n as f64),
+        "{text}"
+    );
     let sum: u64 = (1..=n).map(|id| 1000 + id).sum();
     let scraped = value("autoheal_time_to_resolve_seconds_sum").unwrap();
     assert!((scraped - sum as f64 / 1000.0).abs() < 1e-6, "{scraped}");
@@ -504,4 +512,27 @@ fn the_console_says_where_an_old_incident_is() {
     assert!(never.contains("no such incident"), "{never}");
     let flaps = screen(&mut model, flapping, 20);
     assert!(flaps.contains("more events, not kept in memory"), "{flaps}");
+}
+
+/// The quit summary says how many incidents of the run already left memory.
+#[test]
+fn the_quit_summary_counts_what_left_memory() {
+    let mut h = History::default();
+    for id in 1..=KEEP_CLOSED as u64 + 30 {
+        h.open(id, true);
+        h.end(id, End::Fixed);
+    }
+    let state = h.fold();
+    let summary = autoheal::report::summary(&state, 0);
+    assert!(
+        summary.starts_with("incidents 1000  resolved 1000"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("and 30 earlier incidents of this run, closed and no longer in memory"),
+        "{summary}"
+    );
+    // A run that began after them does not count them.
+    let later = autoheal::report::summary(&state, h.events.len() as u64 - 10);
+    assert!(!later.contains("earlier incidents"), "{later}");
 }

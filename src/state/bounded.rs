@@ -150,6 +150,11 @@ impl Archive {
         }
     }
 
+    /// How many began after journal line `seq`.
+    pub fn since(&self, seq: u64) -> usize {
+        self.0.iter().filter(|s| s.first_seq > seq).count()
+    }
+
     pub fn last_id(&self) -> Option<IncidentId> {
         self.0.last().map(|s| s.id)
     }
