@@ -420,6 +420,18 @@ async fn an_incident_that_left_memory_reads_back_from_the_journal_as_it_was() {
 
     let missing = get(&(total + 50).to_string()).await.unwrap();
     assert_eq!(missing.status(), 404);
+
+    // Once retention has deleted its segments, the answer says so.
+    for entry in std::fs::read_dir(rig.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".gz") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let gone = get("2").await.unwrap();
+    assert_eq!(gone.status(), 410);
+    let why = gone.text().await.unwrap();
+    assert!(why.contains("retention has deleted"), "{why}");
     tokio::time::timeout(Duration::from_secs(5), rig.stop())
         .await
         .unwrap();
