@@ -23,7 +23,7 @@ pub use policy::{Retention, Rotate, parse_size};
 pub use read::{MAX_LINE, SkippedLine, replay, replay_since, replay_while};
 
 use crate::event::Event;
-use crate::state::State;
+use crate::state::{Incident, Span, State};
 
 pub struct Journal {
     path: PathBuf,
@@ -224,10 +224,32 @@ impl Drop for Journal {
 /// event of every open incident, and of the newest incident (so a restart never
 /// hands out its id again). Retention keeps every segment from there on.
 pub fn first_needed_seq(state: &State) -> Option<u64> {
-    let first = |inc: &crate::state::Incident| inc.timeline.first().map(|e| e.seq);
-    let newest = state.incidents.values().next_back();
+    let first = |inc: &Incident| inc.timeline.first().map(|e| e.seq);
     let open = state.incidents.values().filter(|inc| inc.status.is_open());
-    open.chain(newest).filter_map(first).min()
+    let newest = match (state.incidents.last_key_value(), state.archived.last_id()) {
+        (Some((id, inc)), archived) if Some(*id) >= archived => first(inc),
+        (_, archived) => archived
+            .and_then(|id| state.archived.get(id))
+            .map(|s| s.first_seq),
+    };
+    open.filter_map(first).chain(newest).min()
+}
+
+/// An incident that left the fold's memory, folded again from its own events
+/// in the journal (seqs `span.first_seq..=span.last_seq`): the summary and
+/// timeline it had. `None` when retention has deleted them.
+pub fn read_incident(path: &Path, span: Span) -> io::Result<Option<Incident>> {
+    let mut scratch = State::default();
+    replay_since(path, span.first_seq.saturating_sub(1), |event| {
+        if event.seq > span.last_seq {
+            return std::ops::ControlFlow::Break(());
+        }
+        if event.seq >= span.first_seq && event.kind.incident_id() == Some(span.id) {
+            scratch.apply(&event);
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(scratch.incidents.remove(&span.id))
 }
 
 #[cfg(test)]

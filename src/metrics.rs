@@ -7,10 +7,11 @@
 //! replays the journal reports the same counts as before it.
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
@@ -20,13 +21,31 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::engine::Sample;
 use crate::event::Event;
-use crate::state::State;
+use crate::state::{self, KEEP_CLOSED, State, TTR_BUCKETS_MS};
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Bucket bounds of the time-to-resolve histogram, in seconds.
-pub const TTR_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+/// The time-to-resolve histogram, from the counts the fold keeps of every
+/// sample ever (the samples themselves are bounded).
+#[derive(Debug)]
+struct Resolved(state::Histogram);
+
+impl EncodeMetric for Resolved {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let bounds = TTR_BUCKETS_MS.iter().map(|ms| *ms as f64 / 1000.0);
+        let buckets: Vec<(f64, u64)> = bounds
+            .chain([f64::INFINITY])
+            .zip(self.0.buckets.iter().copied())
+            .collect();
+        let sum = self.0.sum_ms as f64 / 1000.0;
+        encoder.encode_histogram::<NoLabelSet>(sum, self.0.count(), &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
 
 /// The metrics a running [`run`] task keeps up to date, shared with the HTTP API.
 pub type SharedMetrics = Arc<Mutex<Metrics>>;
@@ -90,7 +109,11 @@ impl Metrics {
         for (labels, n) in &by_status {
             incidents.get_or_create(labels).set(*n);
         }
-        registry.register("incidents", "Incidents by status and signature", incidents);
+        registry.register(
+            "incidents",
+            format!("Incidents in memory (open, and the last {KEEP_CLOSED} closed) by status and signature"),
+            incidents,
+        );
 
         let detected = Counter::<u64>::default();
         detected.inc_by(s.counts.detected as u64);
@@ -99,6 +122,28 @@ impl Metrics {
             "Incidents detected since the journal began",
             detected,
         );
+        // Exact, unlike the gauge above once closed incidents leave memory.
+        for (name, help, n) in [
+            (
+                "incidents_resolved",
+                "Incidents resolved since the journal began",
+                s.counts.resolved,
+            ),
+            (
+                "incidents_escalated",
+                "Escalations since the journal began",
+                s.counts.escalated,
+            ),
+            (
+                "incidents_closed",
+                "Incidents closed by hand since the journal began",
+                s.counts.closed,
+            ),
+        ] {
+            let counter = Counter::<u64>::default();
+            counter.inc_by(n as u64);
+            registry.register(name, help, counter);
+        }
 
         let actions = Family::<Labels, Counter>::default();
         for (result, n) in [
@@ -111,10 +156,7 @@ impl Metrics {
         }
         registry.register("actions", "Remediation actions by result", actions);
 
-        let ttr = Histogram::new(TTR_BUCKETS);
-        for ms in &s.ttr_ms {
-            ttr.observe(*ms as f64 / 1000.0);
-        }
+        let ttr = Resolved(s.ttr_histogram.clone());
         registry.register_with_unit(
             "time_to_resolve",
             "Time from the first bad probe to the good one, per resolved incident",

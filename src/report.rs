@@ -386,6 +386,14 @@ pub fn summary(state: &State, after_seq: u64) -> String {
         count(Status::AwaitingApproval),
         run.iter().filter(|i| i.status.is_open()).count(),
     );
+    // Closed before the last KEEP_CLOSED: counted above only while in memory.
+    let gone = state.archived.since(after_seq);
+    if gone > 0 {
+        let _ = writeln!(
+            out,
+            "(and {gone} earlier incidents of this run, closed and no longer in memory: see the journal)"
+        );
+    }
     for (name, samples) in [("time to detect ", &ttd), ("time to resolve", &ttr)] {
         let p = |q| percentile(samples, q).map_or("-".to_string(), |v| format!("{v} ms"));
         let _ = writeln!(

@@ -1,6 +1,11 @@
 //! `State::apply` folds events into everything the engine and the screens need.
 //! It is pure (no I/O, no clock): times come from the events, so replaying the
 //! journal rebuilds exactly the state of the live run.
+//!
+//! Its memory is bounded however long the history ([`bounded`]): open incidents
+//! and the last [`KEEP_CLOSED`] closed ones are held whole; older ones only as
+//! the seqs where the journal holds them ([`State::archived`]), from which
+//! `journal::read_incident` folds one back when asked.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -9,6 +14,12 @@ use std::time::Duration;
 
 use crate::clock;
 use crate::event::{Decision, Event, EventKind, IncidentId, Registration, Severity};
+
+mod bounded;
+pub use bounded::{
+    Archive, Histogram, KEEP_CLOSED, KEEP_SAMPLES, Samples, Span, TIMELINE_HEAD, TIMELINE_TAIL,
+    TTR_BUCKETS_MS,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct State {
@@ -19,7 +30,13 @@ pub struct State {
     pub dry_run: bool,
     pub paused: bool,
     pub targets: BTreeMap<String, TargetState>,
+    /// Open incidents and the last [`KEEP_CLOSED`] closed ones, whole.
     pub incidents: BTreeMap<IncidentId, Incident>,
+    /// Closed incidents still in `incidents`, in the order they closed: the
+    /// first leaves memory when one more closes than [`KEEP_CLOSED`].
+    closed_order: VecDeque<IncidentId>,
+    /// Incidents closed before those: only where the journal holds them.
+    pub archived: Archive,
     /// One open incident per (target, signature).
     #[serde(skip)]
     open: BTreeMap<(String, String), IncidentId>,
@@ -31,9 +48,12 @@ pub struct State {
     remediations: Remediations,
     pub running_actions: usize,
     pub counts: Counts,
-    /// Time to detect and to resolve of every resolved incident, in order.
-    pub ttd_ms: Vec<u64>,
-    pub ttr_ms: Vec<u64>,
+    /// Time to detect and to resolve of the last [`KEEP_SAMPLES`] resolved
+    /// incidents, in order (time to resolve: only those a fix resolved).
+    pub ttd_ms: Samples,
+    pub ttr_ms: Samples,
+    /// Every time to resolve of `ttr_ms`, ever: counted by bucket for `/metrics`.
+    pub ttr_histogram: Histogram,
     /// Targets added at run time and not removed since, by name.
     pub registered: BTreeMap<String, Registration>,
 }
@@ -149,8 +169,31 @@ pub struct Incident {
     pub close_note: Option<String>,
     pub resolved_at: Option<Timestamp>,
     pub time_to_resolve_ms: Option<u64>,
-    /// Every event about this incident, in order: its timeline for the detail view.
+    /// The events about this incident, in order: its timeline for the detail
+    /// view. Past [`TIMELINE_HEAD`] + [`TIMELINE_TAIL`] events, those after the
+    /// first `TIMELINE_HEAD` leave, oldest first, and are counted in `timeline_elided`.
     pub timeline: Vec<Event>,
+    /// Events left out of `timeline` after its first `TIMELINE_HEAD` (the journal has them).
+    pub timeline_elided: u64,
+}
+
+impl Incident {
+    fn record(&mut self, event: &Event) {
+        if self.timeline.len() >= TIMELINE_HEAD + TIMELINE_TAIL {
+            self.timeline.remove(TIMELINE_HEAD);
+            self.timeline_elided = self.timeline_elided.saturating_add(1);
+        }
+        self.timeline.push(event.clone());
+    }
+
+    /// Where the journal holds it: the seqs of its first and last events.
+    pub fn span(&self) -> Option<Span> {
+        Some(Span {
+            id: self.id,
+            first_seq: self.timeline.first()?.seq,
+            last_seq: self.timeline.last()?.seq,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,10 +270,13 @@ impl State {
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = self.last_seq.max(event.seq);
         self.last_ts = Some(event.ts);
-        if let Some(id) = event.kind.incident_id()
-            && let Some(inc) = self.incidents.get_mut(&id)
-        {
-            inc.timeline.push(event.clone());
+        if let Some(id) = event.kind.incident_id() {
+            match self.incidents.get_mut(&id) {
+                Some(inc) => inc.record(event),
+                None => {
+                    self.archived.touch(id, event.seq);
+                }
+            }
         }
         match &event.kind {
             EventKind::EngineStarted {
@@ -279,6 +325,8 @@ impl State {
                 self.counts.detected = self.counts.detected.saturating_add(1);
                 self.open
                     .insert((target.clone(), signature.clone()), *incident_id);
+                // A damaged journal may reuse an id: the newer incident is the one kept.
+                self.archived.remove(*incident_id);
                 self.incidents.insert(
                     *incident_id,
                     Incident {
@@ -311,6 +359,7 @@ impl State {
                         resolved_at: None,
                         time_to_resolve_ms: None,
                         timeline: vec![event.clone()],
+                        timeline_elided: 0,
                     },
                 );
             }
@@ -439,7 +488,9 @@ impl State {
                     // by itself (or that its reporter called over) fixed nothing.
                     if inc.attempts.iter().any(|a| a.ok == Some(true)) {
                         self.ttr_ms.push(*time_to_resolve_ms);
+                        self.ttr_histogram.observe(*time_to_resolve_ms);
                     }
+                    self.closed(*incident_id);
                 }
             }
             EventKind::IncidentEscalated {
@@ -502,6 +553,7 @@ impl State {
                     self.open
                         .remove(&(inc.target.clone(), inc.signature.clone()));
                     self.counts.closed = self.counts.closed.saturating_add(1);
+                    self.closed(*incident_id);
                 }
             }
             EventKind::ChaosInjected { .. } => {}
@@ -531,6 +583,26 @@ impl State {
             EventKind::TargetDeregistered { target, .. } => {
                 self.targets.remove(target);
                 self.registered.remove(target);
+            }
+        }
+    }
+
+    /// `id` has just closed: it joins the closed incidents kept whole, and the
+    /// one closed longest ago beyond [`KEEP_CLOSED`] leaves memory.
+    fn closed(&mut self, id: IncidentId) {
+        self.closed_order.push_back(id);
+        while self.closed_order.len() > KEEP_CLOSED {
+            let Some(oldest) = self.closed_order.pop_front() else {
+                break;
+            };
+            // Only a closed one leaves (a damaged journal may have reopened it).
+            if self
+                .incidents
+                .get(&oldest)
+                .is_some_and(|i| !i.status.is_open())
+                && let Some(span) = self.incidents.remove(&oldest).and_then(|i| i.span())
+            {
+                self.archived.insert(span);
             }
         }
     }
@@ -575,7 +647,8 @@ impl State {
 
     /// After the largest id seen; `None` once u64 is used up.
     pub fn next_incident_id(&self) -> Option<IncidentId> {
-        match self.incidents.keys().next_back() {
+        let in_memory = self.incidents.keys().next_back().copied();
+        match in_memory.max(self.archived.last_id()) {
             Some(id) => id.0.checked_add(1).map(IncidentId),
             None => Some(IncidentId(1)),
         }
@@ -638,11 +711,11 @@ impl State {
 }
 
 /// The `p`-th percentile (0..=100) by nearest rank; `None` for no samples.
-pub fn percentile(samples: &[u64], p: f64) -> Option<u64> {
-    if samples.is_empty() {
+pub fn percentile<'a>(samples: impl IntoIterator<Item = &'a u64>, p: f64) -> Option<u64> {
+    let mut sorted: Vec<u64> = samples.into_iter().copied().collect();
+    if sorted.is_empty() {
         return None;
     }
-    let mut sorted = samples.to_vec();
     sorted.sort_unstable();
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])

@@ -476,13 +476,15 @@ fn ten_thousand_resolved_incidents_render() {
         let terminal = render(&model, w, h);
         assert!(find(terminal.backend().buffer(), "#10000").is_some());
     }
-    // Selecting the oldest of 10,000 scrolls the list down to it.
+    // The console keeps the last KEEP_CLOSED closed of them (the rest are in
+    // the journal); selecting the oldest kept scrolls the list down to it.
+    assert_eq!(model.state.incidents.len(), autoheal::state::KEEP_CLOSED);
     model.ui.focus = Pane::Incidents;
-    model.select_row(Pane::Incidents, 9_999);
+    model.select_row(Pane::Incidents, autoheal::state::KEEP_CLOSED - 1);
     let terminal = render(&model, 120, 40);
     let buf = terminal.backend().buffer();
     let list = find(buf, " Incidents").expect("incidents pane");
-    assert!(find_from(buf, list, "#1 ").is_some());
+    assert!(find_from(buf, list, "#9001 ").is_some());
 }
 
 #[test]

@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use super::{Api, deliver, error};
 use crate::event::{Command, IncidentId};
+use crate::journal;
 use crate::metrics;
-use crate::state::{self, Incident, Status};
+use crate::state::{self, Incident, Span, Status};
 
 /// Most incidents one list answers with, whatever `limit` asks.
 pub const MAX_LIST: usize = 1000;
@@ -128,21 +129,59 @@ fn summary(incident: &Incident) -> Value {
 }
 
 /// `GET /api/incidents/{id}`: one incident with its timeline; `id` as a number
-/// or as the console shows it (`#12`).
+/// or as the console shows it (`#12`). One that left memory (closed before the
+/// last `KEEP_CLOSED`) is folded again from its events in the journal.
 pub async fn one(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.trim_start_matches('#').parse::<u64>() else {
         return error(StatusCode::BAD_REQUEST, "an incident id is a number");
     };
-    with_state(&api, |s| match s.incidents.get(&IncidentId(id)) {
-        Some(incident) => Json(incident).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no incident {id}")),
-    })
+    let found = read(&api, |s| match s.incidents.get(&IncidentId(id)) {
+        Some(incident) => Ok(Json(incident).into_response()),
+        None => Err(s.archived.get(IncidentId(id))),
+    });
+    match found {
+        None => no_state(),
+        Some(Ok(response)) => response,
+        Some(Err(None)) => error(StatusCode::NOT_FOUND, format!("no incident {id}")),
+        Some(Err(Some(span))) => from_journal(&api, span).await,
+    }
+}
+
+/// An incident that left memory, read back from the journal (off the async
+/// workers: it may decompress a segment).
+async fn from_journal(api: &Api, span: Span) -> Response {
+    let (id, first, last) = (span.id, span.first_seq, span.last_seq);
+    let Some(path) = api.journal.clone() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "incident {id} is in the journal (seq {first}-{last}), which this API does not read"
+            ),
+        );
+    };
+    match tokio::task::spawn_blocking(move || journal::read_incident(&path, span)).await {
+        Ok(Ok(Some(incident))) => Json(incident).into_response(),
+        Ok(Ok(None)) => error(
+            StatusCode::GONE,
+            format!(
+                "incident {id} was at seq {first}-{last} of the journal, which retention has deleted"
+            ),
+        ),
+        Ok(Err(e)) => {
+            tracing::error!("cannot read incident {id} from the journal: {e}");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read incident {id} from the journal: {e}"),
+            )
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}")),
+    }
 }
 
 /// `GET /api/metrics`: the figures of `/metrics` as one JSON object.
 pub async fn figures(State(api): State<Arc<Api>>) -> Response {
     with_state(&api, |s| {
-        let p = |samples: &[u64], q| state::percentile(samples, q);
+        let p = |samples: &state::Samples, q| state::percentile(samples, q);
         Json(json!({
             "incidents": counts(s),
             "actions": { "ok": s.counts.actions_ok, "failed": s.counts.actions_failed },

@@ -50,7 +50,10 @@ pub fn markdown(i: &Incident, state: &State) -> String {
         let _ = writeln!(md, "| {k} | {} |", v.replace('|', "\\|"));
     }
     md.push_str("\n## Timeline\n\n```\n");
-    for event in &i.timeline {
+    for (n, event) in i.timeline.iter().enumerate() {
+        if n == crate::state::TIMELINE_HEAD && i.timeline_elided > 0 {
+            let _ = writeln!(md, "... {} more events (in the journal)", i.timeline_elided);
+        }
         let _ = writeln!(md, "{}", line(event, state));
     }
     md.push_str("```\n");

@@ -192,10 +192,14 @@ impl Runner {
             }
             _ => return Ok(()),
         };
+        let conflict = |why: String| Err(Declined::Conflict(format!("incident {id} {why}")));
         let Some(inc) = self.state.incidents.get(id) else {
+            // Left memory: it closed long ago (see `State::archived`).
+            if self.state.archived.get(*id).is_some() {
+                return conflict(format!("closed long ago, not {wanted}"));
+            }
             return Err(Declined::NotFound(format!("no incident {id}")));
         };
-        let conflict = |why: String| Err(Declined::Conflict(format!("incident {id} {why}")));
         let fits = match command {
             Command::Approve { .. } | Command::Reject { .. } => {
                 inc.status == Status::AwaitingApproval

@@ -13,7 +13,7 @@ use super::wording::{LABEL_W, describe, tone_color};
 use super::wrap::wrap;
 use super::{Ctx, centered, duration_ms, hints, modal_block, status_color};
 use crate::event::IncidentId;
-use crate::state::{Incident, Status};
+use crate::state::{Incident, KEEP_CLOSED, Status, TIMELINE_HEAD};
 
 const FIELD_W: usize = 12;
 
@@ -31,7 +31,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect, id: IncidentId, scroll: us
         ),
         None => (
             vec![Span::raw(format!("Incident {id}"))],
-            vec![Line::from(Span::styled(" no such incident", ctx.muted()))],
+            gone(ctx, id, text_w),
         ),
     };
     let height = u16::try_from(lines.len() + 2)
@@ -245,7 +245,15 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
 
     out.push(Line::default());
     out.push(heading(ctx, "Timeline"));
-    for event in &inc.timeline {
+    for (i, event) in inc.timeline.iter().enumerate() {
+        if i == TIMELINE_HEAD && inc.timeline_elided > 0 {
+            let elided = inc.timeline_elided;
+            let text = format!(
+                "  … {elided} more events, not kept in memory: see GET /api/incidents/{} or the journal",
+                inc.id.0
+            );
+            wrap(&mut out, vec![], 4, &text, ctx.muted(), width);
+        }
         let d = describe(ctx, event);
         let label_w = LABEL_W;
         let prefix = vec![
@@ -267,6 +275,21 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
             width,
         );
     }
+    out
+}
+
+/// Not in memory: closed before the last `KEEP_CLOSED`, it is in the journal
+/// (this console does not read it back), or it never was.
+fn gone(ctx: &Ctx, id: IncidentId, width: usize) -> Vec<Line<'static>> {
+    let Some(span) = ctx.model.state.archived.get(id) else {
+        return vec![Line::from(Span::styled(" no such incident", ctx.muted()))];
+    };
+    let text = format!(
+        "older than the last {KEEP_CLOSED} closed incidents: see GET /api/incidents/{} or the journal (seq {}-{})",
+        id.0, span.first_seq, span.last_seq
+    );
+    let mut out = Vec::new();
+    wrap(&mut out, vec![Span::raw(" ")], 1, &text, ctx.muted(), width);
     out
 }
 

@@ -172,7 +172,7 @@ fn draw_history(frame: &mut Frame, ctx: &Ctx, area: Rect) {
 
     let ttr = &ctx.model.state.ttr_ms;
     let shown = LAST_RESOLVED.min(usize::from(right.width));
-    let recent = &ttr[ttr.len().saturating_sub(shown)..];
+    let recent = &ttr.last(shown)[..];
     let Some(label) = ttr_label(ctx, recent, usize::from(right.width)) else {
         return;
     };

@@ -31,7 +31,7 @@ fn numbers(ctx: &Ctx) -> Numbers {
         .values()
         .filter(|i| i.decision.is_some())
         .fold((0.0, 0usize), |(s, n), i| (s + i.confidence, n + 1));
-    let [p50, p95] = percentiles(&state.ttr_ms, [50.0, 95.0]);
+    let [p50, p95] = percentiles(&state.ttr_ms.to_vec(), [50.0, 95.0]);
     Numbers {
         total: state.counts.detected,
         resolved: state.counts.resolved,
