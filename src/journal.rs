@@ -17,6 +17,7 @@ mod archive;
 mod policy;
 mod read;
 pub mod segment;
+pub mod snapshot;
 
 pub use archive::retain;
 pub use policy::{Retention, Rotate, parse_size};
