@@ -83,7 +83,7 @@ fn main() {
     let mut escalated: Vec<IncidentId> = Vec::new();
     let mut id = 0u64;
     'run: loop {
-        if id % 5_000 == 0
+        if id.is_multiple_of(5_000)
             && !w.emit(
                 100,
                 EventKind::EngineStarted {
@@ -104,7 +104,7 @@ fn main() {
         let incident_id = IncidentId(id);
         let target = SERVICES[(id % 3) as usize].to_string();
         let (fault, playbook, step, path) = FIXES[(id / 3 % 3) as usize];
-        let fails = id % 40 == 0;
+        let fails = id.is_multiple_of(40);
         let action = format!("http POST http://127.0.0.1:{}{path}", 40_000 + id % 3);
         let started_at = w.at + Duration::from_millis(2_000);
         let detail = format!("HTTP 503 in 3ms: {{\"status\":\"degraded\",\"fault\":\"{fault}\"}}");

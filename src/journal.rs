@@ -92,6 +92,15 @@ impl Journal {
         &self.path
     }
 
+    /// Where the next line goes: for a snapshot, so a start can seek past
+    /// what it folded. `None` while the live file holds no event.
+    pub fn position(&self) -> Option<snapshot::Position> {
+        self.span.map(|(first, _, _)| snapshot::Position {
+            live_first: first,
+            offset: self.size,
+        })
+    }
+
     /// Changes when it rotates and what it keeps, from the next line on.
     pub fn set_policy(&mut self, rotate: Rotate, retention: Retention) {
         (self.rotate, self.retention) = (rotate, retention);

@@ -471,7 +471,8 @@ impl Runner {
         if let Some(snapshots) = &mut self.snapshots
             && !self.journal_failed
         {
-            snapshots.finish(&self.state).await;
+            let position = self.journal.as_ref().and_then(Journal::position);
+            snapshots.finish(&self.state, position).await;
         }
         match self.failure.take() {
             Some(failure) => Err(failure),
@@ -510,7 +511,8 @@ impl Runner {
         if let Some(snapshots) = &mut self.snapshots
             && !self.journal_failed
         {
-            snapshots.after_event(&self.state);
+            let position = self.journal.as_ref().and_then(Journal::position);
+            snapshots.after_event(&self.state, position);
         }
         let _ = self.events.send(event);
     }

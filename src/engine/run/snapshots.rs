@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
-use crate::journal::snapshot;
+use crate::journal::snapshot::{self, Position};
 use crate::state::State;
 
 /// Events between two snapshots: at about 200 bytes a line, a start replays
@@ -43,7 +43,8 @@ impl Snapshots {
 
     /// Counts one event; when due (and no write is under way) hands a copy
     /// of `state` to a blocking task, so the loop never waits on the disk.
-    pub(super) fn after_event(&mut self, state: &State) {
+    /// `position` is where the journal's live file ends after `state`'s last event.
+    pub(super) fn after_event(&mut self, state: &State, position: Option<Position>) {
         self.since = self.since.saturating_add(1);
         if self.since < self.every || self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
             return;
@@ -58,26 +59,32 @@ impl Snapshots {
         );
         let (journal, on_disk) = (self.journal.clone(), self.on_disk.clone());
         self.writing = Some(tokio::task::spawn_blocking(move || {
-            write(&journal, &copy, &on_disk)
+            write(&journal, &copy, position, &on_disk)
         }));
     }
 
     /// At a clean stop: waits for a write under way, then writes `state`.
-    pub(super) async fn finish(&mut self, state: &State) {
+    pub(super) async fn finish(&mut self, state: &State, position: Option<Position>) {
         if let Some(writing) = self.writing.take() {
             let _ = writing.await;
         }
         let (journal, on_disk, copy) = (self.journal.clone(), self.on_disk.clone(), state.clone());
-        if let Err(e) = tokio::task::spawn_blocking(move || write(&journal, &copy, &on_disk)).await
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || write(&journal, &copy, position, &on_disk)).await
         {
             tracing::error!("snapshot writer died: {e}");
         }
     }
 }
 
-fn write(journal: &std::path::Path, state: &State, on_disk: &AtomicU64) {
+fn write(
+    journal: &std::path::Path,
+    state: &State,
+    position: Option<Position>,
+    on_disk: &AtomicU64,
+) {
     let started = Instant::now();
-    match snapshot::write(journal, state) {
+    match snapshot::write(journal, state, position) {
         Ok(Some(seq)) => {
             on_disk.store(seq, Ordering::Relaxed);
             tracing::debug!("snapshot at seq {seq} written in {:?}", started.elapsed());
