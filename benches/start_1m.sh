@@ -14,6 +14,9 @@
 #   rss@start peak resident memory by then (VmHWM in /proc/PID/status)
 #   maxrss   peak resident memory of the whole run, clean stop (SIGTERM, which
 #            writes the snapshot) included, from GNU `/usr/bin/time -v`
+# and then, from examples/snapshot_costs.rs, the pause a periodic snapshot
+# costs the engine loop (a clone of the state) and the snapshot's write and
+# read times and size.
 #
 # Usage: benches/start_1m.sh [EVENTS]       (RUNS=N to change the run count)
 # Needs GNU time (`apt-get install -y time`; installed here when run as root).
@@ -32,7 +35,7 @@ else
   echo "GNU time is missing (apt-get install -y time): maxrss is not measured" >&2
 fi
 
-cargo build --release --quiet --bin autoheal-tui --example gen_journal
+cargo build --release --quiet --bin autoheal-tui --example gen_journal --example snapshot_costs
 BIN=$PWD/target/release/autoheal-tui
 GEN=$PWD/target/release/examples/gen_journal
 HZ=$(getconf CLK_TCK)
@@ -88,4 +91,4 @@ for run in $(seq "$RUNS"); do
   read -r ms cpu hwm max < <(start_once)
   printf '%-10s %4s %10s %8s %13s %12s\n' yes "$run" "$ms" "$cpu" "$hwm" "$max"
 done
-echo "snapshot: $(du -k "$J.snapshot" | cut -f1) KiB"
+"$PWD/target/release/examples/snapshot_costs" "$J"
