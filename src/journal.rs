@@ -17,6 +17,7 @@ mod archive;
 mod policy;
 mod read;
 pub mod segment;
+pub mod snapshot;
 
 pub use archive::retain;
 pub use policy::{Retention, Rotate, parse_size};
@@ -89,6 +90,15 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the next line goes: for a snapshot, so a start can seek past
+    /// what it folded. `None` while the live file holds no event.
+    pub fn position(&self) -> Option<snapshot::Position> {
+        self.span.map(|(first, _, _)| snapshot::Position {
+            live_first: first,
+            offset: self.size,
+        })
     }
 
     /// Changes when it rotates and what it keeps, from the next line on.

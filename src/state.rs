@@ -21,7 +21,7 @@ pub use bounded::{
     TTR_BUCKETS_MS,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// The largest seq seen: a damaged or out-of-order journal line never makes
     /// the next event reuse a number.
@@ -41,7 +41,10 @@ pub struct State {
     #[serde(skip)]
     open: BTreeMap<(String, String), IncidentId>,
     /// Per (playbook, step): how often it fixed things.
-    #[serde(serialize_with = "learning_as_list")]
+    #[serde(
+        serialize_with = "learning_as_list",
+        deserialize_with = "forms::learning_from_list"
+    )]
     pub learning: HashMap<(String, String), StepRecord>,
     /// Remediations of real (not chaos) incidents, for cooldown, flap guard and rate limits.
     #[serde(skip)]
@@ -58,7 +61,7 @@ pub struct State {
     pub registered: BTreeMap<String, Registration>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub detected: usize,
     pub resolved: usize,
@@ -79,7 +82,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TargetState {
     pub failing: bool,
     pub signature: Option<String>,
@@ -131,7 +134,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: IncidentId,
     pub target: String,
@@ -196,7 +199,7 @@ impl Incident {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     pub step: String,
     pub action: String,
@@ -207,7 +210,7 @@ pub struct Attempt {
     pub output: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub successes: u32,
     pub failures: u32,
@@ -230,16 +233,25 @@ fn learning_as_list<S: serde::Serializer>(
     seq.end()
 }
 
+/// What the fold keeps beside the fields it shows (they are `#[serde(skip)]`):
+/// a snapshot carries it, so that loading one restores exactly what the fold built.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Internals {
+    open: Vec<((String, String), IncidentId)>,
+    remediations: Remediations,
+}
+
 /// How long remediations are remembered for policy (the longest window: one hour).
 const REMEDIATION_MEMORY: Duration = Duration::from_secs(3600);
 
 /// When real remediations started, indexed for the policy's questions so that
 /// none of them scans the last hour: time-ordered queues answer counts in a
 /// window by binary search, and the latest per (target, playbook) is kept.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Remediations {
     all: VecDeque<Timestamp>,
     by_target: HashMap<String, VecDeque<Timestamp>>,
+    #[serde(with = "forms::pairs")]
     last: HashMap<(String, String), Timestamp>,
 }
 
@@ -267,6 +279,20 @@ impl Remediations {
 }
 
 impl State {
+    /// What serde leaves out of `self`, for a snapshot.
+    pub fn internals(&self) -> Internals {
+        Internals {
+            open: self.open.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            remediations: self.remediations.clone(),
+        }
+    }
+
+    /// Puts back what [`State::internals`] took out, after loading a snapshot.
+    pub fn restore(&mut self, internals: Internals) {
+        self.open = internals.open.into_iter().collect();
+        self.remediations = internals.remediations;
+    }
+
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = self.last_seq.max(event.seq);
         self.last_ts = Some(event.ts);
@@ -721,5 +747,6 @@ pub fn percentile<'a>(samples: impl IntoIterator<Item = &'a u64>, p: f64) -> Opt
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
+mod forms;
 #[cfg(test)]
 mod tests;

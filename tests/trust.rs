@@ -130,7 +130,10 @@ async fn a_signature_that_climbs_out_of_its_directory_is_refused_and_escalated()
     );
     let (state, _, dir) = rig.stop().await;
     assert!(!dir.path().join("escape").exists(), "the signature escaped");
-    assert_eq!(files_in(dir.path()), ["a", "journal.jsonl", "playbooks"]);
+    assert_eq!(
+        files_in(dir.path()),
+        ["a", "journal.jsonl", "journal.jsonl.snapshot", "playbooks"]
+    );
     // A human has it, with the reason, in the audit journal too.
     assert_eq!(state.incidents[&refused].reason, reason);
     let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();

@@ -5,6 +5,7 @@ mod probes;
 mod registry;
 mod remedy;
 mod resume;
+mod snapshots;
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,7 @@ use crate::journal::{self, Journal};
 use crate::monitor::{Observation, Prober};
 use crate::playbook::{Playbook, Playbooks, Signal, SignalKind};
 use crate::state::{Incident, State};
+use snapshots::{SNAPSHOT_EVERY, Snapshots};
 
 /// Everything the engine needs to run.
 pub struct Settings {
@@ -66,6 +68,10 @@ pub struct Engine {
     state: State,
     journal: Option<Journal>,
     skipped_lines: usize,
+    /// The snapshot start-up began from, and the journal events folded after it.
+    snapshot_seq: Option<u64>,
+    replayed: u64,
+    snapshot_every: u64,
     events: broadcast::Sender<Event>,
     samples: broadcast::Sender<Sample>,
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
@@ -73,15 +79,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Replays the journal into `State`. Damaged lines are skipped with a warning.
+    /// Rebuilds `State` from the journal's snapshot and the journal after it
+    /// (or the whole journal, without a snapshot it can trust). Damaged lines
+    /// are skipped with a warning.
     pub fn new(settings: Settings) -> anyhow::Result<Engine> {
         use anyhow::Context as _;
         let mut state = State::default();
-        let mut skipped_lines = 0;
+        let (mut skipped_lines, mut snapshot_seq, mut replayed) = (0, None, 0);
         let journal = match &settings.journal {
             Some(path) => {
-                let skipped = journal::replay(path, |e| state.apply(&e))
+                let restored = journal::snapshot::restore(path)
                     .with_context(|| format!("cannot read journal {}", path.display()))?;
+                (state, snapshot_seq, replayed) =
+                    (restored.state, restored.snapshot_seq, restored.replayed);
+                let skipped = restored.skipped;
                 if let Some(why) = used_up(&state) {
                     anyhow::bail!(
                         "journal {p}: {why}, so no new event could be numbered; \
@@ -122,6 +133,9 @@ impl Engine {
             state,
             journal,
             skipped_lines,
+            snapshot_seq,
+            replayed,
+            snapshot_every: SNAPSHOT_EVERY,
             events: broadcast::channel(16_384).0,
             samples: broadcast::channel(1024).0,
             commands: mpsc::channel(1024),
@@ -139,6 +153,22 @@ impl Engine {
             journal.set_policy(rotate, retention);
         }
         self
+    }
+
+    /// Writes a snapshot every `n` events (default [`SNAPSHOT_EVERY`]).
+    pub fn snapshot_every(mut self, n: u64) -> Self {
+        self.snapshot_every = n;
+        self
+    }
+
+    /// The seq of the snapshot start-up began from, if it found one to trust.
+    pub fn snapshot_seq(&self) -> Option<u64> {
+        self.snapshot_seq
+    }
+
+    /// How many journal events start-up folded (after the snapshot, if any).
+    pub fn replayed_events(&self) -> u64 {
+        self.replayed
     }
 
     /// The state rebuilt from the journal.
@@ -171,8 +201,13 @@ impl Engine {
     /// Starts probing and acting. The engine runs until `Command::Shutdown`
     /// or until every command sender is dropped.
     pub fn spawn(mut self) -> EngineHandle {
+        let snapshots = self
+            .settings
+            .journal
+            .clone()
+            .map(|path| Snapshots::new(path, self.snapshot_every, self.snapshot_seq));
         if let Some(journal) = &mut self.journal {
-            journal.retain(journal::first_needed_seq(&self.state));
+            journal.retain(needed_seq(&self.state, snapshots.as_ref()));
         }
         let (commands_tx, commands_rx) = self.commands;
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
@@ -194,6 +229,7 @@ impl Engine {
             state: self.state,
             journal: self.journal,
             journal_failed: false,
+            snapshots,
             events: self.events.clone(),
             samples: self.samples,
             internal_tx,
@@ -223,6 +259,16 @@ impl Engine {
             events: self.events,
             task,
         }
+    }
+}
+
+/// The first seq a start still needs: what open incidents need
+/// ([`journal::first_needed_seq`]) and the snapshot's last event on.
+fn needed_seq(state: &State, snapshots: Option<&Snapshots>) -> Option<u64> {
+    let needed = journal::first_needed_seq(state);
+    match (needed, snapshots.and_then(Snapshots::covered)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -336,6 +382,8 @@ struct Runner {
     state: State,
     journal: Option<Journal>,
     journal_failed: bool,
+    /// `None` without a journal.
+    snapshots: Option<Snapshots>,
     events: broadcast::Sender<Event>,
     samples: broadcast::Sender<Sample>,
     internal_tx: mpsc::UnboundedSender<Internal>,
@@ -419,6 +467,13 @@ impl Runner {
         {
             tracing::error!("cannot sync journal {}: {e}", journal.path().display());
         }
+        // A snapshot must hold only what the journal holds.
+        if let Some(snapshots) = &mut self.snapshots
+            && !self.journal_failed
+        {
+            let position = self.journal.as_ref().and_then(Journal::position);
+            snapshots.finish(&self.state, position).await;
+        }
         match self.failure.take() {
             Some(failure) => Err(failure),
             None => Ok(self.state),
@@ -444,13 +499,20 @@ impl Runner {
         };
         self.state.apply(&event);
         if let Some(journal) = &mut self.journal
-            && let Err(e) = journal.append(&event, || journal::first_needed_seq(&self.state))
+            && let Err(e) =
+                journal.append(&event, || needed_seq(&self.state, self.snapshots.as_ref()))
             && !std::mem::replace(&mut self.journal_failed, true)
         {
             tracing::error!(
                 "cannot write journal {}: {e}; events go on in memory",
                 journal.path().display()
             );
+        }
+        if let Some(snapshots) = &mut self.snapshots
+            && !self.journal_failed
+        {
+            let position = self.journal.as_ref().and_then(Journal::position);
+            snapshots.after_event(&self.state, position);
         }
         let _ = self.events.send(event);
     }

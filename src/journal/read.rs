@@ -131,7 +131,7 @@ struct Batch {
 }
 
 /// A line's number and its event, or why it is not one.
-type Parsed = (usize, Result<Event, String>);
+pub(super) type Parsed = (usize, Result<Event, String>);
 
 /// Sends the batches of one file; false once nobody listens.
 fn read_source(
@@ -189,7 +189,10 @@ fn read_source(
 
 /// Reads and parses up to [`REPLAY_BATCH`] bytes of whole lines (blank ones left
 /// out), and says whether the file ended.
-fn read_batch(reader: &mut impl BufRead, line: &mut usize) -> io::Result<(Vec<Parsed>, bool)> {
+pub(super) fn read_batch(
+    reader: &mut impl BufRead,
+    line: &mut usize,
+) -> io::Result<(Vec<Parsed>, bool)> {
     let mut out = Vec::new();
     let (mut buf, mut read) = (Vec::new(), 0);
     while read < REPLAY_BATCH {
