@@ -1,10 +1,11 @@
-//! When the engine writes its snapshot: every [`SNAPSHOT_EVERY`] events from
-//! a blocking task (the loop only clones the state), and on a clean stop.
+//! When the engine writes its snapshot: every [`SNAPSHOT_EVERY`] events (at
+//! most once per [`SNAPSHOT_GAP`]) from a blocking task (the loop only clones
+//! the state), and on a clean stop.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
@@ -15,11 +16,19 @@ use crate::state::State;
 /// at most a few MiB of journal after the snapshot.
 pub const SNAPSHOT_EVERY: u64 = 10_000;
 
+/// The least time between two snapshots. Copying the state pauses the loop
+/// (a few ms for a quiet fleet, tens of ms with ten thousand incidents open),
+/// so a burst of events costs one pause a minute, not one every 10,000 events;
+/// a start then replays at most a minute of the burst.
+pub const SNAPSHOT_GAP: Duration = Duration::from_secs(60);
+
 pub(super) struct Snapshots {
     journal: PathBuf,
     every: u64,
     /// Events since the last snapshot was started.
     since: u64,
+    /// When the last one was started during this run.
+    last: Option<Instant>,
     writing: Option<JoinHandle<()>>,
     /// The seq of the newest snapshot on disk; 0 for none.
     on_disk: Arc<AtomicU64>,
@@ -31,6 +40,7 @@ impl Snapshots {
             journal,
             every: every.max(1),
             since: 0,
+            last: None,
             writing: None,
             on_disk: Arc::new(AtomicU64::new(loaded.unwrap_or(0))),
         }
@@ -46,10 +56,12 @@ impl Snapshots {
     /// `position` is where the journal's live file ends after `state`'s last event.
     pub(super) fn after_event(&mut self, state: &State, position: Option<Position>) {
         self.since = self.since.saturating_add(1);
-        if self.since < self.every || self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
+        let too_soon = self.last.is_some_and(|t| t.elapsed() < SNAPSHOT_GAP);
+        let writing = self.writing.as_ref().is_some_and(|w| !w.is_finished());
+        if self.since < self.every || too_soon || writing {
             return;
         }
-        self.since = 0;
+        (self.since, self.last) = (0, Some(Instant::now()));
         let cloned_at = Instant::now();
         let copy = state.clone();
         tracing::debug!(
