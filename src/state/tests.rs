@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::Severity;
 
 #[test]
 fn percentile_by_nearest_rank() {
