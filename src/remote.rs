@@ -382,9 +382,12 @@ async fn follow_telemetry(
 }
 
 /// Everyone `here` but this console (one entry of `who`: the same operator
-/// attached twice sees the other one).
+/// attached twice sees the other one). Behind named keys the daemon adds the
+/// key to each name (`alice@local (key ops)`).
 fn others(mut here: Vec<String>, who: Option<&str>) -> Vec<String> {
-    if let Some(i) = who.and_then(|w| here.iter().position(|h| h == w)) {
+    let me =
+        |h: &String, w: &str| h == w || h.strip_prefix(w).is_some_and(|k| k.starts_with(" (key "));
+    if let Some(i) = who.and_then(|w| here.iter().position(|h| me(h, w))) {
         here.remove(i);
     }
     here
@@ -516,6 +519,8 @@ mod tests {
             others(here, Some("alice@local")),
             ["alice@local", "bob@local"]
         );
+        let keyed = vec!["alice@local (key ops)".into(), "bob@local (key ro)".into()];
+        assert_eq!(others(keyed, Some("alice@local")), ["bob@local (key ro)"]);
     }
 
     #[test]

@@ -199,3 +199,56 @@ async fn nothing_listening_is_unreachable_not_an_empty_fleet() {
         Some("not sent: daemon unreachable")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_names_the_named_key_behind_each_console() {
+    let fleet = common::Fleet::start().await;
+    let engine = Engine::new(fleet.settings()).unwrap();
+    let telemetry = Hub::spawn(engine.samples());
+    let run = fleet.watched_by(engine);
+    let carol = ApiKey {
+        name: "oncall".into(),
+        key: "oncall-key-0123456789".into(),
+        role: autoheal::config::Role::Read,
+    };
+    let base = common::serve(Api {
+        keys: vec![ApiKey::token(TOKEN), carol],
+        telemetry: Some(telemetry),
+        ..run.api()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let attach = |who: &str, key: &str| {
+        http.get(format!("{base}/api/telemetry?who={who}"))
+            .header("x-api-key", key)
+            .send()
+    };
+    let _carol = attach("carol@local", "oncall-key-0123456789")
+        .await
+        .unwrap();
+    let _dave = attach("dave@local", TOKEN).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let here = loop {
+        let here: serde_json::Value = http
+            .get(format!("{base}/api/presence"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if here["here"].as_array().is_some_and(|h| h.len() == 2)
+            || tokio::time::Instant::now() > deadline
+        {
+            break here;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The shared token says nothing about who holds it, so it adds nothing.
+    assert_eq!(
+        here["here"],
+        serde_json::json!(["carol@local (key oncall)", "dave@local"])
+    );
+    run.stop().await;
+}

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
+use super::guard::Caller;
 use super::{Api, busy, error, server};
 use crate::config::{HostProbe, ProbeSpec};
 use crate::engine::Sample;
@@ -211,6 +212,7 @@ pub(super) struct Who {
 pub(super) async fn stream(
     State(api): State<Arc<Api>>,
     streams: Option<Extension<server::Streams>>,
+    caller: Option<Extension<Caller>>,
     Query(Who { who }): Query<Who>,
 ) -> Response {
     let Some(hub) = api.telemetry.clone() else {
@@ -227,6 +229,14 @@ pub(super) async fn stream(
     let place = match streams.map(|Extension(streams)| streams.take()) {
         Some(None) => return busy("too many streams are open; retry in a moment"),
         place => place.flatten(),
+    };
+    // Named by what the caller says, and by the named key that vouches for it
+    // (the one shared token tells nothing about who holds it).
+    let who = match (who, caller) {
+        (Some(who), Some(Extension(Caller(key)))) if key != "token" => {
+            Some(format!("{who} (key {key})"))
+        }
+        (who, _) => who,
     };
     let live = hub.lines.subscribe();
     if let Some(who) = &who {
