@@ -414,6 +414,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
 
 /// The console on a daemon: its event stream in, commands out over HTTP.
 async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut signals = StopSignals::install().context("cannot install signal handlers")?;
     tui::app::check_terminal(|k| std::env::var(k).ok(), true).map_err(anyhow::Error::msg)?;
     if !std::io::stdout().is_terminal() {
         bail!("standard output is not a terminal: attach needs one");
@@ -438,7 +439,12 @@ async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
         attached: true,
         remote: Some(link.feeds),
     };
-    tui::app::run(model, channels).await?;
+    // Ctrl-C, SIGTERM or a dropped SSH session (SIGHUP) end this console only,
+    // its terminal given back as on `q`; the daemon goes on.
+    tokio::select! {
+        ended = tui::app::run(model, channels) => ended?,
+        (_, name) = signals.next() => tracing::info!("attach: {name}; console closed"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -273,3 +273,40 @@ fn a_url_where_nothing_listens_is_an_error_on_screen_not_an_empty_fleet() {
         s.contains(&format!("daemon at 127.0.0.1:{port} unreachable")) && s.contains("retrying")
     });
 }
+
+#[test]
+fn sigterm_ends_an_attached_console_and_gives_the_terminal_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // In a shell that goes on after it, as in a real session.
+    let command = format!(
+        "HOME={home} TERM=xterm-256color {bin} attach http://127.0.0.1:{port}; echo \"attach ended: $?\"; sleep 60",
+        home = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_autoheal-tui"),
+    );
+    let Some(t) = Tmux::start("frank", 80, 24, &command) else {
+        return;
+    };
+    t.until("the console", Duration::from_secs(10), |t| {
+        t.screen().contains("unreachable")
+    });
+    // The console itself, not the shell around it.
+    let pattern = format!(
+        "^{} attach http://127.0.0.1:{port}",
+        env!("CARGO_BIN_EXE_autoheal-tui")
+    );
+    let pids = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&pids.stdout)
+        .lines()
+        .next()
+        .expect("the attach process")
+        .to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    // Left in the alternate screen and raw mode, the shell's line would never show.
+    t.until("the terminal given back", Duration::from_secs(10), |t| {
+        !t.alternate_screen() && t.screen().contains("attach ended: 0")
+    });
+}
