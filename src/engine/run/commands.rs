@@ -100,8 +100,7 @@ impl Runner {
                 step,
                 by,
             } => {
-                self.verifying.remove(&incident_id);
-                self.resume.remove(&incident_id);
+                self.forget_pending(incident_id);
                 self.emit(EventKind::IncidentRetried {
                     incident_id,
                     step,
@@ -117,8 +116,7 @@ impl Runner {
                 note,
                 by,
             } => {
-                self.verifying.remove(&incident_id);
-                self.resume.remove(&incident_id);
+                self.forget_pending(incident_id);
                 self.emit(EventKind::IncidentClosed {
                     incident_id,
                     note,
@@ -231,6 +229,13 @@ impl Runner {
             }
             _ => Ok(()),
         }
+    }
+
+    /// A human took the incident over (retry, close): a verification or a
+    /// resumption still pending for it no longer applies.
+    fn forget_pending(&mut self, id: IncidentId) {
+        self.verifying.remove(&id);
+        self.resume.remove(&id);
     }
 
     /// The playbook a retry would follow: the incident's own, or the one that matches now.
