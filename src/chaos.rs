@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
+use crate::engine::View;
 use crate::event::{Command, Event, EventKind};
-use crate::state::State;
 
 /// How long a fault injected into a target (by the monkey or an operator)
 /// keeps the monkey away from it before its incident shows; a fault that
@@ -23,13 +23,15 @@ pub struct Victim {
 
 /// Every `every` (jittered by ±50% so injections land at random points of
 /// the probe cycle), injects a random fault into a random victim that is
-/// healthy, has no open incident, and has no injected fault still to show (an
-/// operator's `DISK_FULL` is theirs to watch). Ends when the engine stops.
+/// healthy, has no open incident (as `view`, the engine's state, shows), and
+/// has no injected fault still to show (an operator's `DISK_FULL` is theirs to
+/// watch). Ends when the engine stops.
 pub async fn monkey(
     every: Duration,
     victims: Vec<Victim>,
     commands: mpsc::Sender<Command>,
     mut events: broadcast::Receiver<Event>,
+    view: View,
 ) {
     let victims: Vec<Victim> = victims
         .into_iter()
@@ -38,8 +40,6 @@ pub async fn monkey(
     if victims.is_empty() {
         return tracing::warn!("chaos monkey: no target offers a fault it could inject");
     }
-    // Our own fold of the event stream, to know who is healthy.
-    let mut state = State::default();
     // Faults injected whose incident has not been detected yet, by target.
     let mut injected: HashMap<String, Instant> = HashMap::new();
     let mut next = Instant::now() + jitter(every);
@@ -56,19 +56,21 @@ pub async fn monkey(
                         }
                         _ => {}
                     }
-                    state.apply(&event);
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = tokio::time::sleep_until(next) => {
                 next += jitter(every);
-                let healthy: Vec<&Victim> = victims
-                    .iter()
-                    .filter(|v| !state.targets.get(&v.target).is_some_and(|t| t.failing))
-                    .filter(|v| state.open_incidents_of(&v.target).next().is_none())
-                    .filter(|v| injected.get(&v.target).is_none_or(|at| at.elapsed() > UNSEEN_FAULT))
-                    .collect();
+                let healthy: Vec<&Victim> = {
+                    let state = view.read();
+                    victims
+                        .iter()
+                        .filter(|v| !state.targets.get(&v.target).is_some_and(|t| t.failing))
+                        .filter(|v| state.open_incidents_of(&v.target).next().is_none())
+                        .filter(|v| injected.get(&v.target).is_none_or(|at| at.elapsed() > UNSEEN_FAULT))
+                        .collect()
+                };
                 if healthy.is_empty() {
                     continue;
                 }
@@ -112,6 +114,7 @@ mod tests {
             vec![victim],
             commands,
             rx,
+            View::default(),
         ));
         // An operator injects DISK_FULL; its incident has not shown yet.
         let injected = EventKind::ChaosInjected {

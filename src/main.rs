@@ -11,7 +11,7 @@ use autoheal::chaos::{self, Victim};
 use autoheal::config::{Config, LoadError, Paths, Target, parse_duration};
 use autoheal::demo::{self, DemoFleet};
 use autoheal::engine::now_ms;
-use autoheal::engine::{Engine, STOP_WITHIN, Settings};
+use autoheal::engine::{Engine, STOP_WITHIN, Settings, View};
 use autoheal::event::Event;
 use autoheal::event::{Command, EventKind};
 use autoheal::playbook::Playbooks;
@@ -295,18 +295,19 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         },
     })?
     .journal_policy(config.journal_rotate, config.journal_retention);
-    let state: State = engine.state().clone();
-    let replayed = state.last_seq;
+    // One fold per process: the engine's. The API, metrics, notifier and
+    // printer read its state; the console keeps its own (as it does attached).
+    let state = engine.view();
+    let replayed = state.read().last_seq;
     let (events, samples) = (engine.subscribe(), engine.samples());
-    // Before spawning, so the metrics see every event from engine_started on.
     let metrics = api_listener
         .is_some()
-        .then(|| autoheal::metrics::spawn(state.clone(), engine.subscribe(), engine.samples()));
+        .then(|| autoheal::metrics::spawn(state.clone(), engine.samples()));
     let telemetry = api_listener
         .is_some()
         .then(|| autoheal::api::telemetry::Hub::spawn(engine.samples()));
     // Webhooks, in every mode (registered services bring their own);
-    // subscribed before spawning for the same reason.
+    // subscribed before spawning, to see every event from engine_started on.
     tokio::spawn(autoheal::notify::run(
         config.notify.clone(),
         engine.subscribe(),
@@ -336,6 +337,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             victims,
             handle.commands(),
             handle.subscribe(),
+            handle.view(),
         ));
     }
     tokio::spawn(stop_on_signal_or_timeout(
@@ -350,9 +352,9 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     let front = async {
         if cli.headless {
             eprintln!("autoheal-tui: {}; journal {}", meta.mode, journal.display());
-            print_events(events, state).await;
+            print_events(events, state, replayed).await;
         } else {
-            let model = console_model(state, meta, cli.theme.as_deref());
+            let model = console_model(state.read().clone(), meta, cli.theme.as_deref());
             let channels = Channels {
                 events,
                 samples,
@@ -484,13 +486,13 @@ fn console_model(state: State, meta: Meta, theme_name: Option<&str>) -> Model {
 }
 
 /// Headless mode: one line per event on stderr, then the summary of this run.
-async fn print_events(mut events: broadcast::Receiver<Event>, mut state: State) {
-    let replayed = state.last_seq;
+async fn print_events(mut events: broadcast::Receiver<Event>, state: View, replayed: u64) {
     loop {
         match events.recv().await {
             Ok(event) => {
-                state.apply(&event);
-                eprintln!("{}", report::line(&event, &state));
+                // The engine applied `event` before sending it: the state has it.
+                let line = report::line(&event, &state.read());
+                eprintln!("{line}");
                 if matches!(event.kind, EventKind::EngineStopped { .. }) {
                     break;
                 }
@@ -501,7 +503,7 @@ async fn print_events(mut events: broadcast::Receiver<Event>, mut state: State) 
             Err(broadcast::error::RecvError::Closed) => break,
         }
     }
-    eprint!("\n{}", report::summary(&state, replayed));
+    eprint!("\n{}", report::summary(&state.read(), replayed));
 }
 
 /// Headless logs go to stderr beside the event lines; the console's go to a

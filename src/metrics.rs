@@ -1,10 +1,11 @@
 //! `/metrics` in the OpenMetrics text format (which Prometheus scrapes).
 //!
-//! Nothing here counts on its own: [`Metrics`] keeps a `State` folded from the
-//! event stream, exactly as the journal replay builds it, plus the last probe
-//! [`Sample`] per target (telemetry, never journaled). Every scrape derives the
-//! numbers from those two into a fresh registry, so a daemon restart that
-//! replays the journal reports the same counts as before it.
+//! Nothing here counts on its own: [`Metrics`] reads the engine's `State`
+//! (its [`View`]: the fold of the events, exactly as the journal replay builds
+//! it) and keeps the last probe [`Sample`] per target (telemetry, never
+//! journaled). Every scrape derives the numbers from those two into a fresh
+//! registry, so a daemon restart that replays the journal reports the same
+//! counts as before it.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -19,8 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::engine::Sample;
-use crate::event::Event;
+use crate::engine::{Sample, View};
 use crate::state::{self, KEEP_CLOSED, State, TTR_BUCKETS_MS};
 
 /// The content type of [`Metrics::render`]'s output.
@@ -52,9 +52,9 @@ pub type SharedMetrics = Arc<Mutex<Metrics>>;
 
 type Labels = Vec<(&'static str, String)>;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Metrics {
-    state: State,
+    state: View,
     /// The last probe sample of each target.
     samples: BTreeMap<String, Sample>,
     /// Time between the last two probes of each target: its real period.
@@ -62,8 +62,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Starts from `state`: the engine's state replayed from the journal.
-    pub fn new(state: State) -> Metrics {
+    /// The metrics of the engine whose state `state` shows.
+    pub fn new(state: View) -> Metrics {
         Metrics {
             state,
             samples: BTreeMap::new(),
@@ -71,16 +71,9 @@ impl Metrics {
         }
     }
 
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    pub fn apply(&mut self, event: &Event) {
-        // Already folded in (the seed state and the stream may overlap).
-        if event.seq <= self.state.last_seq {
-            return;
-        }
-        self.state.apply(event);
+    /// The metrics of a state alone (no engine, no samples): tools and tests.
+    pub fn of(state: State) -> Metrics {
+        Metrics::new(View::of(state))
     }
 
     pub fn observe(&mut self, sample: Sample) {
@@ -94,7 +87,7 @@ impl Metrics {
 
     /// The whole exposition, `# EOF` included.
     pub fn render(&self) -> String {
-        let s = &self.state;
+        let s = &*self.state.read();
         let mut registry = Registry::with_prefix("autoheal");
 
         let incidents = Family::<Labels, Gauge>::default();
@@ -243,41 +236,22 @@ impl Metrics {
     }
 }
 
-/// Seeds the metrics with `state` and keeps them up to date in a task of their own.
-/// Take `events` and `samples` from the `Engine` before `Engine::spawn`, and
-/// `state` from `Engine::state`, so no event falls between the two.
-pub fn spawn(
-    state: State,
-    events: broadcast::Receiver<Event>,
-    samples: broadcast::Receiver<Sample>,
-) -> SharedMetrics {
+/// The metrics of the engine whose state `state` shows, kept up to date with
+/// its probe samples by a task of their own until the engine stops.
+pub fn spawn(state: View, samples: broadcast::Receiver<Sample>) -> SharedMetrics {
     let metrics = Arc::new(Mutex::new(Metrics::new(state)));
-    tokio::spawn(run(metrics.clone(), events, samples));
+    tokio::spawn(run(metrics.clone(), samples));
     metrics
 }
 
-/// Folds events and samples into `metrics` until the event stream closes.
-pub async fn run(
-    metrics: SharedMetrics,
-    mut events: broadcast::Receiver<Event>,
-    mut samples: broadcast::Receiver<Sample>,
-) {
-    let mut samples_open = true;
+/// Records each sample in `metrics` until the sample stream closes.
+pub async fn run(metrics: SharedMetrics, mut samples: broadcast::Receiver<Sample>) {
     loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Ok(event) => lock(&metrics).apply(&event),
-                Err(RecvError::Lagged(n)) => tracing::warn!(
-                    "metrics fell {n} events behind; counts are low until a restart replays the journal"
-                ),
-                Err(RecvError::Closed) => return,
-            },
-            sample = samples.recv(), if samples_open => match sample {
-                Ok(sample) => lock(&metrics).observe(sample),
-                // Samples are only the latest value: missing some loses nothing.
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => samples_open = false,
-            },
+        match samples.recv().await {
+            Ok(sample) => lock(&metrics).observe(sample),
+            // Samples are only the latest value: missing some loses nothing.
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
         }
     }
 }

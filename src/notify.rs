@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::config::{NotifyConfig, NotifyEvent, NotifyFormat};
+use crate::engine::View;
 use crate::event::{Command, Event, EventKind, IncidentId};
 use crate::report;
 use crate::state::State;
@@ -31,14 +32,14 @@ pub const BACKOFF: [Duration; 3] = [
     Duration::from_secs(1),
 ];
 
-/// Follows the event stream (folding it into `state`, to know each incident's
+/// Follows the event stream (reading the engine's `state` for each incident's
 /// target and signature) and notifies the matching hooks, until the engine stops.
 /// A service registered with a `webhook_url` is told (JSON, every event) about
 /// its own incidents, besides the config's hooks.
 pub async fn run(
     hooks: Vec<NotifyConfig>,
     mut events: broadcast::Receiver<Event>,
-    mut state: State,
+    state: View,
     commands: mpsc::Sender<Command>,
 ) {
     let client = reqwest::Client::builder()
@@ -55,15 +56,21 @@ pub async fn run(
             }
             Err(broadcast::error::RecvError::Closed) => break,
         };
-        state.apply(&event);
         if let Some(which) = notifies(&event.kind) {
-            let own = own_hook(&event, &state);
-            let matching = hooks.iter().filter(|h| h.events.contains(&which));
-            for hook in matching.chain(own.as_ref()) {
-                let body = body(hook.format, &event, &state);
+            // The engine applied `event` before sending it: the state has it.
+            let deliveries: Vec<(NotifyConfig, Vec<u8>)> = {
+                let state = state.read();
+                let own = own_hook(&event, &state);
+                let matching = hooks.iter().filter(|h| h.events.contains(&which));
+                matching
+                    .chain(own.as_ref())
+                    .map(|hook| (hook.clone(), body(hook.format, &event, &state)))
+                    .collect()
+            };
+            for (hook, body) in deliveries {
                 tokio::spawn(deliver(
                     client.clone(),
-                    hook.clone(),
+                    hook,
                     body,
                     event.kind.incident_id(),
                     commands.clone(),

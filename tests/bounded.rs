@@ -383,7 +383,7 @@ async fn an_incident_that_left_memory_reads_back_from_the_journal_as_it_was() {
     let engine = Engine::new(settings).unwrap();
     assert!(engine.state().archived.get(IncidentId(2)).is_some());
     assert!(!engine.state().incidents.contains_key(&IncidentId(2)));
-    let shared = metrics::spawn(engine.state().clone(), engine.subscribe(), engine.samples());
+    let shared = metrics::spawn(engine.view(), engine.samples());
     let rig = common::Rig::spawn(engine, dir);
     let base = common::serve(Api {
         metrics: Some(shared),
@@ -449,7 +449,7 @@ fn the_scraped_histogram_counts_every_fix_ever() {
     }
     let state = h.fold();
     assert_eq!(state.ttr_ms.len(), KEEP_SAMPLES);
-    let text = metrics::Metrics::new(state).render();
+    let text = metrics::Metrics::of(state).render();
     let value = |series: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))

@@ -23,7 +23,7 @@ async fn serve() -> (common::Run, String) {
         .filter_map(|t| Some((t.name.clone(), t.chaos.as_ref()?.faults.clone())))
         .collect();
     let engine = Engine::new(settings).unwrap();
-    let metrics = metrics::spawn(engine.state().clone(), engine.subscribe(), engine.samples());
+    let metrics = metrics::spawn(engine.view(), engine.samples());
     let run = fleet.watched_by(engine);
     let base = common::serve(Api {
         metrics: Some(metrics),

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use autoheal::config::{NotifyConfig, NotifyEvent, NotifyFormat};
 use autoheal::event::EventKind;
-use autoheal::state::State;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
@@ -54,7 +53,7 @@ async fn demo_with(hooks: Vec<NotifyConfig>) -> common::Run {
     tokio::spawn(autoheal::notify::run(
         hooks,
         run.handle.subscribe(),
-        State::default(),
+        run.handle.view(),
         run.handle.commands(),
     ));
     run

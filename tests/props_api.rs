@@ -52,8 +52,7 @@ impl Server {
             ..common::settings(dir.path(), TARGETS)
         };
         let engine = Engine::new(settings).unwrap();
-        let metrics =
-            autoheal::metrics::spawn(engine.state().clone(), engine.subscribe(), engine.samples());
+        let metrics = autoheal::metrics::spawn(engine.view(), engine.samples());
         let rig = Rig::spawn(engine, dir);
         let base = common::serve(Api {
             metrics: Some(metrics),

@@ -51,7 +51,7 @@ async fn start(dir: tempfile::TempDir, config: &str, playbooks: &[&str]) -> Setu
     tokio::spawn(autoheal::notify::run(
         Vec::new(),
         engine.subscribe(),
-        engine.state().clone(),
+        engine.view(),
         engine.commands(),
     ));
     let rig = Rig::spawn(engine, dir);

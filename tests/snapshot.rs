@@ -284,7 +284,7 @@ fn assert_falls_back(path: &Path, why: &str) {
     let mut n = 0;
     journal::replay(path, |_| n += 1).unwrap();
     assert_eq!(engine.replayed_events(), n, "the whole journal");
-    assert_eq!(engine.state(), &full_replay(path));
+    assert_eq!(*engine.state(), full_replay(path));
 }
 
 #[test]
@@ -295,7 +295,7 @@ fn a_good_snapshot_is_used_and_only_the_tail_is_replayed() {
     assert!(!log.contains("snapshot"), "{log}");
     assert_eq!(engine.snapshot_seq(), Some(40));
     assert_eq!(engine.replayed_events(), 20);
-    assert_eq!(engine.state(), &full_replay(&path));
+    assert_eq!(*engine.state(), full_replay(&path));
 }
 
 #[test]
@@ -407,8 +407,8 @@ async fn a_clean_stop_writes_the_snapshot_the_next_start_uses() {
     let engine = Engine::new(passive(dir.path())).unwrap();
     assert_eq!(engine.snapshot_seq(), Some(state.last_seq));
     assert_eq!(engine.replayed_events(), 0, "nothing after the snapshot");
-    assert_eq!(engine.state(), &state);
-    assert_eq!(engine.state(), &full_replay(&path));
+    assert_eq!(*engine.state(), state);
+    assert_eq!(*engine.state(), full_replay(&path));
 
     // The next run starts from it, and journals `engine_started` after it.
     let rig = common::Rig::spawn(engine, dir);
@@ -416,7 +416,7 @@ async fn a_clean_stop_writes_the_snapshot_the_next_start_uses() {
     let (after, path, dir) = rig.stop().await;
     let engine = Engine::new(passive(dir.path())).unwrap();
     assert_eq!(engine.snapshot_seq(), Some(after.last_seq));
-    assert_eq!(engine.state(), &full_replay(&path));
+    assert_eq!(*engine.state(), full_replay(&path));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,7 +42,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::config::ApiKey;
-use crate::engine::{EngineHandle, Heartbeat, Roster, Subscriber};
+use crate::engine::{EngineHandle, Heartbeat, Roster, Subscriber, View};
 use crate::event::{Command, Event};
 use crate::journal;
 use crate::metrics::{self, SharedMetrics};
@@ -56,6 +56,8 @@ pub const ALERTMANAGER_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub struct Api {
     pub commands: mpsc::Sender<Command>,
     pub events: Subscriber,
+    /// The engine's state: what every read route answers from.
+    pub state: View,
     /// The engine loop's pulse, for `/health`.
     pub heartbeat: Heartbeat,
     /// Where history before a client's `since` is read from.
@@ -87,6 +89,7 @@ impl Api {
         Api {
             commands: engine.commands(),
             events: engine.subscriber(),
+            state: engine.view(),
             heartbeat: engine.heartbeat(),
             journal: None,
             keys: Vec::new(),
@@ -228,15 +231,12 @@ async fn deliver(api: &Api, commands: impl IntoIterator<Item = Command>) -> Resp
 }
 
 /// `GET /api/state`: the whole state with the `seq` it is folded up to; a
-/// client may then follow `/api/events?since=SEQ`. The daemon's fold lives with
-/// its metrics (both are the same `State`), so it is served when those are.
+/// client may then follow `/api/events?since=SEQ`.
 async fn snapshot(State(api): State<Arc<Api>>) -> Response {
-    let Some(metrics) = &api.metrics else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "this API keeps no state");
-    };
-    let metrics = metrics::lock(metrics);
-    let state = metrics.state();
-    Json(json!({ "seq": state.last_seq, "state": state })).into_response()
+    let state = api.state.read();
+    let body = json!({ "seq": state.last_seq, "state": &*state });
+    drop(state);
+    Json(body).into_response()
 }
 
 #[derive(Deserialize)]

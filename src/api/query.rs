@@ -1,7 +1,7 @@
 //! Read routes for the clients of the older incident services: `/status`,
 //! `/api/incidents` (list and one), `/api/metrics`, and their chaos trigger.
-//! Everything read comes from the daemon's fold of the events (the one its
-//! metrics keep), so it says what the journal says.
+//! Everything read comes from the engine's state (its fold of the events), so
+//! it says what the journal says.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -14,26 +14,14 @@ use std::sync::Arc;
 use super::{Api, deliver, error};
 use crate::event::{Command, IncidentId};
 use crate::journal;
-use crate::metrics;
 use crate::state::{self, Incident, Span, Status};
 
 /// Most incidents one list answers with, whatever `limit` asks.
 pub const MAX_LIST: usize = 1000;
 
-/// What `read` finds in the daemon's state, if this API keeps one.
-fn read<T>(api: &Api, read: impl FnOnce(&state::State) -> T) -> Option<T> {
-    api.metrics
-        .as_ref()
-        .map(|metrics| read(metrics::lock(metrics).state()))
-}
-
-/// The response `respond` builds from the state, or 503 when there is none.
+/// The response `respond` builds from the engine's state.
 fn with_state(api: &Api, respond: impl FnOnce(&state::State) -> Response) -> Response {
-    read(api, respond).unwrap_or_else(no_state)
-}
-
-fn no_state() -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, "this API keeps no state")
+    respond(&api.state.read())
 }
 
 /// `GET /status`: whether the engine runs, since when, and what it holds.
@@ -135,15 +123,17 @@ pub async fn one(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Respons
     let Ok(id) = id.trim_start_matches('#').parse::<u64>() else {
         return error(StatusCode::BAD_REQUEST, "an incident id is a number");
     };
-    let found = read(&api, |s| match s.incidents.get(&IncidentId(id)) {
-        Some(incident) => Ok(Json(incident).into_response()),
-        None => Err(s.archived.get(IncidentId(id))),
-    });
+    let found = {
+        let s = api.state.read();
+        match s.incidents.get(&IncidentId(id)) {
+            Some(incident) => Ok(Json(incident).into_response()),
+            None => Err(s.archived.get(IncidentId(id))),
+        }
+    };
     match found {
-        None => no_state(),
-        Some(Ok(response)) => response,
-        Some(Err(None)) => error(StatusCode::NOT_FOUND, format!("no incident {id}")),
-        Some(Err(Some(span))) => from_journal(&api, span).await,
+        Ok(response) => response,
+        Err(None) => error(StatusCode::NOT_FOUND, format!("no incident {id}")),
+        Err(Some(span)) => from_journal(&api, span).await,
     }
 }
 
@@ -217,16 +207,14 @@ pub async fn trigger(State(api): State<Arc<Api>>, Query(q): Query<ChaosQuery>) -
             );
         }
     };
-    let candidates: Vec<String> = match read(&api, |s| {
+    let candidates: Vec<String> = {
+        let s = api.state.read();
         api.chaos
             .iter()
             .filter(|(_, faults)| faults.iter().any(|f| f == fault))
             .filter(|(t, _)| s.open_incidents_of(t).next().is_none())
             .map(|(t, _)| t.clone())
             .collect()
-    }) {
-        Some(c) => c,
-        None => return no_state(),
     };
     let Some(target) =
         (!candidates.is_empty()).then(|| candidates[fastrand::usize(..candidates.len())].clone())

@@ -4,7 +4,7 @@
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use super::{Heartbeat, Roster};
+use super::{Heartbeat, Roster, View};
 use crate::event::{Command, Event};
 use crate::state::State;
 
@@ -15,6 +15,7 @@ pub struct EngineHandle {
     pub(super) events: broadcast::Sender<Event>,
     pub(super) task: JoinHandle<Result<State, String>>,
     pub(super) roster: Roster,
+    pub(super) view: View,
 }
 
 /// Hands out subscriptions to the event stream, without the power to send events.
@@ -74,6 +75,12 @@ impl EngineHandle {
         self.roster.clone()
     }
 
+    /// The engine's state, always current: read it rather than folding the
+    /// event stream into a copy of your own.
+    pub fn view(&self) -> View {
+        self.view.clone()
+    }
+
     /// The engine loop's pulse, for liveness checks.
     pub fn heartbeat(&self) -> Heartbeat {
         self.heartbeat.clone()
@@ -117,6 +124,7 @@ mod tests {
             events: broadcast::channel(1).0,
             task,
             roster: Roster::default(),
+            view: View::default(),
         }
     }
 

@@ -9,6 +9,7 @@ mod plan;
 pub mod roster;
 mod run;
 mod systemd;
+mod view;
 
 pub use crate::clock::now_ms;
 /// The safety rails live with the rest of the settings; re-exported for the engine's users.
@@ -19,3 +20,4 @@ pub use heartbeat::{Heartbeat, PULSE, STALL};
 pub use plan::{Context, Plan, decide};
 pub use roster::{MAX_REGISTERED, Registry, Roster};
 pub use run::{Engine, STOP_WITHIN, Sample, Settings};
+pub use view::View;

@@ -10,7 +10,7 @@ mod snapshots;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLockReadGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::AbortHandle;
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::roster::{Entry, Registry, Roster};
 use super::systemd::Systemd;
+use super::view::{Published, View};
 use super::{Detector, EngineHandle, Heartbeat, PULSE, Policy, now_ms};
 use crate::action::ActionOutcome;
 use crate::clock;
@@ -65,7 +66,7 @@ pub struct Sample {
 /// before [`Engine::spawn`] to see every event from `engine_started` on.
 pub struct Engine {
     settings: Settings,
-    state: State,
+    state: Published,
     journal: Option<Journal>,
     skipped_lines: usize,
     /// The snapshot start-up began from, and the journal events folded after it.
@@ -130,7 +131,7 @@ impl Engine {
         Ok(Engine {
             settings,
             roster,
-            state,
+            state: Published::new(state),
             journal,
             skipped_lines,
             snapshot_seq,
@@ -171,9 +172,15 @@ impl Engine {
         self.replayed
     }
 
-    /// The state rebuilt from the journal.
-    pub fn state(&self) -> &State {
-        &self.state
+    /// The state rebuilt from the journal (until it is spawned).
+    pub fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read()
+    }
+
+    /// The engine's state, always current once it runs: read it rather than
+    /// folding the event stream into a copy of your own.
+    pub fn view(&self) -> View {
+        self.state.view()
     }
 
     /// How many journal lines could not be read back.
@@ -207,7 +214,7 @@ impl Engine {
             .clone()
             .map(|path| Snapshots::new(path, self.snapshot_every, self.snapshot_seq));
         if let Some(journal) = &mut self.journal {
-            journal.retain(needed_seq(&self.state, snapshots.as_ref()));
+            journal.retain(needed_seq(&self.state.read(), snapshots.as_ref()));
         }
         let (commands_tx, commands_rx) = self.commands;
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
@@ -251,9 +258,11 @@ impl Engine {
             heartbeat: Heartbeat::default(),
         };
         let heartbeat = runner.heartbeat.clone();
+        let view = runner.state.view();
         let task = tokio::spawn(runner.run(commands_rx, internal_rx));
         EngineHandle {
             roster: self.roster,
+            view,
             commands: commands_tx,
             heartbeat,
             events: self.events,
@@ -379,7 +388,7 @@ pub const STOP_WITHIN: Duration = Duration::from_secs(ACTION_DRAIN.as_secs() + 1
 
 struct Runner {
     settings: Settings,
-    state: State,
+    state: Published,
     journal: Option<Journal>,
     journal_failed: bool,
     /// `None` without a journal.
@@ -472,11 +481,12 @@ impl Runner {
             && !self.journal_failed
         {
             let position = self.journal.as_ref().and_then(Journal::position);
-            snapshots.finish(&self.state, position).await;
+            let state = self.state.read().clone();
+            snapshots.finish(state, position).await;
         }
         match self.failure.take() {
             Some(failure) => Err(failure),
-            None => Ok(self.state),
+            None => Ok(self.state.read().clone()),
         }
     }
 
@@ -485,11 +495,11 @@ impl Runner {
         if self.failure.is_some() {
             return;
         }
-        let Some(seq) = self.state.next_seq() else {
+        let Some(seq) = self.state.read().next_seq() else {
             return self.fail(format!(
                 "cannot number {}: seq {} is the largest there is",
                 kind.name(),
-                self.state.last_seq
+                self.state.read().last_seq
             ));
         };
         let event = Event {
@@ -499,8 +509,9 @@ impl Runner {
         };
         self.state.apply(&event);
         if let Some(journal) = &mut self.journal
-            && let Err(e) =
-                journal.append(&event, || needed_seq(&self.state, self.snapshots.as_ref()))
+            && let Err(e) = journal.append(&event, || {
+                needed_seq(&self.state.read(), self.snapshots.as_ref())
+            })
             && !std::mem::replace(&mut self.journal_failed, true)
         {
             tracing::error!(
@@ -512,7 +523,7 @@ impl Runner {
             && !self.journal_failed
         {
             let position = self.journal.as_ref().and_then(Journal::position);
-            snapshots.after_event(&self.state, position);
+            snapshots.after_event(&self.state.read(), position);
         }
         let _ = self.events.send(event);
     }
@@ -623,7 +634,14 @@ impl Runner {
     }
 
     fn resolve(&mut self, id: IncidentId) {
-        let Some(inc) = self.state.incidents.get(&id).filter(|i| i.status.is_open()) else {
+        let Some(inc) = self
+            .state
+            .read()
+            .incidents
+            .get(&id)
+            .filter(|i| i.status.is_open())
+            .cloned()
+        else {
             return;
         };
         let now = now_ms();

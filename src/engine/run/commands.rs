@@ -70,23 +70,25 @@ impl Runner {
         match command {
             Command::Ask { .. } | Command::Ingest { .. } => {}
             Command::Approve { incident_id, by } => {
-                let inc = &self.state.incidents[&incident_id];
-                let step = self.step_index(inc);
+                let step = self.step_index(&self.state.read().incidents[&incident_id]);
                 self.emit(EventKind::ApprovalGranted { incident_id, by });
                 if let Some(step) = step {
-                    if self.state.dry_run {
+                    if self.state.read().dry_run {
                         let reason = "dry run: approved, but nothing is executed".to_string();
-                        let inc = &self.state.incidents[&incident_id];
-                        self.emit(EventKind::IncidentAnalyzed {
-                            incident_id,
-                            playbook: inc.playbook.clone(),
-                            step: inc.step.clone(),
-                            confidence: inc.confidence,
-                            decision: Decision::Suppressed,
-                            reason,
-                            action: inc.action.clone(),
-                            critical: inc.critical,
-                        });
+                        let analyzed = {
+                            let inc = &self.state.read().incidents[&incident_id];
+                            EventKind::IncidentAnalyzed {
+                                incident_id,
+                                playbook: inc.playbook.clone(),
+                                step: inc.step.clone(),
+                                confidence: inc.confidence,
+                                decision: Decision::Suppressed,
+                                reason,
+                                action: inc.action.clone(),
+                                critical: inc.critical,
+                            }
+                        };
+                        self.emit(analyzed);
                     } else {
                         self.start_step(incident_id, step, 1);
                     }
@@ -124,10 +126,10 @@ impl Runner {
                 });
             }
             Command::InjectChaos { target, fault } => self.inject(&target, fault),
-            Command::Pause { by } if !self.state.paused => {
+            Command::Pause { by } if !self.state.read().paused => {
                 self.emit(EventKind::AutomationPaused { by })
             }
-            Command::Resume { by } if self.state.paused => {
+            Command::Resume { by } if self.state.read().paused => {
                 self.emit(EventKind::AutomationResumed { by });
                 self.replan_suppressed(None);
             }
@@ -147,6 +149,7 @@ impl Runner {
             Command::Unsilence { target, by } => {
                 if self
                     .state
+                    .read()
                     .targets
                     .get(&target)
                     .is_some_and(|t| t.silenced_until.is_some())
@@ -191,9 +194,10 @@ impl Runner {
             _ => return Ok(()),
         };
         let conflict = |why: String| Err(Declined::Conflict(format!("incident {id} {why}")));
-        let Some(inc) = self.state.incidents.get(id) else {
+        let state = self.state.read();
+        let Some(inc) = state.incidents.get(id) else {
             // Left memory: it closed long ago (see `State::archived`).
-            if self.state.archived.get(*id).is_some() {
+            if state.archived.get(*id).is_some() {
                 return conflict(format!("closed long ago, not {wanted}"));
             }
             return Err(Declined::NotFound(format!("no incident {id}")));
@@ -250,6 +254,7 @@ impl Runner {
     pub(super) fn replan_suppressed(&mut self, target: Option<&str>) {
         let held: Vec<IncidentId> = self
             .state
+            .read()
             .open_incidents()
             .filter(|i| i.status == Status::Suppressed && target.is_none_or(|t| i.target == t))
             .map(|i| i.id)
@@ -360,7 +365,8 @@ impl Runner {
     /// The open incident of `idx` with `signature`, as its reporter is told.
     fn opened(&self, idx: usize, signature: &str) -> Option<Opened> {
         let name = &self.settings.targets[idx].name;
-        let inc = self.state.open_incident(name, signature)?;
+        let state = self.state.read();
+        let inc = state.open_incident(name, signature)?;
         Some(Opened {
             incident_id: inc.id,
             trace_id: inc.trace_id.clone(),
@@ -376,10 +382,11 @@ impl Runner {
         self.targets[idx].labels = self.settings.targets[idx].labels.clone();
         let name = self.settings.targets[idx].name.clone();
         let id = opened.incident_id;
-        let inc = &self.state.incidents[&id];
-        if let (Status::Verifying, Some(playbook), Some(step)) =
+        let verifying = {
+            let inc = &self.state.read().incidents[&id];
             (inc.status, inc.playbook.clone(), inc.step.clone())
-        {
+        };
+        if let (Status::Verifying, Some(playbook), Some(step)) = verifying {
             let detail = format!("{source} reports it resolved");
             self.emit(EventKind::StepFinished {
                 incident_id: id,
@@ -391,8 +398,13 @@ impl Runner {
         }
         self.verifying.remove(&id);
         self.resolve(id);
-        if self.state.open_incidents_of(&name).next().is_none()
-            && self.state.targets.get(&name).is_some_and(|t| t.failing)
+        if self.state.read().open_incidents_of(&name).next().is_none()
+            && self
+                .state
+                .read()
+                .targets
+                .get(&name)
+                .is_some_and(|t| t.failing)
         {
             self.emit(EventKind::ProbeRecovered { target: name });
         }

@@ -45,7 +45,12 @@ impl Runner {
         for id in verifying {
             self.verify(id, &obs);
         }
-        let failing = self.state.targets.get(&name).is_some_and(|t| t.failing);
+        let failing = self
+            .state
+            .read()
+            .targets
+            .get(&name)
+            .is_some_and(|t| t.failing);
         self.resume_after_probe(&name, &obs, failing);
         let remediating = self.remediating(&name);
         let rt = &mut self.targets[idx];
@@ -80,6 +85,7 @@ impl Runner {
         !passive
             && self
                 .state
+                .read()
                 .open_incidents_of(target)
                 .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
     }
@@ -95,15 +101,16 @@ impl Runner {
     ) {
         let name = self.settings.targets[idx].name.clone();
         let signature = obs.signature.clone().unwrap_or_else(|| "UNHEALTHY".into());
-        let known = self.state.targets.get(&name);
-        if !known.is_some_and(|t| t.failing && t.signature.as_deref() == Some(signature.as_str())) {
+        let known = (self.state.read().targets.get(&name))
+            .is_some_and(|t| t.failing && t.signature.as_deref() == Some(signature.as_str()));
+        if !known {
             self.emit(EventKind::ProbeFailed {
                 target: name.clone(),
                 signature: signature.clone(),
                 detail: obs.detail.clone(),
             });
         }
-        if self.state.open_incident(&name, &signature).is_some() {
+        if self.state.read().open_incident(&name, &signature).is_some() {
             return;
         }
         if self.remediating(&name) {
@@ -119,7 +126,7 @@ impl Runner {
                 .or_else(|| self.find_playbook(idx, &signature).map(|p| p.severity))
                 .unwrap_or(Severity::High),
         };
-        let Some(incident_id) = self.state.next_incident_id() else {
+        let Some(incident_id) = self.state.read().next_incident_id() else {
             return self.fail(format!(
                 "cannot open an incident on {name}: id {} is the largest there is",
                 u64::MAX
@@ -153,6 +160,7 @@ impl Runner {
         // fix is verified or the reporter says so, not on a healthy probe alone.
         let open: Vec<IncidentId> = self
             .state
+            .read()
             .open_incidents_of(&name)
             .filter(|i| i.reported_by.is_none() || self.verifying.contains_key(&i.id))
             .map(|i| i.id)

@@ -13,7 +13,8 @@ use crate::event::{Command, Declined, EventKind, IncidentId, Registration, Targe
 impl Runner {
     /// Brings back the targets earlier runs registered (folded from the journal).
     pub(super) fn restore_registered(&mut self) {
-        let registered: Vec<Registration> = self.state.registered.values().cloned().collect();
+        let registered: Vec<Registration> =
+            self.state.read().registered.values().cloned().collect();
         for registration in registered {
             if registration.source == TargetSource::Config {
                 tracing::warn!(
@@ -69,7 +70,9 @@ impl Runner {
     pub(super) fn register(&mut self, registration: Registration) {
         let name = &registration.target;
         if let Some(&idx) = self.by_name.get(name) {
-            if (self.state.registered.get(name)).is_some_and(|old| old.same_as(&registration)) {
+            if (self.state.read().registered.get(name))
+                .is_some_and(|old| old.same_as(&registration))
+            {
                 return;
             }
             self.retire(idx);
@@ -86,6 +89,7 @@ impl Runner {
         };
         let open: Vec<IncidentId> = self
             .state
+            .read()
             .open_incidents_of(&target)
             .map(|i| i.id)
             .collect();

@@ -16,7 +16,14 @@ use crate::state::Status;
 impl Runner {
     /// Decides the next move for an open incident and makes it.
     pub(super) fn plan(&mut self, id: IncidentId) {
-        let Some(inc) = self.state.incidents.get(&id).filter(|i| i.status.is_open()) else {
+        let Some(inc) = self
+            .state
+            .read()
+            .incidents
+            .get(&id)
+            .filter(|i| i.status.is_open())
+            .cloned()
+        else {
             return;
         };
         let Some(&idx) = self.by_name.get(&inc.target) else {
@@ -31,13 +38,16 @@ impl Runner {
             Some(name) => self.settings.playbooks.get(name),
             None => self.find_playbook(idx, &inc.signature),
         };
-        let cx = Context {
-            state: &self.state,
-            policy: &self.settings.policy,
-            target: &self.settings.targets[idx],
-            now: now_ms(),
-        };
-        let plan = decide(&cx, inc, playbook);
+        let plan = decide(
+            &Context {
+                state: &self.state.read(),
+                policy: &self.settings.policy,
+                target: &self.settings.targets[idx],
+                now: now_ms(),
+            },
+            &inc,
+            playbook,
+        );
         let (book, stated) = (
             playbook.map(|p| p.name.clone()),
             playbook.map_or(0.0, |p| p.confidence),
@@ -101,19 +111,27 @@ impl Runner {
     pub(super) fn start_scheduled(&mut self, id: IncidentId, step: usize, attempt: u32) {
         let Some(inc) = self
             .state
+            .read()
             .incidents
             .get(&id)
             .filter(|i| i.status == Status::Remediating)
+            .cloned()
         else {
             return;
         };
-        let why = match self.state.targets.get(&inc.target) {
-            _ if self.state.paused => "automation paused".to_string(),
-            Some(t) if self.state.is_silenced(&inc.target, now_ms()) => {
-                let until = t.silenced_until.unwrap_or_default();
-                format!("{} is silenced until {until:.0}", inc.target)
+        let why = {
+            let state = self.state.read();
+            match state.targets.get(&inc.target) {
+                _ if state.paused => Some("automation paused".to_string()),
+                Some(t) if state.is_silenced(&inc.target, now_ms()) => {
+                    let until = t.silenced_until.unwrap_or_default();
+                    Some(format!("{} is silenced until {until:.0}", inc.target))
+                }
+                _ => None,
             }
-            _ => return self.start_step(id, step, attempt),
+        };
+        let Some(why) = why else {
+            return self.start_step(id, step, attempt);
         };
         let step_name = inc.step.clone().unwrap_or_default();
         let held = EventKind::IncidentAnalyzed {
@@ -130,14 +148,16 @@ impl Runner {
     }
 
     pub(super) fn start_step(&mut self, id: IncidentId, step: usize, attempt: u32) {
-        if self.stopping.is_some() || self.state.dry_run {
+        if self.stopping.is_some() || self.state.read().dry_run {
             return;
         }
         let Some(inc) = self
             .state
+            .read()
             .incidents
             .get(&id)
             .filter(|i| i.status == Status::Remediating)
+            .cloned()
         else {
             return;
         };
@@ -199,7 +219,7 @@ impl Runner {
     fn vars(&self, id: IncidentId, idx: usize, playbook: &Playbook, step: usize) -> Vars {
         let target = &self.settings.targets[idx];
         let mut vars = Vars::from(target.vars.clone());
-        if let Some(inc) = self.state.incidents.get(&id) {
+        if let Some(inc) = self.state.read().incidents.get(&id) {
             vars.untrusted("signature", inc.signature.clone())
                 .trusted("severity", inc.severity.to_string());
             // Made here or checked as 32 hex digits when it came in.
@@ -234,7 +254,7 @@ impl Runner {
         outcome: ActionOutcome,
     ) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let Some(inc) = self.state.incidents.get(&id) else {
+        let Some(inc) = self.state.read().incidents.get(&id).cloned() else {
             return;
         };
         let Some(playbook) = inc
@@ -369,6 +389,7 @@ impl Runner {
     pub(super) fn await_silence(&mut self, id: IncidentId, idx: usize) {
         let says_resolved = self
             .state
+            .read()
             .incidents
             .get(&id)
             .is_some_and(|i| i.reported_by.as_deref() == Some("alertmanager"));
@@ -422,7 +443,7 @@ impl Runner {
     /// Ends the verification of `id`'s step: resolved, or planned afresh.
     fn verified(&mut self, id: IncidentId, ok: bool, detail: String) {
         self.verifying.remove(&id);
-        let Some(inc) = self.state.incidents.get(&id) else {
+        let Some(inc) = self.state.read().incidents.get(&id).cloned() else {
             return;
         };
         let (Some(playbook), Some(step)) = (inc.playbook.clone(), inc.step.clone()) else {

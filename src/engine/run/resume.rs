@@ -29,6 +29,7 @@ impl Runner {
     pub(super) fn resume_unfinished(&mut self) {
         let unfinished: Vec<IncidentId> = self
             .state
+            .read()
             .open_incidents()
             .filter(|i| {
                 matches!(
@@ -40,7 +41,7 @@ impl Runner {
             .collect();
         for id in unfinished {
             let (status, target) = {
-                let inc = &self.state.incidents[&id];
+                let inc = &self.state.read().incidents[&id];
                 (inc.status, inc.target.clone())
             };
             let probed = self
@@ -86,7 +87,7 @@ impl Runner {
                 // stands (the tool never said it is over), so act on it now; an
                 // incident of a target no longer configured is planned (escalated) now.
                 None => {
-                    let detail = match self.state.targets.get(&target) {
+                    let detail = match self.state.read().targets.get(&target) {
                         Some(t) if !t.detail.is_empty() => t.detail.clone(),
                         _ => "no report since".into(),
                     };
@@ -103,7 +104,7 @@ impl Runner {
     /// A remediating incident: journals its cut-off action, if one was running
     /// (even if its playbook is gone since: the journal says what happened).
     fn interrupted(&mut self, id: IncidentId) -> Resume {
-        let inc = &self.state.incidents[&id];
+        let inc = self.state.read().incidents[&id].clone();
         let Some(last) = inc
             .attempts
             .last()
@@ -111,7 +112,7 @@ impl Runner {
         else {
             return Resume::Plan; // analyzed, but its action never started
         };
-        let step = self.step_index(inc);
+        let step = self.step_index(&inc);
         let attempt = last.attempt;
         if last.ok.is_none() {
             let interrupted = EventKind::ActionInterrupted {
@@ -142,6 +143,7 @@ impl Runner {
             .iter()
             .filter(|(id, _)| {
                 self.state
+                    .read()
                     .incidents
                     .get(id)
                     .is_some_and(|i| i.target == target)
@@ -163,14 +165,14 @@ impl Runner {
     }
 
     fn resume_now(&mut self, id: IncidentId, resume: Resume, detail: String) {
-        let playbook = self.state.incidents[&id]
+        let playbook = self.state.read().incidents[&id]
             .playbook
             .as_deref()
             .and_then(|p| self.settings.playbooks.get(p))
             .cloned();
         match (resume, playbook) {
             // A dry run executes nothing, retries included: plan, which says so.
-            (Resume::Retry { step, attempt }, Some(playbook)) if !self.state.dry_run => {
+            (Resume::Retry { step, attempt }, Some(playbook)) if !self.state.read().dry_run => {
                 self.after_failed_attempt(id, &playbook, step, attempt, detail)
             }
             _ => self.plan(id),

@@ -76,13 +76,13 @@ impl Snapshots {
     }
 
     /// At a clean stop: waits for a write under way, then writes `state`.
-    pub(super) async fn finish(&mut self, state: &State, position: Option<Position>) {
+    pub(super) async fn finish(&mut self, state: State, position: Option<Position>) {
         if let Some(writing) = self.writing.take() {
             let _ = writing.await;
         }
-        let (journal, on_disk, copy) = (self.journal.clone(), self.on_disk.clone(), state.clone());
+        let (journal, on_disk) = (self.journal.clone(), self.on_disk.clone());
         if let Err(e) =
-            tokio::task::spawn_blocking(move || write(&journal, &copy, position, &on_disk)).await
+            tokio::task::spawn_blocking(move || write(&journal, &state, position, &on_disk)).await
         {
             tracing::error!("snapshot writer died: {e}");
         }
