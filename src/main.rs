@@ -88,6 +88,31 @@ enum Sub {
         #[arg(default_value = "http://127.0.0.1:7311")]
         url: String,
     },
+    /// What-if: re-plan every incident of a recorded journal under the config and
+    /// playbooks given (executing nothing) and show what would be decided differently.
+    Replay {
+        /// The journal (its archived segments beside it are read too).
+        journal: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when any incident moves this way: newly-automatic, newly-unmatched,
+        /// changed (comma-separated).
+        #[arg(long, value_name = "CHANGES", value_delimiter = ',', value_parser = parse_change)]
+        fail_on: Vec<autoheal::whatif::Change>,
+    },
+}
+
+fn parse_change(text: &str) -> Result<autoheal::whatif::Change, String> {
+    use autoheal::whatif::Change;
+    match text.trim() {
+        "newly-automatic" => Ok(Change::NewlyAutomatic),
+        "newly-unmatched" | "unmatched" => Ok(Change::NewlyUnmatched),
+        "changed" => Ok(Change::Changed),
+        other => Err(format!(
+            "`{other}`: expected newly-automatic, newly-unmatched or changed"
+        )),
+    }
 }
 
 /// Exit status when the engine dies (a panic, or numbers used up) instead of
@@ -114,6 +139,11 @@ fn main() -> ExitCode {
                 let result = rt.block_on(async {
                     match cli.command {
                         Some(Sub::Attach { ref url }) => attach(url, cli.theme.as_deref()).await,
+                        Some(Sub::Replay {
+                            ref journal,
+                            json,
+                            ref fail_on,
+                        }) => replay(&cli, journal, json, fail_on).await,
                         Some(Sub::Serve { listen }) => run(cli, Some(listen)).await,
                         _ => run(cli, None).await,
                     }
@@ -187,6 +217,62 @@ fn validate(sources: &Sources) -> anyhow::Result<ExitCode> {
     }
     eprintln!("{} error(s)", errors.len());
     Ok(ExitCode::FAILURE)
+}
+
+/// `replay`: the config in force (or the demo's) and its playbooks, against a journal.
+async fn replay(
+    cli: &Cli,
+    journal: &Path,
+    json: bool,
+    fail_on: &[autoheal::whatif::Change],
+) -> anyhow::Result<ExitCode> {
+    init_logging(true, Path::new("."));
+    if !journal.exists() {
+        bail!("{}: no such journal", journal.display());
+    }
+    let paths = Paths::discover();
+    let (config, targets) = match find_config(&cli.sources, &paths).filter(|_| !cli.demo) {
+        Some(path) => Config::load(&path)?,
+        None => {
+            // The demo's targets, as `serve --demo` runs them; its ports do not matter here.
+            let fleet = DemoFleet::start()
+                .await
+                .context("cannot start the demo fleet")?;
+            let config = fleet.config();
+            fleet.shutdown();
+            let targets = config.resolve_targets().map_err(anyhow::Error::msg)?;
+            (config, targets)
+        }
+    };
+    let playbooks = load_playbooks(&cli.sources, &paths, &config).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("playbooks have errors:\n  {}", list.join("\n  "))
+    })?;
+    let path = journal.to_path_buf();
+    let report = tokio::task::spawn_blocking(move || {
+        autoheal::whatif::replay(&path, &targets, &config.policy, &playbooks)
+    })
+    .await?
+    .with_context(|| format!("cannot read journal {}", journal.display()))?;
+    for s in &report.skipped {
+        eprintln!(
+            "{}:{}: skipped a damaged journal line: {}",
+            s.file.display(),
+            s.line,
+            s.reason
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", autoheal::whatif::table(&report));
+    }
+    let failed = report.incidents.iter().any(|r| fail_on.contains(&r.change));
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
