@@ -9,6 +9,7 @@ mod api;
 mod check;
 mod duration;
 mod intake;
+pub mod maintenance;
 mod policy;
 mod probe;
 mod target;
@@ -18,6 +19,7 @@ pub use api::{ApiConfig, ApiKey, Role};
 pub use check::{MAX_NAME, Problem, http_url, percent, socket_address, templated_http_url};
 pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
 pub use intake::{IntakeConfig, UnknownServices};
+pub use maintenance::Maintenance;
 pub use policy::Policy;
 pub use probe::{ChaosSpec, HostProbe, HttpProbe, PassiveProbe, ProbeSpec, ProcessProbe, TcpProbe};
 pub use target::{Target, TargetConfig, TargetDefaults};
@@ -150,6 +152,9 @@ pub struct Config {
     /// Reports about services no target names.
     #[serde(default)]
     pub intake: IntakeConfig,
+    /// Scheduled silences: detected and journaled, not acted on.
+    #[serde(default)]
+    pub maintenance: Vec<Maintenance>,
 }
 
 /// One webhook: where to POST, in which shape, and for which events.
@@ -292,6 +297,9 @@ impl Config {
         out.extend(self.policy.problems());
         out.extend(self.api.problems());
         out.extend(target::problems(&self.defaults, &self.targets));
+        for (i, window) in self.maintenance.iter().enumerate() {
+            out.extend(window.problems(YamlPath::root().key("maintenance").index(i)));
+        }
         out
     }
 

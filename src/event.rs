@@ -224,6 +224,19 @@ pub enum EventKind {
         target: String,
         by: String,
     },
+    /// A maintenance window (config `maintenance`) began: incidents on its
+    /// targets are detected and journaled, not acted on.
+    MaintenanceStarted {
+        window: String,
+        /// Names or globs.
+        targets: Vec<String>,
+        #[serde(with = "ts_millis")]
+        until: Timestamp,
+    },
+    /// It ended: its targets' held incidents are planned as usual.
+    MaintenanceEnded {
+        window: String,
+    },
     /// A target added at run time (`POST /api/services/register`, or a report
     /// about a service no target names), or changed by registering it again.
     TargetRegistered(Registration),
@@ -317,6 +330,8 @@ impl EventKind {
             EventKind::AutomationResumed { .. } => "automation_resumed",
             EventKind::TargetSilenced { .. } => "target_silenced",
             EventKind::TargetUnsilenced { .. } => "target_unsilenced",
+            EventKind::MaintenanceStarted { .. } => "maintenance_started",
+            EventKind::MaintenanceEnded { .. } => "maintenance_ended",
             EventKind::NotificationFailed { .. } => "notification_failed",
             EventKind::TargetRegistered(_) => "target_registered",
             EventKind::TargetDeregistered { .. } => "target_deregistered",

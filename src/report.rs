@@ -263,6 +263,24 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             let text = format!("until {}  by {by}", until.strftime(format));
             d("SILENCED", Tone::Quiet, target.clone(), text)
         }
+        EventKind::MaintenanceStarted {
+            window,
+            targets,
+            until,
+        } => {
+            let until = until.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M");
+            let text = format!(
+                "{window}: until {until}, no fixes on {}",
+                targets.join(", ")
+            );
+            d("MAINTENANCE", Tone::Quiet, String::new(), text)
+        }
+        EventKind::MaintenanceEnded { window } => d(
+            "MAINT. OVER",
+            Tone::Quiet,
+            String::new(),
+            format!("{window}: held fixes are planned again"),
+        ),
         EventKind::TargetUnsilenced { target, by } => d(
             "UNSILENCED",
             Tone::Quiet,

@@ -61,6 +61,17 @@ pub struct State {
     pub ttr_histogram: Histogram,
     /// Targets added at run time and not removed since, by name.
     pub registered: BTreeMap<String, Registration>,
+    /// Maintenance windows in force, by name.
+    #[serde(default)]
+    pub maintenance: BTreeMap<String, Window>,
+}
+
+/// A maintenance window in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Names or globs.
+    pub targets: Vec<String>,
+    pub until: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -474,6 +485,20 @@ impl State {
                     .or_default()
                     .silenced_until = Some(*until);
             }
+            EventKind::MaintenanceStarted {
+                window,
+                targets,
+                until,
+            } => {
+                let w = Window {
+                    targets: targets.clone(),
+                    until: *until,
+                };
+                self.maintenance.insert(window.clone(), w);
+            }
+            EventKind::MaintenanceEnded { window } => {
+                self.maintenance.remove(window);
+            }
             EventKind::TargetUnsilenced { target, .. } => {
                 self.targets
                     .entry(target.clone())
@@ -561,6 +586,14 @@ impl State {
             Some(id) => id.0.checked_add(1).map(IncidentId),
             None => Some(IncidentId(1)),
         }
+    }
+
+    /// The maintenance window `target` is in, if any (the first by name).
+    pub fn maintenance_of(&self, target: &str) -> Option<(&str, &Window)> {
+        self.maintenance
+            .iter()
+            .find(|(_, w)| crate::config::maintenance::covers(&w.targets, target))
+            .map(|(name, w)| (name.as_str(), w))
     }
 
     pub fn is_silenced(&self, target: &str, now: Timestamp) -> bool {

@@ -269,6 +269,14 @@ fn kind() -> impl Strategy<Value = EventKind> {
             by
         }),
         (text(), text()).prop_map(|(target, by)| EventKind::TargetUnsilenced { target, by }),
+        (text(), prop::collection::vec(text(), 0..3), timestamp()).prop_map(
+            |(window, targets, until)| EventKind::MaintenanceStarted {
+                window,
+                targets,
+                until
+            }
+        ),
+        text().prop_map(|window| EventKind::MaintenanceEnded { window }),
         (text(), prop::option::of(incident_id()), text()).prop_map(|(url, incident_id, error)| {
             EventKind::NotificationFailed {
                 url,

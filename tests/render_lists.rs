@@ -1,6 +1,6 @@
 //! The incident list sorted and filtered, the activity feed frozen, the `L`
 //! overlay of recent warnings, help naming where the journal and log are, and
-//! a silenced target that is still failing.
+//! a silenced target (or one in a maintenance window) that is still failing.
 
 #[macro_use]
 mod frames;
@@ -163,4 +163,35 @@ fn ascii_terminals_read_the_new_titles_with_ascii_separators() {
             "{words}"
         );
     }
+}
+
+#[test]
+fn a_maintenance_window_shows_in_the_header_and_on_its_targets() {
+    let mut model = busy();
+    fold(
+        &mut model,
+        r#"14:04:00 {"kind":"maintenance_started","window":"edge upgrade","targets":["edge-*","payments-api"],"until":"2026-11-23T16:00:00Z"}"#,
+    );
+    for (w, h, words) in [
+        (120, 40, "MAINTENANCE edge upgrade until 16:00"),
+        (80, 24, "MAINTENANCE"),
+    ] {
+        let buf = render(&model, w, h).backend().buffer().clone();
+        let header: String = (0..w).map(|x| buf[(x, 0)].symbol()).collect();
+        assert!(header.contains(words), "{w}x{h}: {header}");
+        let targets = pane_text(&buf, " Targets");
+        assert!(
+            targets.contains("failing · maintenance"),
+            "{w}x{h}: {targets}"
+        );
+        assert!(!targets.contains("orders-db  maintenance"), "{targets}");
+    }
+    fold(
+        &mut model,
+        r#"14:04:30 {"kind":"maintenance_ended","window":"edge upgrade"}"#,
+    );
+    let buf = render(&model, 120, 40).backend().buffer().clone();
+    let header: String = (0..120).map(|x| buf[(x, 0)].symbol()).collect();
+    assert!(!header.contains("MAINTENANCE"), "{header}");
+    assert!(!pane_text(&buf, " Targets").contains("maintenance"));
 }

@@ -135,6 +135,15 @@ fn gate(
             ),
         );
     }
+    if let Some((window, w)) = state.maintenance_of(&target.name) {
+        return (
+            Suppressed,
+            format!(
+                "maintenance ({window}) until {:.0}: would run {step}",
+                w.until
+            ),
+        );
+    }
     if state.dry_run {
         return (Suppressed, format!("dry run: would run {step}"));
     }

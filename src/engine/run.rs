@@ -6,6 +6,7 @@ mod registry;
 mod remedy;
 mod resume;
 mod snapshots;
+mod windows;
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
@@ -77,6 +78,7 @@ pub struct Engine {
     samples: broadcast::Sender<Sample>,
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
     roster: Roster,
+    windows: windows::Windows,
 }
 
 impl Engine {
@@ -140,6 +142,7 @@ impl Engine {
             events: broadcast::channel(16_384).0,
             samples: broadcast::channel(1024).0,
             commands: mpsc::channel(1024),
+            windows: windows::Windows::default(),
         })
     }
 
@@ -153,6 +156,12 @@ impl Engine {
         if let Some(journal) = &mut self.journal {
             journal.set_policy(rotate, retention);
         }
+        self
+    }
+
+    /// Maintenance windows (config `maintenance`), their times in the host's zone.
+    pub fn maintenance(mut self, windows: Vec<crate::config::Maintenance>) -> Self {
+        self.windows.all = windows;
         self
     }
 
@@ -256,6 +265,7 @@ impl Engine {
             roster: self.roster.clone(),
             stopping: None,
             heartbeat: Heartbeat::default(),
+            windows: self.windows,
         };
         let heartbeat = runner.heartbeat.clone();
         let view = runner.state.view();
@@ -412,6 +422,7 @@ struct Runner {
     roster: Roster,
     stopping: Option<(String, Instant)>,
     heartbeat: Heartbeat,
+    windows: windows::Windows,
 }
 
 impl Runner {
@@ -450,7 +461,10 @@ impl Runner {
             let deadline = self.stopping.as_ref().map(|(_, d)| *d);
             tokio::select! {
                 // Keep-alives only from here: a loop that stalls stops them.
-                _ = pulse.tick() => self.systemd.alive(),
+                _ = pulse.tick() => {
+                    self.systemd.alive();
+                    self.on_clock();
+                }
                 command = commands.recv(), if self.stopping.is_none() => match command {
                     Some(command) => self.on_command(command),
                     None => self.stop("every command sender closed".into()),

@@ -131,7 +131,7 @@ impl Runner {
             }
             Command::Resume { by } if self.state.read().paused => {
                 self.emit(EventKind::AutomationResumed { by });
-                self.replan_suppressed(None);
+                self.replan_suppressed(|_| true);
             }
             Command::Pause { .. } | Command::Resume { .. } => {}
             Command::Silence {
@@ -158,7 +158,7 @@ impl Runner {
                         target: target.clone(),
                         by,
                     });
-                    self.replan_suppressed(Some(&target));
+                    self.replan_suppressed(|t| t == target);
                 }
             }
             Command::Shutdown { reason } => self.stop(reason),
@@ -250,13 +250,14 @@ impl Runner {
         }
     }
 
-    /// After a resume or unsilence, incidents held back get a fresh decision.
-    pub(super) fn replan_suppressed(&mut self, target: Option<&str>) {
+    /// After a resume, an unsilence or a maintenance window, incidents held
+    /// back (on the targets `of` accepts) get a fresh decision.
+    pub(super) fn replan_suppressed(&mut self, of: impl Fn(&str) -> bool) {
         let held: Vec<IncidentId> = self
             .state
             .read()
             .open_incidents()
-            .filter(|i| i.status == Status::Suppressed && target.is_none_or(|t| i.target == t))
+            .filter(|i| i.status == Status::Suppressed && of(&i.target))
             .map(|i| i.id)
             .collect();
         for id in held {

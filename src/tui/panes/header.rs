@@ -107,7 +107,6 @@ fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
         (false, false) => Span::styled("auto", ctx.fg(theme.ok)),
     };
     left.push(automation);
-
     // "Up" is "not failing": a target with no sample yet is not known to be down.
     let total = state.targets.len();
     let up = state.targets.values().filter(|t| !t.failing).count();
@@ -119,6 +118,30 @@ fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
         Span::styled(" up", ctx.muted()),
     ]);
     let mut optional = Vec::new();
+    // A maintenance window holds fixes as surely as a pause: said first, as room allows.
+    if let Some((window, w)) = state.maintenance.iter().next() {
+        let more = match state.maintenance.len() {
+            1 => String::new(),
+            n => format!(" +{}", n - 1),
+        };
+        let until = ctx.clock(w.until);
+        let loud = ctx.fg(theme.warn).add_modifier(bold);
+        let window = ctx.glyphs.tail(window, 24);
+        optional.push(
+            [
+                format!("MAINTENANCE {window} until {until}{more}"),
+                format!("MAINTENANCE until {until}{more}"),
+                "MAINTENANCE".to_string(),
+            ]
+            .map(|text| {
+                vec![
+                    Span::styled(ctx.glyphs.sep, ctx.muted()),
+                    Span::styled(text, loud),
+                ]
+            })
+            .to_vec(),
+        );
+    }
     // A daemon that does not answer has no uptime we know of: the banner says since when.
     let answering = ctx
         .model

@@ -18,6 +18,10 @@ pub enum Health {
     SilencedFailing,
     /// Silenced by an operator: detected and journaled, never acted on.
     Silenced,
+    /// Failing during a maintenance window: held like a silence.
+    MaintenanceFailing,
+    /// In a maintenance window (config `maintenance`).
+    Maintenance,
     /// A fix is running or being verified.
     Remediating,
     Failing,
@@ -31,7 +35,9 @@ impl Health {
     pub fn word(self, sep: &str) -> String {
         match self {
             Health::SilencedFailing => return format!("failing{sep}silenced"),
+            Health::MaintenanceFailing => return format!("failing{sep}maintenance"),
             Health::Silenced => "silenced",
+            Health::Maintenance => "maintenance",
             Health::Remediating => "remediating",
             Health::Failing => "failing",
             Health::Unknown => "unknown",
@@ -42,8 +48,8 @@ impl Health {
 
     pub fn color(self, ctx: &Ctx) -> Color {
         match self {
-            Health::Silenced | Health::Unknown => ctx.theme.muted,
-            Health::SilencedFailing => ctx.theme.warn,
+            Health::Silenced | Health::Maintenance | Health::Unknown => ctx.theme.muted,
+            Health::SilencedFailing | Health::MaintenanceFailing => ctx.theme.warn,
             Health::Remediating => ctx.theme.warn,
             Health::Failing => ctx.theme.error,
             Health::Up => ctx.theme.ok,
@@ -57,6 +63,11 @@ pub fn health(ctx: &Ctx, name: &str, target: &TargetState) -> Health {
         match target.failing {
             true => Health::SilencedFailing,
             false => Health::Silenced,
+        }
+    } else if state.maintenance_of(name).is_some() {
+        match target.failing {
+            true => Health::MaintenanceFailing,
+            false => Health::Maintenance,
         }
     } else if state
         .open_incidents_of(name)
@@ -183,7 +194,7 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, area: Rect) {
 }
 
 /// Why the state word is what it is: the failure and for how long, the fix
-/// under way, or how long the silence lasts.
+/// under way, or how long the silence or maintenance lasts.
 fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String {
     let failure = || {
         let sig = target.signature.as_deref().unwrap_or("failing");
@@ -200,6 +211,17 @@ fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String
             let until = target
                 .silenced_until
                 .map_or(String::new(), |u| format!("until {}", ctx.clock(u)));
+            if target.failing {
+                format!("{until}  {}", failure())
+            } else {
+                until
+            }
+        }
+        Health::Maintenance | Health::MaintenanceFailing => {
+            let window = ctx.model.state.maintenance_of(name);
+            let until = window.map_or(String::new(), |(w, window)| {
+                format!("{w} until {}", ctx.clock(window.until))
+            });
             if target.failing {
                 format!("{until}  {}", failure())
             } else {
