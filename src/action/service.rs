@@ -300,11 +300,12 @@ impl Ready {
             .join(" && ")
     }
 
-    /// For journals: `service via systemd: systemctl restart nginx`.
+    /// For journals: `service via systemd: systemctl restart nginx`, `service
+    /// via init script: service nginx restart`, `service via start command: ...`.
     pub fn label(&self) -> String {
         let manager = match self.manager {
             Manager::Systemd => "systemd",
-            Manager::Service(tool) => tool,
+            Manager::Service(_) => "init script",
             Manager::Command => "start command",
         };
         format!("service via {manager}: {}", self.describe())
@@ -461,6 +462,10 @@ mod tests {
             assert_eq!(ready.manager, manager);
             assert_eq!(argvs(&ready), [argv]);
         }
+        assert_eq!(
+            prepare_on(&sysv, &spec(REDIS), &vars()).unwrap().label(),
+            "service via init script: service redis-server restart"
+        );
         let ready = prepare_on(&bare, &spec(REDIS), &vars()).unwrap();
         assert_eq!(
             ready.parts,
