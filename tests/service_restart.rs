@@ -14,6 +14,9 @@ use autoheal::action::vars::Vars;
 use autoheal::event::EventKind;
 use common::rig;
 
+/// Killing orphans is machine-wide: the two tests that make orphans take turns.
+static ORPHANS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
@@ -121,6 +124,7 @@ fn the_running_masters_config_is_read_from_its_cmdline() {
 
 #[test]
 fn only_workers_whose_master_is_gone_are_killed() {
+    let _turn = ORPHANS.blocking_lock();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("nginx.conf");
     // A worker whose parent exits at once: an orphan.
@@ -221,4 +225,113 @@ async fn a_service_step_starts_the_target_with_its_start_command() {
         format!("service via start command: {start}"),
         "the journal shows the exact command"
     );
+}
+
+/// The pid in `file`, once it names a live process.
+fn pid_in(file: &Path) -> Option<i32> {
+    let pid = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+    alive(pid).then_some(pid)
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rfind(')')
+            .and_then(|at| stat[at + 1..].split_whitespace().nth(1)?.parse().ok());
+        if ppid == Some(parent) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn nginx_restarts_although_an_orphaned_worker_holds_its_port() {
+    if Command::new("nginx").arg("-v").output().is_err() {
+        eprintln!("SKIPPED: nginx is not installed (apt-get install -y nginx)");
+        return;
+    }
+    let _turn = ORPHANS.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().display();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\npid {at}/nginx.pid;\nerror_log {at}/error.log;\nevents {{}}\n\
+             http {{ access_log off; client_body_temp_path {at}/body; proxy_temp_path {at}/proxy;\n\
+             fastcgi_temp_path {at}/fcgi; uwsgi_temp_path {at}/uwsgi; scgi_temp_path {at}/scgi;\n\
+             server {{ listen 127.0.0.1:{port}; location / {{ return 200; }} }} }}\n"
+        ),
+    )
+    .unwrap();
+    let start = format!("nginx -c {}", conf.display());
+    let pidfile = dir.path().join("nginx.pid");
+    assert!(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut master = None;
+    for _ in 0..100 {
+        master = pid_in(&pidfile);
+        if master.is_some_and(|m| !children_of(m).is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let master = master.expect("nginx started");
+    let workers = children_of(master);
+    // The master dies; its worker lives on, holding the port.
+    kill(master);
+    std::thread::sleep(Duration::from_millis(100));
+    let orphaned = workers.iter().all(|&w| alive(w));
+
+    let spec: ServiceAction = serde_norway::from_str(
+        "{ name: autoheal-test-nginx, action: restart, nginx: true, start: '{{start}}', timeout: 10s }",
+    )
+    .unwrap();
+    let mut vars = Vars::default();
+    vars.trusted("start", start.clone());
+    let (_root, host) = fake_root();
+    let outcome = match prepare_on(&host, &spec, &vars) {
+        Ok(ready) => ready.run().await,
+        Err(e) => panic!("{e}"),
+    };
+    let again = pid_in(&pidfile);
+    let serving = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let workers_gone = workers.iter().all(|&w| !alive(w));
+    for pid in again
+        .into_iter()
+        .flat_map(|m| children_of(m).into_iter().chain([m]))
+    {
+        kill(pid);
+    }
+    workers.iter().for_each(|&w| kill(w));
+
+    assert!(orphaned, "the worker outlived its master");
+    assert!(outcome.ok, "{}", outcome.output);
+    assert!(
+        outcome
+            .output
+            .contains(&format!("killed orphaned nginx workers {workers:?}")),
+        "{}",
+        outcome.output
+    );
+    assert!(workers_gone);
+    assert!(again.is_some_and(|m| m != master), "a new master runs");
+    assert!(serving);
 }
