@@ -98,7 +98,7 @@ fn pids(proc: &Path) -> Vec<i32> {
 }
 
 /// The nginx masters running as root or as us (a master anyone else runs
-/// could claim any command line), oldest pid first.
+/// could claim any command line), lowest pid first.
 pub fn masters(proc: &Path) -> Vec<Master> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };

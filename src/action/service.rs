@@ -187,26 +187,12 @@ pub fn prepare_on(host: &Host, spec: &ServiceAction, vars: &Vars) -> Result<Read
             Manager::Command => start().ok(),
             _ => spec.start.as_ref().and_then(|_| start().ok()),
         };
-        let wanted = started_with
-            .as_deref()
-            .map(nginx::config_options)
-            .unwrap_or_default();
-        let masters = nginx::masters(&host.proc);
-        running = masters
-            .iter()
-            .find(|m| nginx::config_options(&m.argv) == wanted)
-            .or_else(|| masters.first().filter(|_| started_with.is_none()))
-            .cloned();
-        let options = running
-            .as_ref()
-            .map(|m| nginx::config_options(&m.argv))
-            .unwrap_or(wanted);
-        let program = started_with
-            .as_ref()
-            .and_then(|argv| argv.first())
-            .filter(|p| p.rsplit('/').next() == Some("nginx"))
-            .cloned()
-            .unwrap_or_else(|| "nginx".into());
+        let NginxView {
+            master,
+            program,
+            options,
+        } = nginx_view(host, started_with.as_deref());
+        running = master;
         let mut test = vec![program.clone(), "-t".into()];
         test.extend(options.iter().cloned());
         parts.push(Part::Run(test));
@@ -255,6 +241,42 @@ pub fn prepare_on(host: &Host, spec: &ServiceAction, vars: &Vars) -> Result<Read
         env: Vec::new(),
         proc: host.proc.clone(),
     })
+}
+
+/// The nginx a step is about, as /proc and the start command tell it.
+struct NginxView {
+    /// Its master, if it runs.
+    master: Option<nginx::Master>,
+    /// The nginx to run `-t` (and `-s`) with: the start command's, else `nginx`.
+    program: String,
+    /// The `-c`/`-p` options of its config: the running master's, else the start command's.
+    options: Vec<String>,
+}
+
+/// With a start command, the master started with the same config options;
+/// without one, the master with no options (the default config), else the lowest pid.
+fn nginx_view(host: &Host, started_with: Option<&[String]>) -> NginxView {
+    let wanted = started_with.map(nginx::config_options).unwrap_or_default();
+    let masters = nginx::masters(&host.proc);
+    let master = masters
+        .iter()
+        .find(|m| nginx::config_options(&m.argv) == wanted)
+        .or_else(|| masters.first().filter(|_| started_with.is_none()))
+        .cloned();
+    let options = master
+        .as_ref()
+        .map(|m| nginx::config_options(&m.argv))
+        .unwrap_or(wanted);
+    let program = started_with
+        .and_then(|argv| argv.first())
+        .filter(|p| p.rsplit('/').next() == Some("nginx"))
+        .cloned()
+        .unwrap_or_else(|| "nginx".into());
+    NginxView {
+        master,
+        program,
+        options,
+    }
 }
 
 /// Splits a command line into words as sh would for plain words, '…' and "…"
