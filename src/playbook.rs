@@ -366,13 +366,9 @@ impl Playbooks {
 
     /// The longest action timeout of any step: how long a shutdown waits for running actions.
     pub fn longest_timeout(&self) -> Duration {
-        let timeout = |s: &Step| match &s.action {
-            ActionSpec::Exec(e) => e.timeout,
-            ActionSpec::Http(h) => h.timeout,
-        };
         self.all
             .iter()
-            .flat_map(|p| p.steps.iter().map(timeout))
+            .flat_map(|p| p.steps.iter().map(|s| s.action.timeout()))
             .max()
             .unwrap_or_default()
     }

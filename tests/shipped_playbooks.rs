@@ -253,8 +253,21 @@ fn each_doc_target_provides_the_vars_its_actions_use() {
                 continue;
             };
             for step in &book.steps {
-                let ActionSpec::Exec(exec) = &step.action else {
-                    panic!("{}: real-world steps run commands", book.name);
+                let exec = match &step.action {
+                    ActionSpec::Exec(exec) => exec,
+                    // `start` is only needed where no service manager runs.
+                    ActionSpec::Service(service) => {
+                        let name = template::render(
+                            &service.name,
+                            &vars,
+                            autoheal::action::vars::Place::Word,
+                        );
+                        if let Err(e) = name {
+                            panic!("{} / {} on {}: {e}", book.name, step.name, target.name);
+                        }
+                        continue;
+                    }
+                    ActionSpec::Http(_) => panic!("{}: real-world steps run commands", book.name),
                 };
                 for arg in &exec.argv {
                     let rendered = match exec.shell {
@@ -297,24 +310,31 @@ fn restarts_run_alone_only_where_the_doc_says() {
         assert_eq!(book.approval, Approval::Required, "{name}");
         assert!(book.confidence < 0.9, "{name}");
     }
-    // The systemd and docker restarts run argv directly, never a shell.
-    for name in ["systemd-restart", "redis-restart", "docker-restart"] {
+    // The restarts run argv directly (a `service` step, or exec), never a shell.
+    for name in [
+        "systemd-restart",
+        "nginx-reload",
+        "redis-restart",
+        "docker-restart",
+    ] {
         let book = books.get(name).unwrap();
         assert!(
-            book.steps
-                .iter()
-                .all(|s| matches!(&s.action, ActionSpec::Exec(e) if !e.shell)),
+            book.steps.iter().all(|s| match &s.action {
+                ActionSpec::Exec(e) => !e.shell,
+                ActionSpec::Service(_) => true,
+                ActionSpec::Http(_) => false,
+            }),
             "{name}"
         );
     }
     let argv = |name: &str| match &books.get(name).unwrap().steps[0].action {
         ActionSpec::Exec(e) => e.argv.clone(),
+        ActionSpec::Service(s) => vec![s.name.clone(), format!("{:?}", s.action)],
         ActionSpec::Http(_) => panic!("{name} runs a command"),
     };
-    assert_eq!(
-        argv("systemd-restart"),
-        ["systemctl", "restart", "{{unit}}"]
-    );
+    assert_eq!(argv("systemd-restart"), ["{{unit}}", "Restart"]);
+    assert_eq!(argv("redis-restart"), ["{{unit}}", "Restart"]);
+    assert_eq!(argv("nginx-reload"), ["nginx", "ReloadOrRestart"]);
     assert_eq!(
         argv("docker-restart"),
         ["docker", "restart", "{{container}}"]
@@ -404,21 +424,19 @@ async fn run_step(playbook: &str, step: &str, target: &str, fail: &str) -> (bool
     }
     let books = shipped();
     let book = books.get(playbook).unwrap();
-    let ActionSpec::Exec(mut exec) = book
+    let action = book
         .steps
         .iter()
         .find(|s| s.name == step)
         .unwrap_or_else(|| panic!("{playbook} has a step {step}"))
         .action
-        .clone()
-    else {
-        panic!("{playbook}/{step} runs a command");
-    };
+        .clone();
     let path = format!("{}:/usr/bin:/bin", dir.path().display());
-    exec.env.insert("PATH".into(), path);
-    exec.env
-        .insert("STUB_LOG".into(), log.display().to_string());
-    exec.env.insert("STUB_FAIL".into(), fail.into());
+    let env = [
+        ("PATH".to_string(), path),
+        ("STUB_LOG".to_string(), log.display().to_string()),
+        ("STUB_FAIL".to_string(), fail.to_string()),
+    ];
     let targets = doc_targets();
     let mut vars = targets
         .iter()
@@ -427,7 +445,26 @@ async fn run_step(playbook: &str, step: &str, target: &str, fail: &str) -> (bool
         .vars
         .clone();
     vars.insert("target".into(), target.into());
-    let outcome = autoheal::action::exec::run(&exec, &vars.into()).await;
+    let outcome = match action {
+        ActionSpec::Exec(mut exec) => {
+            exec.env.extend(env);
+            autoheal::action::exec::run(&exec, &vars.into()).await
+        }
+        // As on a host with systemd and no nginx running.
+        ActionSpec::Service(service) => {
+            let root = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(root.path().join("run/systemd/system")).unwrap();
+            let host = autoheal::action::service::Host {
+                root: root.path().to_path_buf(),
+                proc: root.path().join("proc"),
+            };
+            let mut ready = autoheal::action::service::prepare_on(&host, &service, &vars.into())
+                .unwrap_or_else(|e| panic!("{playbook}/{step}: {e}"));
+            ready.env.extend(env);
+            ready.run().await
+        }
+        ActionSpec::Http(_) => panic!("{playbook}/{step} runs a command"),
+    };
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     (outcome.ok, calls.lines().map(String::from).collect())
 }
@@ -445,7 +482,7 @@ async fn each_step_runs_the_documented_commands() {
             "nginx-reload",
             "reload",
             "nginx",
-            &["systemctl reload-or-restart nginx"],
+            &["nginx -t", "systemctl reload-or-restart nginx"],
         ),
         (
             "nginx-reload",

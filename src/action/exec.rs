@@ -36,6 +36,10 @@ pub struct Ready {
     /// Added to the inherited environment: `AUTOHEAL_*` for every value, then the spec's `env`.
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
+    /// Starts a service that may stay in the foreground: in a session of its
+    /// own, and still running after this long means started (left running),
+    /// as a service manager would; exiting first is judged by its status.
+    pub detach: Option<Duration>,
 }
 
 /// Fills `vars` into `spec`, refusing (before anything runs) a bad template,
@@ -59,6 +63,7 @@ pub fn prepare(spec: &ExecAction, vars: &Vars) -> Result<Ready, String> {
         argv,
         env,
         timeout: spec.timeout,
+        detach: None,
     })
 }
 
@@ -82,18 +87,23 @@ impl Ready {
     /// For a human about to approve it: the argv as a shell would read it
     /// (`systemctl restart 'orders db'`), without the environment, which may hold secrets.
     pub fn describe(&self) -> String {
-        let word = |w: &String| {
-            let plain = !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-            if plain { w.clone() } else { shell_quote(w) }
-        };
-        self.argv.iter().map(word).collect::<Vec<_>>().join(" ")
+        quote_argv(&self.argv)
     }
 
     pub async fn run(&self) -> ActionOutcome {
         super::timed(execute(self)).await
     }
+}
+
+/// `argv` as a shell would read it, quoting only the words that need it.
+pub fn quote_argv(argv: &[String]) -> String {
+    let word = |w: &String| {
+        let plain = !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+        if plain { w.clone() } else { shell_quote(w) }
+    };
+    argv.iter().map(word).collect::<Vec<_>>().join(" ")
 }
 
 /// `Ok(output)` if the command exited 0, otherwise `Err(explanation and output)`.
@@ -109,10 +119,21 @@ async fn execute(ready: &Ready) -> Result<String, String> {
         .envs(ready.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    if ready.detach.is_some() {
+        // SAFETY: setsid is async-signal-safe and touches no memory; between
+        // fork and exec nothing else runs. Its own session (and group, for a
+        // timeout to kill), so no terminal of ours reaches the service.
+        unsafe {
+            command.pre_exec(|| match libc::setsid() {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            });
+        }
+    } else {
         // Its own group, so a timeout can kill everything it started.
-        .process_group(0)
-        .kill_on_drop(true);
+        command.process_group(0).kill_on_drop(true);
+    }
 
     let mut child = command
         .spawn()
@@ -123,8 +144,14 @@ async fn execute(ready: &Ready) -> Result<String, String> {
     let stdout = Capture::spawn(child.stdout.take());
     let stderr = Capture::spawn(child.stderr.take());
 
-    let waited = tokio::time::timeout(ready.timeout, child.wait()).await;
+    let wait = ready.detach.map_or(ready.timeout, |d| d.min(ready.timeout));
+    let waited = tokio::time::timeout(wait, child.wait()).await;
     let headline = match waited {
+        Err(_settled) if ready.detach.is_some() => {
+            // Still running: that is the service. tokio reaps it when it exits.
+            group.disarm();
+            None
+        }
         Ok(Ok(status)) => {
             // The leader is reaped; whatever it left running (a restarted
             // daemon) is meant to outlive us, and its pid may be reused.

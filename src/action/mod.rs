@@ -1,4 +1,5 @@
-//! Actions a playbook step runs: a command (`exec`) or a request (`http`).
+//! Actions a playbook step runs: a command (`exec`), a request (`http`), or a
+//! service restart through the host's service manager (`service`).
 //! An action is first [`prepare`]d (its values filled in and checked, see
 //! [`template`]), then run with a timeout; it reports what happened and never panics.
 
@@ -11,6 +12,8 @@ use vars::Vars;
 
 pub mod exec;
 pub mod http;
+pub mod nginx;
+pub mod service;
 pub mod template;
 pub mod vars;
 
@@ -57,6 +60,18 @@ fn default_http_timeout() -> Duration {
 pub enum ActionSpec {
     Exec(ExecAction),
     Http(HttpAction),
+    Service(service::ServiceAction),
+}
+
+impl ActionSpec {
+    /// The longest this action may run.
+    pub fn timeout(&self) -> Duration {
+        match self {
+            ActionSpec::Exec(e) => e.timeout,
+            ActionSpec::Http(h) => h.timeout,
+            ActionSpec::Service(s) => s.timeout,
+        }
+    }
 }
 
 /// What running an action produced.
@@ -90,6 +105,7 @@ async fn timed(action: impl Future<Output = Result<String, String>>) -> ActionOu
 pub enum Ready {
     Exec(exec::Ready),
     Http(http::Ready),
+    Service(service::Ready),
 }
 
 /// Why an action was not started. Nothing ran, so a refusal says nothing
@@ -105,6 +121,7 @@ pub fn prepare(spec: &ActionSpec, vars: &Vars) -> Result<Ready, Refusal> {
     match spec {
         ActionSpec::Exec(e) => exec::prepare(e, vars).map(Ready::Exec),
         ActionSpec::Http(h) => http::prepare(h, vars).map(Ready::Http),
+        ActionSpec::Service(s) => service::prepare(s, vars).map(Ready::Service),
     }
     .map_err(Refusal)
 }
@@ -116,15 +133,17 @@ impl Ready {
         match self {
             Ready::Exec(e) => e.label(),
             Ready::Http(h) => h.label(),
+            Ready::Service(s) => s.label(),
         }
     }
 
-    /// What an operator approves: the argv shell-quoted, or `METHOD URL`; no
-    /// environment, headers or credentials.
+    /// What an operator approves: the argv shell-quoted, `METHOD URL`, or a
+    /// service step's commands joined by `&&`; no environment, headers or credentials.
     pub fn describe(&self) -> String {
         match self {
             Ready::Exec(e) => e.describe(),
             Ready::Http(h) => h.describe(),
+            Ready::Service(s) => s.describe(),
         }
     }
 
@@ -132,6 +151,7 @@ impl Ready {
         match self {
             Ready::Exec(e) => e.run().await,
             Ready::Http(h) => h.run(client).await,
+            Ready::Service(s) => s.run().await,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Approval, Glob, MAX_RETRIES, Match, Playbook, Step};
+use crate::action::service::ServiceAction;
 use crate::action::{ActionSpec, ExecAction, HttpAction, template};
 use crate::config::{
     LoadError, LoadErrors, Problem, YamlPath, locate, opt_duration, parse_yaml_documents, percent,
@@ -75,6 +76,8 @@ struct RawStep {
     exec: Option<ExecAction>,
     #[serde(default)]
     http: Option<HttpAction>,
+    #[serde(default)]
+    service: Option<ServiceAction>,
 }
 
 /// Parses one file (one playbook per YAML document), reporting every problem.
@@ -158,13 +161,14 @@ fn check(path: &Path, raw: RawPlaybook) -> Result<Playbook, Vec<Problem>> {
     for (i, step) in raw.steps.iter().enumerate() {
         let at = root.key("steps").index(i);
         let n = i + 1;
-        let (kind, action) = match (&step.exec, &step.http) {
-            (Some(exec), None) => ("exec", ActionSpec::Exec(exec.clone())),
-            (None, Some(http)) => ("http", ActionSpec::Http(http.clone())),
+        let (kind, action) = match (&step.exec, &step.http, &step.service) {
+            (Some(exec), None, None) => ("exec", ActionSpec::Exec(exec.clone())),
+            (None, Some(http), None) => ("http", ActionSpec::Http(http.clone())),
+            (None, None, Some(service)) => ("service", ActionSpec::Service(service.clone())),
             _ => {
                 fail(
                     at,
-                    format!("step {n} needs exactly one action: `exec` or `http`"),
+                    format!("step {n} needs exactly one action: `exec`, `http` or `service`"),
                 );
                 continue;
             }
@@ -219,6 +223,14 @@ fn action_problems(n: usize, action: &ActionSpec, at: &YamlPath) -> Vec<(YamlPat
                 ));
             }
         }
+        ActionSpec::Service(service) => {
+            if service.timeout.is_zero() {
+                out.push((
+                    at.key("timeout"),
+                    format!("step {n}: `service.timeout` must be above zero"),
+                ));
+            }
+        }
         ActionSpec::Http(http) => {
             if reqwest::Method::from_bytes(http.method.to_uppercase().as_bytes()).is_err() {
                 out.push((
@@ -252,6 +264,10 @@ fn check_templates(action: &ActionSpec) -> Result<(), String> {
                 .iter()
                 .try_for_each(|a| template::check(a, e.shell))?;
             e.env.values().try_for_each(|v| template::check(v, false))
+        }
+        ActionSpec::Service(s) => {
+            template::check(&s.name, false)?;
+            s.start.iter().try_for_each(|t| template::check(t, false))
         }
         ActionSpec::Http(h) => {
             template::check(&h.url, false)?;
@@ -385,7 +401,7 @@ steps:
                 "pb.yaml:8:40: playbook `a`: step 2: `http.timeout` must be above zero",
                 "pb.yaml:9:21: playbook `a`: step 3: `http.method` `GE T` is not an HTTP method",
                 "pb.yaml:9:34: playbook `a`: step 3: `http.url` `ftp://{{host}}/x` is not an http:// or https:// URL: start it with http://, https:// or a `{{variable}}`",
-                "pb.yaml:10:5: playbook `a`: step 4 needs exactly one action: `exec` or `http`",
+                "pb.yaml:10:5: playbook `a`: step 4 needs exactly one action: `exec`, `http` or `service`",
                 "pb.yaml:20:11: playbook `b`: step name `same` is used twice",
                 "pb.yaml:21:19: playbook `b`: step 2: `exec.argv` needs the program and its arguments, or with `shell: true` exactly one script",
             ]
