@@ -15,6 +15,10 @@
 #
 # Usage: benches/probe_scale.sh [N ...]         (default: 100 1000 5000 10000)
 #   SECS=30 WARMUP=5 TOOLS="monit autoheal" BIN=target/release/autoheal-tui PORT=18931
+#   BEFORE=path/to/older/autoheal-tui  also runs that binary ("before") after autoheal,
+#   for a before/after comparison in the same run.
+#   PERF=1  profiles each autoheal run with `perf record` over the measured window
+#   and prints its top symbols (perf costs CPU too: do not compare those figures).
 # Installs nginx and monit with apt-get when missing (as root); skips with a
 # message otherwise. Not part of CI: it takes about 2 * (SECS + WARMUP + 5) s per N.
 set -euo pipefail
@@ -26,6 +30,8 @@ WARMUP=${WARMUP:-5}
 TOOLS=${TOOLS:-monit autoheal}
 PORT=${PORT:-18931}
 BIN=${BIN:-target/release/autoheal-tui}
+BEFORE=${BEFORE:-}
+[ -z "$BEFORE" ] || { TOOLS="$TOOLS before"; BEFORE=$(realpath "$BEFORE"); }
 HZ=$(getconf CLK_TCK)
 
 for prog in nginx monit; do
@@ -117,11 +123,14 @@ run_one() { # tool N
       monit_config "$n"
       monit -c "$tmp/monitrc" -I >"$tmp/monit.out" 2>&1 &
       ;;
-    autoheal)
+    autoheal | before)
+      local bin=$BIN
+      [ "$tool" = autoheal ] || bin=$BEFORE
       autoheal_config "$n"
+      rm -rf "$tmp/home" "$tmp/journal.jsonl"*
       mkdir -p "$tmp/home"
-      HOME=$tmp/home "$BIN" serve --config "$tmp/autoheal.yaml" --journal "$tmp/journal.jsonl" \
-        --listen 127.0.0.1:0 >"$tmp/autoheal.out" 2>&1 &
+      HOME=$tmp/home "$bin" serve --config "$tmp/autoheal.yaml" --journal "$tmp/journal.jsonl" \
+        --listen 127.0.0.1:0 >"$tmp/$tool.out" 2>&1 &
       ;;
   esac
   pid=$!
@@ -134,13 +143,23 @@ run_one() { # tool N
   fi
   local t0 c0 t1 c1 hwm
   t0=$(now); c0=$(cpu_ticks "$pid")
-  sleep "$SECS"
+  if [ -n "${PERF:-}" ] && [ "$tool" != monit ]; then
+    perf record -F 499 -p "$pid" -o "$tmp/perf.data" -- sleep "$SECS" >/dev/null 2>&1
+  else
+    sleep "$SECS"
+  fi
   t1=$(now); c1=$(cpu_ticks "$pid"); hwm=$(hwm_kb "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   sleep 1.5 # nginx flushes its log buffer every second
   kill -USR1 "$NGINX"; sleep 0.5
   cp "$tmp/logs/access.log" "$tmp/access-$tool-$n.log"
   echo "$tool $n $((c1 - c0)) $hwm $t0 $t1" >>"$tmp/results"
+  if [ -f "$tmp/perf.data" ]; then
+    echo "-- perf: $tool, $n targets, top symbols" >&2
+    perf report -i "$tmp/perf.data" --stdio --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30 >&2 || true
+    perf report -i "$tmp/perf.data" --stdio --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -8 >&2 || true
+    rm -f "$tmp/perf.data"
+  fi
 }
 
 : >"$tmp/results"
@@ -154,7 +173,8 @@ done
 python3 - "$tmp" "$HZ" <<'EOF'
 import sys, collections
 tmp, hz = sys.argv[1], int(sys.argv[2])
-agent = {"monit": "Monit", "autoheal": "autoheal"}
+agent = {"monit": "Monit", "autoheal": "autoheal", "before": "autoheal"}
+order = {"monit": 0, "before": 1, "autoheal": 2}
 
 def pct(xs, p):
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] if xs else float("nan")
@@ -185,7 +205,7 @@ for line in open(f"{tmp}/results"):
 
 print(f"\n{'N':>6} {'tool':<9} {'us/check':>9} {'rate':>6} {'p50 s':>6} {'p95 s':>6} "
       f"{'<=5%':>5} {'conn/chk':>8} {'RSS MB':>7} {'seen':>6}")
-for (tool, n), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0] != "monit")):
+for (tool, n), r in sorted(rows.items(), key=lambda kv: (kv[0][1], order[kv[0][0]])):
     print(f"{n:>6} {tool:<9} {r['us']:>9.1f} {r['rate']:>6.2f} {r['p50']:>6.3f} {r['p95']:>6.3f} "
           f"{r['within']:>5.0%} {r['conns']:>8.2f} {r['rss']:>7.1f} {r['targets']:>6}")
 print("\nautoheal / monit (below 1 is autoheal ahead on CPU, above 1 on rate):")
@@ -193,4 +213,11 @@ for n in sorted({n for _, n in rows}):
     m, a = rows.get(("monit", n)), rows.get(("autoheal", n))
     if m and a:
         print(f"{n:>6}  CPU per check x{a['us'] / m['us']:.2f}   rate x{a['rate'] / m['rate']:.2f}")
+befores = [n for t, n in rows if t == "before"]
+if befores:
+    print("\nautoheal / before (below 1 is cheaper now):")
+for n in sorted(befores):
+    b, a = rows[("before", n)], rows.get(("autoheal", n))
+    if a:
+        print(f"{n:>6}  CPU per check x{a['us'] / b['us']:.2f}   RSS x{a['rss'] / b['rss']:.2f}")
 EOF
