@@ -3,14 +3,14 @@
 //! closes is no false failure, and a wedged accept loop is caught.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autoheal::config::{HttpProbe, ProbeSpec};
 use autoheal::monitor::{Lane, Observation, Prober};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Notify;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nall good";
@@ -29,31 +29,64 @@ enum After {
 
 struct Server {
     addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
+    /// Answers given on each connection, in the order they were accepted.
+    served: Arc<Mutex<Vec<usize>>>,
+    /// Wakes the accept loop to stop accepting for good (the listener stays open).
+    wedge: Arc<Notify>,
 }
 
 impl Server {
     fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
+        self.served.lock().unwrap().len()
+    }
+
+    fn served(&self) -> Vec<usize> {
+        self.served.lock().unwrap().clone()
     }
 }
 
-/// A loopback server writing `pieces` (a few ms apart) as each answer.
+/// A loopback server writing `pieces` (a few ms apart) as each answer. Its
+/// backlog is small, so a wedged one is quickly full.
 async fn serve(pieces: Vec<Vec<u8>>, after: After) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(2).unwrap();
     let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
+    let served = Arc::new(Mutex::new(Vec::new()));
+    let wedge = Arc::new(Notify::new());
+    let (log, wedged) = (served.clone(), wedge.clone());
     tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(answer(socket, pieces.clone(), after));
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((socket, _)) = accepted else { return };
+                    let index = {
+                        let mut log = log.lock().unwrap();
+                        log.push(0);
+                        log.len() - 1
+                    };
+                    tokio::spawn(answer(socket, pieces.clone(), after, log.clone(), index));
+                }
+                _ = wedged.notified() => break,
+            }
         }
+        let _listener = listener;
+        std::future::pending::<()>().await;
     });
-    Server { addr, accepted }
+    Server {
+        addr,
+        served,
+        wedge,
+    }
 }
 
-async fn answer(mut socket: TcpStream, pieces: Vec<Vec<u8>>, after: After) {
+async fn answer(
+    mut socket: TcpStream,
+    pieces: Vec<Vec<u8>>,
+    after: After,
+    log: Arc<Mutex<Vec<usize>>>,
+    index: usize,
+) {
     let mut answered = 0;
     loop {
         if !read_request(&mut socket).await {
@@ -71,6 +104,7 @@ async fn answer(mut socket: TcpStream, pieces: Vec<Vec<u8>>, after: After) {
             }
         }
         answered += 1;
+        log.lock().unwrap()[index] += 1;
         if after == After::Close {
             return;
         }
@@ -111,6 +145,14 @@ async fn probes(spec: &ProbeSpec, n: usize, timeout: Duration) -> Vec<Observatio
     out
 }
 
+/// `probes` probes with `fresh_every: 10` took at most 3 connections (the
+/// first carries a random share of 10): the answers left them reusable.
+fn assert_reused(server: &Server, probes: usize) {
+    let served = server.served();
+    assert_eq!(served.iter().sum::<usize>(), probes);
+    assert!(served.len() <= 3, "{served:?}");
+}
+
 fn all_healthy(observations: &[Observation]) {
     for (i, o) in observations.iter().enumerate() {
         assert!(o.healthy, "probe {i}: {o:?}");
@@ -121,18 +163,21 @@ fn all_healthy(observations: &[Observation]) {
 #[tokio::test]
 async fn a_kept_alive_connection_is_reused_with_a_fresh_one_every_nth_probe() {
     let server = serve(vec![OK.to_vec()], After::KeepAlive).await;
-    all_healthy(&probes(&spec(server.addr, 5), 10, TIMEOUT).await);
-    assert_eq!(
-        server.accepted(),
-        2,
-        "10 probes, a fresh connection every 5th"
-    );
+    all_healthy(&probes(&spec(server.addr, 5), 16, TIMEOUT).await);
+    let served = server.served();
+    assert_eq!(served.iter().sum::<usize>(), 16);
+    // A target's first connection carries a random share of 5 probes, so that
+    // targets started together do not reconnect together; every later one, 5.
+    let (first, rest) = served.split_first().unwrap();
+    assert!((1..=5).contains(first), "{served:?}");
+    let (last, middle) = rest.split_last().unwrap();
+    assert!(middle.iter().all(|n| *n == 5) && *last <= 5, "{served:?}");
 
     let server = serve(vec![OK.to_vec()], After::KeepAlive).await;
     all_healthy(&probes(&spec(server.addr, 1), 4, TIMEOUT).await);
     assert_eq!(
-        server.accepted(),
-        4,
+        server.served(),
+        [1, 1, 1, 1],
         "fresh_every 1: a new connection each time"
     );
 }
@@ -160,30 +205,24 @@ async fn a_connection_closed_as_it_is_reused_is_retried_on_a_fresh_one() {
 
 #[tokio::test]
 async fn a_wedged_accept_loop_is_caught_on_the_fresh_probe() {
-    // A server that serves the one connection it accepted, then never accepts
-    // again: its backlog (one slot) fills and new connections go unanswered.
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = socket.listen(0).unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        if let Ok((socket, _)) = listener.accept().await {
-            answer(socket, vec![OK.to_vec()], After::KeepAlive).await;
-        }
-        std::future::pending::<()>().await;
-    });
+    let server = serve(vec![OK.to_vec()], After::KeepAlive).await;
     let (prober, lane) = (Prober::new(), Lane::default());
-    let spec = spec(addr, 3);
+    let spec = spec(server.addr, 3);
     let timeout = Duration::from_millis(300);
-    let first = prober.probe_on(&lane, &spec, timeout).await;
-    assert!(first.healthy, "{first:?}");
-    // Fill the backlog: connections the server will never take.
+    // Up to the second connection, which carries exactly 3 probes.
+    while server.accepted() < 2 {
+        let o = prober.probe_on(&lane, &spec, timeout).await;
+        assert!(o.healthy, "{o:?}");
+    }
+    // The server stops accepting; its backlog fills with connections it never takes.
+    server.wedge.notify_one();
     let mut fillers = Vec::new();
-    for _ in 0..4 {
-        if let Ok(Ok(s)) =
-            tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
+    for _ in 0..8 {
+        match tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(server.addr))
+            .await
         {
-            fillers.push(s);
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break,
         }
     }
     for i in 2..=3 {
@@ -204,12 +243,8 @@ async fn chunked_and_content_length_bodies_split_across_writes() {
         b"od\r\n0\r\n\r\n".to_vec(),
     ];
     let server = serve(chunked, After::KeepAlive).await;
-    all_healthy(&probes(&spec(server.addr, 10), 3, TIMEOUT).await);
-    assert_eq!(
-        server.accepted(),
-        1,
-        "a chunked body read to its end keeps the connection"
-    );
+    all_healthy(&probes(&spec(server.addr, 10), 12, TIMEOUT).await);
+    assert_reused(&server, 12);
 
     let split = vec![
         b"HTTP/1.1 200 OK\r\nContent-Le".to_vec(),
@@ -217,8 +252,8 @@ async fn chunked_and_content_length_bodies_split_across_writes() {
         b"good".to_vec(),
     ];
     let server = serve(split, After::KeepAlive).await;
-    all_healthy(&probes(&spec(server.addr, 10), 3, TIMEOUT).await);
-    assert_eq!(server.accepted(), 1);
+    all_healthy(&probes(&spec(server.addr, 10), 12, TIMEOUT).await);
+    assert_reused(&server, 12);
 
     // An interim 100 answer is skipped, whether the real one comes later or with it.
     let interim = vec![b"HTTP/1.1 100 Continue\r\n\r\n".to_vec(), OK.to_vec()];

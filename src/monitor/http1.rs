@@ -62,11 +62,15 @@ impl Endpoint {
     }
 }
 
-/// A target's kept-alive connection and how many probes it has answered.
+/// A target's kept-alive connection and how many more probes it may carry.
 #[derive(Debug, Default)]
 pub(crate) struct Conn {
     stream: Option<TcpStream>,
-    answered: u32,
+    reuses_left: u32,
+    /// Whether this target opened a connection before: its first one carries a
+    /// random share of `fresh_every`, so targets started together do not all
+    /// reconnect in the same second every `fresh_every` probes.
+    opened: bool,
 }
 
 /// Why a GET got no usable answer.
@@ -94,12 +98,12 @@ pub(crate) async fn get(
     conn: &mut Conn,
     fresh_every: u32,
 ) -> Result<Answer, Failure> {
-    let reusable = conn.answered < fresh_every;
+    let reusable = conn.reuses_left.min(fresh_every.saturating_sub(1)) > 0;
     if let Some(stream) = conn.stream.take().filter(|s| reusable && idle_and_open(s)) {
         match exchange(ep, stream).await {
             Ok((answer, stream)) => {
-                conn.answered = conn.answered.saturating_add(1);
-                conn.stream = stream.filter(|_| fresh_every > 1);
+                conn.reuses_left -= 1;
+                conn.stream = stream.filter(|_| conn.reuses_left > 0);
                 return Ok(answer);
             }
             Err(Broke::Silent(_)) => {}
@@ -110,8 +114,14 @@ pub(crate) async fn get(
     let (answer, stream) = exchange(ep, stream).await.map_err(|b| match b {
         Broke::Silent(why) | Broke::Answered(why) => Failure::Exchange(why),
     })?;
-    conn.answered = 1;
-    conn.stream = stream.filter(|_| fresh_every > 1);
+    let full = fresh_every.saturating_sub(1);
+    conn.reuses_left = if conn.opened {
+        full
+    } else {
+        fastrand::u32(0..=full)
+    };
+    conn.opened = true;
+    conn.stream = stream.filter(|_| conn.reuses_left > 0);
     Ok(answer)
 }
 
