@@ -300,3 +300,22 @@ async fn a_body_cut_short_is_a_connection_error() {
     let o = &probes(&spec(server.addr, 10), 1, TIMEOUT).await[0];
     assert_eq!(o.signature.as_deref(), Some("CONNECTION_ERROR"), "{o:?}");
 }
+
+#[tokio::test]
+async fn a_changed_url_does_not_ride_the_old_connection() {
+    let old = serve(vec![OK.to_vec()], After::KeepAlive).await;
+    let new = serve(vec![OK.to_vec()], After::KeepAlive).await;
+    let (prober, lane) = (Prober::new(), Lane::default());
+    // Past the old server's first connection, so the next probe would reuse.
+    while old.accepted() < 2 {
+        assert!(
+            prober
+                .probe_on(&lane, &spec(old.addr, 10), TIMEOUT)
+                .await
+                .healthy
+        );
+    }
+    let o = prober.probe_on(&lane, &spec(new.addr, 10), TIMEOUT).await;
+    assert!(o.healthy, "{o:?}");
+    assert_eq!(new.served(), [1], "the new URL's server answered");
+}

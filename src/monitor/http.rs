@@ -77,9 +77,13 @@ pub(crate) async fn probe(
         let mut kept = lock(kept);
         let parsed = match &kept.parsed {
             Some(parsed) if parsed.text() == spec.url => parsed.clone(),
+            // The first probe, or the URL changed: a kept connection may lead elsewhere.
             _ => {
                 let parsed = Arc::new(Parsed::new(&spec.url));
-                kept.parsed = Some(parsed.clone());
+                *kept = Kept {
+                    parsed: Some(parsed.clone()),
+                    conn: http1::Conn::default(),
+                };
                 parsed
             }
         };
