@@ -41,6 +41,10 @@ for prog in nginx monit; do
   fi
   command -v "$prog" >/dev/null || { echo "skipped: $prog is missing (apt-get install -y $prog)" >&2; exit 0; }
 done
+if [ -n "${PERF:-}" ] && ! command -v perf >/dev/null; then
+  [ "$(id -u)" = 0 ] && apt-get install -y linux-perf >/dev/null 2>&1 || true
+  command -v perf >/dev/null || { echo "perf is missing (apt-get install -y linux-perf): no profile" >&2; PERF=; }
+fi
 command -v python3 >/dev/null || { echo "skipped: python3 is missing" >&2; exit 0; }
 if [[ " $TOOLS " == *" autoheal "* && ! -x "$BIN" ]]; then
   cargo build --release --bin autoheal-tui
