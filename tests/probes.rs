@@ -89,6 +89,7 @@ fn get(addr: SocketAddr) -> HttpProbe {
         expect_status: None,
         max_latency: None,
         body_contains: None,
+        fresh_every: None,
     }
 }
 
@@ -249,6 +250,7 @@ async fn http_bad_url_is_reported_not_raised() {
             expect_status: None,
             max_latency: None,
             body_contains: None,
+            fresh_every: None,
         };
         let o = probe(ProbeSpec::Http(spec)).await;
         assert_eq!(signature(&o), Some("BAD_URL"), "{url}: {o:?}");

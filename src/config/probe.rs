@@ -46,6 +46,12 @@ impl ProbeSpec {
                         "must be above zero: no answer is that fast".into(),
                     ));
                 }
+                if p.fresh_every == Some(0) {
+                    out.push(problem(
+                        "fresh_every",
+                        "must be at least 1 (1: a fresh connection for every probe)".into(),
+                    ));
+                }
                 if let Some(status) = p.expect_status.filter(|s| !(100..=599).contains(s)) {
                     out.push(problem(
                         "expect_status",
@@ -109,6 +115,23 @@ pub struct HttpProbe {
     pub max_latency: Option<Duration>,
     #[serde(default)]
     pub body_contains: Option<String>,
+    /// Plain http keeps its connection alive between probes and opens a fresh
+    /// one every this many probes (1: a fresh connection every probe). A kept
+    /// connection shows the server answers, not that it still accepts new
+    /// connections; the fresh ones catch a wedged accept loop.
+    #[serde(default)]
+    pub fresh_every: Option<u32>,
+}
+
+impl HttpProbe {
+    /// Every 10th probe: a wedged accept loop shows within 10 intervals, while
+    /// 9 probes in 10 skip the connect and close.
+    pub const DEFAULT_FRESH_EVERY: u32 = 10;
+
+    /// A probe on a new connection every this many probes.
+    pub fn fresh_every(&self) -> u32 {
+        self.fresh_every.unwrap_or(Self::DEFAULT_FRESH_EVERY)
+    }
 }
 
 /// Healthy when a TCP connection to `address` (host:port) opens.
@@ -164,4 +187,31 @@ pub struct PassiveProbe {}
 pub struct ChaosSpec {
     pub url: String,
     pub faults: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_every_is_read_and_zero_is_refused() {
+        let probe: HttpProbe =
+            serde_norway::from_str("{ url: \"http://127.0.0.1:8080/\", fresh_every: 3 }").unwrap();
+        assert_eq!(probe.fresh_every(), 3);
+        let default: HttpProbe =
+            serde_norway::from_str("{ url: \"http://127.0.0.1:8080/\" }").unwrap();
+        assert_eq!(default.fresh_every(), HttpProbe::DEFAULT_FRESH_EVERY);
+        let zero = ProbeSpec::Http(HttpProbe {
+            fresh_every: Some(0),
+            ..probe
+        });
+        let problems = zero.problems("target `web`", &YamlPath::root().key("http"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .message
+                .contains("`http.fresh_every` must be at least 1")
+        );
+        assert_eq!(problems[0].at.to_string(), "http.fresh_every");
+    }
 }

@@ -2,11 +2,12 @@
 
 use std::error::Error as _;
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url};
 
-use super::{Observation, ms, no_answer};
+use super::{Observation, PROBE_ERROR, http1, lock, ms, no_answer};
 use crate::config::HttpProbe;
 
 /// How much of a body we read at most; a health endpoint answering more is misbehaving.
@@ -14,12 +15,12 @@ pub const BODY_READ_CAP: usize = 64 * 1024;
 /// How much of the body we keep in the observation.
 pub const BODY_KEEP: usize = 4 * 1024;
 
-/// The client every HTTP probe shares.
+/// The client https probes share (plain http takes the lean path in [`http1`]).
 pub(crate) fn client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("autoheal/", env!("CARGO_PKG_VERSION")))
-        // No idle pooled connections: a kept-alive socket would hide that the
-        // server stopped listening; every probe opens a fresh connection.
+        // No idle pooled connections: https probes open a fresh connection each
+        // time, as they always did (only plain http keeps one, see `fresh_every`).
         .pool_max_idle_per_host(0)
         // A redirect is an answer from the target itself; following it would
         // probe something else.
@@ -29,25 +30,122 @@ pub(crate) fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// What an HTTP target keeps between probes, in its [`Lane`](super::Lane):
+/// its URL as parsed, and its kept-alive connection.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    parsed: Option<Arc<Parsed>>,
+    conn: http1::Conn,
+}
+
+/// A probe URL worked out once.
+#[derive(Debug)]
+enum Parsed {
+    /// Plain http: the lean HTTP/1.1 path.
+    Lean(String, http1::Endpoint),
+    /// https or credentials: reqwest.
+    General(String, Url),
+    Bad(String, String),
+}
+
+impl Parsed {
+    fn new(text: &str) -> Parsed {
+        match parse_url(text) {
+            Ok(url) => match http1::Endpoint::new(&url) {
+                Some(endpoint) => Parsed::Lean(text.to_string(), endpoint),
+                None => Parsed::General(text.to_string(), url),
+            },
+            Err(why) => Parsed::Bad(text.to_string(), why),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Parsed::Lean(text, _) | Parsed::General(text, _) | Parsed::Bad(text, _) => text,
+        }
+    }
+}
+
 pub(crate) async fn probe(
-    client: &reqwest::Client,
+    client: Result<&reqwest::Client, &str>,
+    kept: &Mutex<Kept>,
     spec: &HttpProbe,
     timeout: Duration,
 ) -> Observation {
     let start = Instant::now();
-    let url = match parse_url(&spec.url) {
-        Ok(url) => url,
-        Err(why) => return Observation::unhealthy("BAD_URL", why, start.elapsed()),
+    let (parsed, mut conn) = {
+        let mut kept = lock(kept);
+        let parsed = match &kept.parsed {
+            Some(parsed) if parsed.text() == spec.url => parsed.clone(),
+            // The first probe, or the URL changed: a kept connection may lead elsewhere.
+            _ => {
+                let parsed = Arc::new(Parsed::new(&spec.url));
+                *kept = Kept {
+                    parsed: Some(parsed.clone()),
+                    conn: http1::Conn::default(),
+                };
+                parsed
+            }
+        };
+        (parsed, std::mem::take(&mut kept.conn))
     };
-    let answer = tokio::time::timeout(timeout, fetch(client, url)).await;
+    let answer = match &*parsed {
+        Parsed::Bad(_, why) => return Observation::unhealthy("BAD_URL", why, start.elapsed()),
+        Parsed::Lean(_, endpoint) => {
+            let fresh_every = spec.fresh_every();
+            let answer =
+                tokio::time::timeout(timeout, http1::get(endpoint, &mut conn, fresh_every)).await;
+            // After a timeout `conn` holds no stream: the next probe starts fresh.
+            lock(kept).conn = conn;
+            match answer {
+                Err(_) => Err(("TIMEOUT", no_answer(timeout))),
+                Ok(Err(http1::Failure::Connect(e))) => Err(connect_failure(&e)),
+                Ok(Err(http1::Failure::Exchange(why))) => {
+                    Err(("CONNECTION_ERROR", format!("connection error: {why}")))
+                }
+                Ok(Ok(answer)) => match StatusCode::from_u16(answer.status) {
+                    Ok(status) => Ok((status, answer.body)),
+                    Err(_) => Err((
+                        "CONNECTION_ERROR",
+                        format!("connection error: invalid status {}", answer.status),
+                    )),
+                },
+            }
+        }
+        Parsed::General(_, url) => {
+            let client = match client {
+                Ok(client) => client,
+                Err(e) => {
+                    return Observation::unhealthy(
+                        PROBE_ERROR,
+                        format!("no HTTP client: {e}"),
+                        Duration::ZERO,
+                    );
+                }
+            };
+            match tokio::time::timeout(timeout, fetch(client, url.clone())).await {
+                Err(_) => Err(("TIMEOUT", no_answer(timeout))),
+                Ok(Err(e)) => Err(classify(&e, timeout)),
+                Ok(Ok(answer)) => Ok(answer),
+            }
+        }
+    };
     let latency = start.elapsed();
     match answer {
-        Err(_) => Observation::unhealthy("TIMEOUT", no_answer(timeout), latency),
-        Ok(Err(e)) => {
-            let (signature, detail) = classify(&e, timeout);
-            Observation::unhealthy(signature, detail, latency)
-        }
-        Ok(Ok((status, body))) => judge(spec, status, &body, latency),
+        Err((signature, detail)) => Observation::unhealthy(signature, detail, latency),
+        Ok((status, body)) => judge(spec, status, &body, latency),
+    }
+}
+
+/// Signature and detail for a connect that failed, the same on both paths.
+fn connect_failure(e: &io::Error) -> (&'static str, String) {
+    if e.kind() == io::ErrorKind::ConnectionRefused {
+        (
+            "CONNECTION_REFUSED",
+            "connect: connection refused".to_string(),
+        )
+    } else {
+        ("CONNECTION_ERROR", format!("connect: {e}"))
     }
 }
 
@@ -208,6 +306,7 @@ mod tests {
                 expect_status: None,
                 max_latency: None,
                 body_contains: None,
+                fresh_every: None,
             },
             StatusCode::SERVICE_UNAVAILABLE,
             body.as_bytes(),
@@ -270,6 +369,7 @@ mod tests {
             expect_status: None,
             max_latency: None,
             body_contains: None,
+            fresh_every: None,
         };
         let body = "é".repeat(BODY_KEEP); // two bytes each
         let obs = judge(&spec, StatusCode::OK, body.as_bytes(), Duration::ZERO);

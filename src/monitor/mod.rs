@@ -1,14 +1,15 @@
 //! Probes: one real check per target kind. A probe never fails: a timeout,
 //! a refused connection or garbage is reported as an unhealthy [`Observation`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::ProbeSpec;
 
 pub mod host;
 pub mod http;
+mod http1;
 pub mod process;
 pub mod tcp;
 
@@ -90,14 +91,10 @@ impl Prober {
     /// Runs one probe of the target that owns `lane` (see [`Lane`]).
     pub async fn probe_on(&self, lane: &Lane, spec: &ProbeSpec, timeout: Duration) -> Observation {
         match spec {
-            ProbeSpec::Http(p) => match &self.http {
-                Ok(client) => http::probe(client, p, timeout).await,
-                Err(e) => Observation::unhealthy(
-                    PROBE_ERROR,
-                    format!("no HTTP client: {e}"),
-                    Duration::ZERO,
-                ),
-            },
+            ProbeSpec::Http(p) => {
+                let client = self.http.as_ref().map_err(String::as_str);
+                http::probe(client, &lane.http, p, timeout).await
+            }
             ProbeSpec::Tcp(p) => tcp::probe(p, timeout).await,
             ProbeSpec::Host(p) => self.host.probe(lane, p, timeout).await,
             ProbeSpec::Process(p) => self.processes.probe(lane, p, timeout).await,
@@ -117,8 +114,13 @@ impl Prober {
 /// timeout without starting another. Otherwise every interval would strand one
 /// more thread, and once the runtime's blocking pool (512) is used up every
 /// probe that needs it (process, host, DNS names) would fail on every target.
+/// An HTTP target's lane also keeps its parsed URL and kept-alive connection,
+/// so keep one lane per target for as long as the target is probed.
 #[derive(Clone, Default)]
-pub struct Lane(Arc<AtomicBool>);
+pub struct Lane {
+    busy: Arc<AtomicBool>,
+    http: Arc<Mutex<http::Kept>>,
+}
 
 /// Frees a [`Lane`] when its work ends, however it ends.
 struct Busy(Arc<AtomicBool>);
@@ -137,14 +139,14 @@ pub(crate) async fn run_blocking<F>(lane: &Lane, timeout: Duration, work: F) -> 
 where
     F: FnOnce() -> Observation + Send + 'static,
 {
-    if lane.0.swap(true, Ordering::AcqRel) {
+    if lane.busy.swap(true, Ordering::AcqRel) {
         return Observation::unhealthy(
             "TIMEOUT",
             "no answer: the previous probe has still not returned",
             Duration::ZERO,
         );
     }
-    let busy = Busy(lane.0.clone());
+    let busy = Busy(lane.busy.clone());
     let start = Instant::now();
     let work = move || {
         let _busy = busy;

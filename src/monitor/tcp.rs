@@ -41,6 +41,13 @@ enum Failure {
 
 /// Resolves first, so an address that cannot work is told apart from a peer that is down.
 async fn connect(address: &str) -> Result<(), Failure> {
+    // An IP literal (the usual case) needs no resolver: no blocking-pool trip, no allocation.
+    if let Ok(addr) = address.parse::<SocketAddr>() {
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(Failure::Connect)?;
+        return Ok(());
+    }
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host(address)
         .await
         .map_err(|e| Failure::Resolve(format!("cannot resolve `{address}`: {e}")))?

@@ -179,6 +179,7 @@ impl Runner {
                 expect_status: None,
                 max_latency: None,
                 body_contains: None,
+                fresh_every: None,
             }),
             None => ProbeSpec::Passive(PassiveProbe {}),
         };
