@@ -445,6 +445,33 @@ targets:
     }
 
     #[test]
+    fn dependencies_name_targets_and_never_go_round_in_a_cycle() {
+        let text = "\
+targets:
+  - { name: db, tcp: { address: \"127.0.0.1:5432\" }, depends_on: [api] }
+  - { name: api, tcp: { address: \"127.0.0.1:8080\" }, depends_on: [edge, db] }
+  - { name: edge, tcp: { address: \"127.0.0.1:80\" }, depends_on: [nowhere] }
+  - { name: cache, tcp: { address: \"127.0.0.1:6379\" }, depends_on: [cache] }
+  - { name: web, tcp: { address: \"127.0.0.1:81\" }, depends_on: [db, cache] }
+";
+        assert_eq!(
+            errors(text),
+            [
+                "cfg.yaml:2:65: targets depend on each other in a cycle: `db` -> `api` -> `db`",
+                "cfg.yaml:4:66: target `edge` depends on `nowhere`, which no target is called",
+                "cfg.yaml:5:68: targets depend on each other in a cycle: `cache` -> `cache`",
+            ]
+        );
+        let fine = "\
+targets:
+  - { name: db, tcp: { address: \"127.0.0.1:5432\" } }
+  - { name: api, tcp: { address: \"127.0.0.1:8080\" }, depends_on: [db] }
+  - { name: edge, tcp: { address: \"127.0.0.1:80\" }, depends_on: [api, db] }
+";
+        assert!(errors(fine).is_empty(), "{:?}", errors(fine));
+    }
+
+    #[test]
     fn policy_numbers_must_be_usable() {
         for (value, shown) in [(".nan", "NaN"), (".inf", "inf"), ("-1", "-1")] {
             let text = format!("policy:\n  cooldown: 1m\n  learning_prior: {value}\n");

@@ -8,7 +8,8 @@
 //! (`POST /services/{name}/chaos/{fault}`), restarts services
 //! (`POST /services/{name}/restart`) and lists them (`GET /services`). CRASH closes
 //! the service's listener, so connections are refused until a restart rebinds the
-//! same port; DISK_FULL is cleared only by a restart.
+//! same port; DISK_FULL is cleared only by a restart. While orders-db is crashed,
+//! the others' health checks fail too (`UPSTREAM_DOWN`): they depend on it.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -32,6 +33,9 @@ pub const FAULTS: &[&str] = &["DB_TIMEOUT", "MEM_LEAK", "NET_SPIKE", "CRASH", "D
 
 /// The services of the fleet; only the first is critical.
 const SERVICES: &[&str] = &["payments-api", "orders-db", "edge-proxy"];
+/// The service the others need: while it is down (CRASH), their health checks
+/// fail too, and autoheal's root-cause view shows them as its symptoms.
+const DATABASE: &str = "orders-db";
 
 type Services = Arc<[Arc<Service>]>;
 
@@ -69,6 +73,8 @@ struct Service {
     state: Mutex<ServiceState>,
     /// Serialises crash and restart, which await between their steps.
     ops: tokio::sync::Mutex<()>,
+    /// The service this one needs; it fails while that one is down.
+    upstream: Option<Arc<Service>>,
 }
 
 #[derive(Default)]
@@ -186,9 +192,19 @@ fn error(status: StatusCode, message: String) -> Response {
 
 async fn health(State(svc): State<Arc<Service>>) -> Response {
     let fault = svc.lock().fault;
-    match fault {
-        None => Json(json!({ "status": "ok", "service": svc.name })).into_response(),
-        Some(fault) => {
+    let upstream_down = (svc.upstream.as_ref()).filter(|up| up.lock().server.is_none());
+    match (fault, upstream_down) {
+        (None, Some(up)) => {
+            let body = json!({
+                "status": "error",
+                "service": svc.name,
+                "error": "UPSTREAM_DOWN",
+                "detail": format!("{} refuses connections", up.name),
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        (None, None) => Json(json!({ "status": "ok", "service": svc.name })).into_response(),
+        (Some(fault), _) => {
             let body = json!({
                 "status": "error",
                 "service": svc.name,
@@ -284,18 +300,31 @@ impl DemoFleet {
         let supervisor_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let supervisor_port = supervisor_listener.local_addr()?.port();
         let (mut services, mut listeners) = (Vec::new(), Vec::new());
-        for (i, &name) in SERVICES.iter().enumerate() {
+        let mut database = None;
+        // The database first, so the others can name it as their upstream.
+        let order = SERVICES.iter().enumerate().filter(|(_, n)| **n == DATABASE);
+        for (i, &name) in order.chain(SERVICES.iter().enumerate().filter(|(_, n)| **n != DATABASE))
+        {
             let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
             let (port, critical) = (listener.local_addr()?.port(), i == 0);
-            services.push(Arc::new(Service {
+            let service = Arc::new(Service {
                 name,
                 critical,
                 port,
                 state: Mutex::default(),
                 ops: tokio::sync::Mutex::default(),
-            }));
-            listeners.push(listener);
+                upstream: database.clone(),
+            });
+            if name == DATABASE {
+                database = Some(service.clone());
+            }
+            services.push((i, service));
+            listeners.push((i, listener));
         }
+        services.sort_by_key(|(i, _)| *i);
+        listeners.sort_by_key(|(i, _)| *i);
+        let services: Vec<Arc<Service>> = services.into_iter().map(|(_, s)| s).collect();
+        let listeners: Vec<TcpListener> = listeners.into_iter().map(|(_, l)| l).collect();
         for (svc, listener) in services.iter().zip(listeners) {
             svc.lock().server = Some(Server::spawn(listener, service_router(svc.clone())));
         }
@@ -316,9 +345,11 @@ impl DemoFleet {
         let labels = json!({ "fleet": "demo" });
         let services = self.services.iter().map(|svc| {
             let (name, url) = (svc.name, svc.url());
+            let depends_on: Vec<&str> = svc.upstream.iter().map(|up| up.name).collect();
             json!({
                 "name": name,
                 "http": { "url": format!("{url}/health") },
+                "depends_on": depends_on,
                 "critical": svc.critical,
                 "labels": labels,
                 "vars": {

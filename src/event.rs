@@ -172,6 +172,14 @@ pub enum EventKind {
         time_to_detect_ms: u64,
         time_to_resolve_ms: u64,
     },
+    /// A symptom: the incident's target depends on the root incident's target,
+    /// which failed first (or was fixed moments ago). It is not remediated on
+    /// its own; once the root is resolved it closes by itself, or is planned
+    /// as usual if it still fails after the settle time.
+    IncidentLinked {
+        incident_id: IncidentId,
+        root_id: IncidentId,
+    },
     /// Automation has nothing more to offer: a human must fix it.
     IncidentEscalated {
         incident_id: IncidentId,
@@ -319,6 +327,7 @@ impl EventKind {
             EventKind::ActionInterrupted { .. } => "action_interrupted",
             EventKind::StepFinished { .. } => "step_finished",
             EventKind::IncidentResolved { .. } => "incident_resolved",
+            EventKind::IncidentLinked { .. } => "incident_linked",
             EventKind::IncidentEscalated { .. } => "incident_escalated",
             EventKind::ApprovalGranted { .. } => "approval_granted",
             EventKind::ApprovalRejected { .. } => "approval_rejected",
@@ -348,6 +357,7 @@ impl EventKind {
             | EventKind::ActionInterrupted { incident_id, .. }
             | EventKind::StepFinished { incident_id, .. }
             | EventKind::IncidentResolved { incident_id, .. }
+            | EventKind::IncidentLinked { incident_id, .. }
             | EventKind::IncidentEscalated { incident_id, .. }
             | EventKind::ApprovalGranted { incident_id, .. }
             | EventKind::ApprovalRejected { incident_id, .. }

@@ -187,6 +187,18 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             );
             d("RESOLVED", Tone::Good, of(incident_id), text)
         }
+        EventKind::IncidentLinked {
+            incident_id,
+            root_id,
+        } => d(
+            "SYMPTOM",
+            Tone::Quiet,
+            of(incident_id),
+            format!(
+                "{incident_id} of {root_id} on {}: not fixed on its own",
+                of(root_id)
+            ),
+        ),
         EventKind::IncidentEscalated {
             incident_id,
             reason,

@@ -278,10 +278,21 @@ impl State {
                         close_note: None,
                         resolved_at: None,
                         time_to_resolve_ms: None,
+                        root: None,
                         timeline: vec![event.clone()],
                         timeline_elided: 0,
                     },
                 );
+            }
+            EventKind::IncidentLinked {
+                incident_id,
+                root_id,
+            } => {
+                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.root = Some(*root_id);
+                    inc.status = Status::Symptom;
+                    inc.reason = format!("a symptom of {root_id}");
+                }
             }
             EventKind::IncidentAnalyzed {
                 incident_id,

@@ -35,6 +35,10 @@ pub struct Policy {
     pub backoff_reset: Duration,
     /// Prior weight of a playbook's stated confidence, in observations.
     pub learning_prior: f64,
+    /// After a target's dependency was fixed, how long its failure still counts
+    /// as a symptom of that fix's incident (`depends_on`).
+    #[serde(deserialize_with = "duration")]
+    pub dependency_settle: Duration,
 }
 
 impl Default for Policy {
@@ -51,6 +55,7 @@ impl Default for Policy {
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
             learning_prior: 10.0,
+            dependency_settle: Duration::from_secs(10),
         }
     }
 }

@@ -92,6 +92,10 @@ pub struct TargetConfig {
     pub vars: BTreeMap<String, String>,
     #[serde(default)]
     pub chaos: Option<ChaosSpec>,
+    /// Targets this one needs: while one of them fails, this one's failure is
+    /// a symptom of it, not remediated on its own.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
 }
 
 impl TargetConfig {
@@ -206,7 +210,87 @@ pub(super) fn problems(defaults: &TargetDefaults, targets: &[TargetConfig]) -> V
         }
         out.extend(t.problems(&at));
     }
+    out.extend(dependency_problems(targets));
     out
+}
+
+/// `depends_on` names other targets, and never comes back round to where it began.
+fn dependency_problems(targets: &[TargetConfig]) -> Vec<Problem> {
+    let index: std::collections::HashMap<&str, usize> = (targets.iter().enumerate())
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        for (j, dep) in t.depends_on.iter().enumerate() {
+            let at = YamlPath::root()
+                .key("targets")
+                .index(i)
+                .key("depends_on")
+                .index(j);
+            if !index.contains_key(dep.as_str()) {
+                out.push(Problem::new(
+                    at,
+                    format!(
+                        "target `{}` depends on `{dep}`, which no target is called",
+                        t.name
+                    ),
+                ));
+            }
+        }
+    }
+    // Each cycle once, from the first of its targets in the file.
+    let mut reported: HashSet<usize> = HashSet::new();
+    for start in 0..targets.len() {
+        if reported.contains(&start) {
+            continue;
+        }
+        if let Some(cycle) = cycle_from(start, targets, &index) {
+            reported.extend(cycle.iter().copied());
+            let names: Vec<String> = (cycle.iter().chain([&cycle[0]]))
+                .map(|&i| format!("`{}`", targets[i].name))
+                .collect();
+            out.push(Problem::new(
+                YamlPath::root()
+                    .key("targets")
+                    .index(start)
+                    .key("depends_on"),
+                format!(
+                    "targets depend on each other in a cycle: {}",
+                    names.join(" -> ")
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// A cycle through `start`, as the targets along it, if there is one.
+fn cycle_from(
+    start: usize,
+    targets: &[TargetConfig],
+    index: &std::collections::HashMap<&str, usize>,
+) -> Option<Vec<usize>> {
+    // Depth-first with an explicit stack of (target, next dependency to try).
+    let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+    let mut done: HashSet<usize> = HashSet::new();
+    while let Some(&mut (at, ref mut next)) = path.last_mut() {
+        let Some(dep) = targets[at].depends_on.get(*next) else {
+            done.insert(at);
+            path.pop();
+            continue;
+        };
+        *next += 1;
+        let Some(&dep) = index.get(dep.as_str()) else {
+            continue;
+        };
+        if dep == start {
+            return Some(path.iter().map(|(i, _)| *i).collect());
+        }
+        if !done.contains(&dep) && !path.iter().any(|(i, _)| *i == dep) {
+            path.push((dep, 0));
+        }
+    }
+    None
 }
 
 /// A target ready to probe: defaults applied, exactly one probe.
@@ -222,6 +306,8 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
     pub vars: BTreeMap<String, String>,
     pub chaos: Option<ChaosSpec>,
+    /// Targets this one needs (see [`TargetConfig::depends_on`]).
+    pub depends_on: Vec<String>,
 }
 
 impl Target {
@@ -244,6 +330,7 @@ impl Target {
             labels: t.labels.clone(),
             vars: t.vars.clone(),
             chaos: t.chaos.clone(),
+            depends_on: t.depends_on.clone(),
         })
     }
 }

@@ -296,6 +296,7 @@ mod tests {
             labels: Default::default(),
             vars: Default::default(),
             chaos: None,
+            depends_on: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The engine task: the loop that owns `State`, and the probe tasks that feed it.
 
 mod commands;
+mod depends;
 mod probes;
 mod registry;
 mod remedy;
@@ -9,7 +10,7 @@ mod snapshots;
 mod windows;
 
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLockReadGuard};
 use std::time::Duration;
@@ -252,6 +253,7 @@ impl Engine {
             targets,
             by_name,
             verifying: HashMap::new(),
+            held_for_dependencies: HashSet::new(),
             resume: HashMap::new(),
             failure: None,
             systemd: Systemd::new(),
@@ -334,6 +336,14 @@ enum Internal {
     Silent {
         incident: IncidentId,
     },
+    /// The dependencies of a new incident's target have had their probe.
+    Dependencies {
+        incident: IncidentId,
+    },
+    /// `dependency_settle` has passed since a symptom's root was fixed.
+    Settled {
+        incident: IncidentId,
+    },
     ProbeDied {
         target: usize,
         why: String,
@@ -409,6 +419,8 @@ struct Runner {
     targets: Vec<Runtime>,
     by_name: HashMap<String, usize>,
     verifying: HashMap<IncidentId, Verify>,
+    /// New incidents waiting for their target's dependencies to be probed.
+    held_for_dependencies: HashSet<IncidentId>,
     /// Incidents a previous run left unfinished, waiting for the first probe of their target.
     resume: HashMap<IncidentId, resume::Resume>,
     /// Why the engine cannot go on (numbers used up): the loop ends with it.
@@ -621,6 +633,8 @@ impl Runner {
             } => self.start_scheduled(incident, step, attempt),
             Internal::Reprobe { target } => self.targets[target].kick.notify_one(),
             Internal::Silent { incident } => self.silent(incident),
+            Internal::Dependencies { incident } => self.dependencies_probed(incident),
+            Internal::Settled { incident } => self.settled(incident),
             Internal::ProbeDied { target, why } => {
                 let name = &self.settings.targets[target].name;
                 self.fail(format!("the probe of {name} died: {why}"));
@@ -670,6 +684,7 @@ impl Runner {
             time_to_detect_ms,
             time_to_resolve_ms,
         });
+        self.root_resolved(id);
     }
 
     fn signal<'a>(&'a self, idx: usize, signature: &'a str) -> Signal<'a> {

@@ -16,6 +16,8 @@ pub enum Status {
     Verifying,
     Monitoring,
     Suppressed,
+    /// Caused by the failure of a target it depends on (`root`): not remediated on its own.
+    Symptom,
     Escalated,
     Rejected,
     Resolved,
@@ -42,6 +44,7 @@ impl Status {
             Status::Verifying => "verifying",
             Status::Monitoring => "monitoring",
             Status::Suppressed => "suppressed",
+            Status::Symptom => "symptom",
             Status::Escalated => "escalated",
             Status::Rejected => "rejected",
             Status::Resolved => "resolved",
@@ -88,6 +91,9 @@ pub struct Incident {
     pub close_note: Option<String>,
     pub resolved_at: Option<Timestamp>,
     pub time_to_resolve_ms: Option<u64>,
+    /// The incident this one is a symptom of (`incident_linked`).
+    #[serde(default)]
+    pub root: Option<IncidentId>,
     /// The events about this incident, in order: its timeline for the detail
     /// view. Past [`TIMELINE_HEAD`] + [`TIMELINE_TAIL`] events, those after the
     /// first `TIMELINE_HEAD` leave, oldest first, and are counted in `timeline_elided`.

@@ -64,7 +64,7 @@ fn urgency(status: Status) -> u8 {
         Status::Detected => 2,
         Status::Remediating | Status::Verifying => 3,
         Status::Rejected => 4,
-        Status::Monitoring | Status::Suppressed => 5,
+        Status::Monitoring | Status::Suppressed | Status::Symptom => 5,
         Status::Resolved | Status::Closed => 6,
     }
 }

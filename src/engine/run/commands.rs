@@ -124,6 +124,8 @@ impl Runner {
                     note,
                     by,
                 });
+                // Fixed by hand, perhaps: its symptoms get their chance to recover.
+                self.root_resolved(incident_id);
             }
             Command::InjectChaos { target, fault } => self.inject(&target, fault),
             Command::Pause { by } if !self.state.read().paused => {

@@ -147,7 +147,7 @@ impl Runner {
             reported_by,
             text,
         });
-        self.plan(incident_id);
+        self.plan_or_link(incident_id);
     }
 
     pub(super) fn on_recovered(&mut self, idx: usize) {

@@ -194,6 +194,7 @@ impl Runner {
             labels: r.labels.clone(),
             vars: BTreeMap::new(),
             chaos: None,
+            depends_on: Vec::new(),
         }
     }
 }

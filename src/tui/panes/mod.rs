@@ -190,7 +190,11 @@ pub fn status_color(theme: &Theme, status: Status) -> Color {
         Status::Detected | Status::Escalated => theme.error,
         Status::Remediating | Status::Verifying => theme.warn,
         Status::AwaitingApproval => theme.accent,
-        Status::Monitoring | Status::Suppressed | Status::Rejected | Status::Closed => theme.muted,
+        Status::Monitoring
+        | Status::Suppressed
+        | Status::Symptom
+        | Status::Rejected
+        | Status::Closed => theme.muted,
     }
 }
 
