@@ -125,8 +125,10 @@ impl Runner {
     /// `first`: the incident was just opened, so a dependency not known to be
     /// healthy is probed now and waited for.
     fn root_of(&mut self, id: IncidentId, first: bool) -> Root {
-        let Some((target, began)) =
-            (self.state.read().incidents.get(&id)).map(|i| (i.target.clone(), i.started_at))
+        // Injected chaos has a known cause: its own.
+        let Some((target, began)) = (self.state.read().incidents.get(&id))
+            .filter(|i| !i.chaos)
+            .map(|i| (i.target.clone(), i.started_at))
         else {
             return Root::None;
         };
