@@ -60,6 +60,9 @@ pub async fn run(
             // The engine applied `event` before sending it: the state has it.
             let deliveries: Vec<(NotifyConfig, Vec<u8>)> = {
                 let state = state.read();
+                if symptom(&event, &state) {
+                    continue;
+                }
                 let own = own_hook(&event, &state);
                 let matching = hooks.iter().filter(|h| h.events.contains(&which));
                 matching
@@ -81,6 +84,14 @@ pub async fn run(
             break;
         }
     }
+}
+
+/// An event of a symptom never planned on its own: its root's notifications
+/// speak for it (one page for an outage, not one per dependent).
+fn symptom(event: &Event, state: &State) -> bool {
+    (event.kind.incident_id())
+        .and_then(|id| state.incidents.get(&id))
+        .is_some_and(|i| i.root.is_some() && i.decision.is_none())
 }
 
 /// The hook a registered service gave for its own incidents, if the event is about one.

@@ -195,3 +195,29 @@ fn a_maintenance_window_shows_in_the_header_and_on_its_targets() {
     assert!(!header.contains("MAINTENANCE"), "{header}");
     assert!(!pane_text(&buf, " Targets").contains("maintenance"));
 }
+
+#[test]
+fn symptoms_are_listed_under_their_root_which_counts_them() {
+    let mut model = on_incidents(busy());
+    fold(
+        &mut model,
+        r#"
+14:04:00 {"kind":"incident_detected","incident_id":5,"target":"orders-db","signature":"CONNECTION_REFUSED","severity":"high","started_at":"2026-11-23T14:04:00Z"}
+14:04:00.100 {"kind":"incident_detected","incident_id":6,"target":"payments-api","signature":"UPSTREAM_DOWN","severity":"high","started_at":"2026-11-23T14:04:00Z"}
+14:04:00.100 {"kind":"incident_linked","incident_id":6,"root_id":5}
+14:04:00.200 {"kind":"incident_detected","incident_id":7,"target":"edge-proxy","signature":"UPSTREAM_DOWN","severity":"high","started_at":"2026-11-23T14:04:00Z"}
+14:04:00.200 {"kind":"incident_linked","incident_id":7,"root_id":5}
+"#,
+    );
+    let order: Vec<u64> = model.incidents().iter().map(|i| i.id.0).collect();
+    assert_eq!(order[..3], [5, 7, 6], "{order:?}");
+    let buf = render(&model, 120, 40).backend().buffer().clone();
+    let list = pane_text(&buf, " Incidents");
+    let root = list.lines().find(|l| l.contains("#5")).unwrap_or_default();
+    assert!(root.contains("detected +2"), "{list}");
+    let symptom = list.lines().find(|l| l.contains("#6")).unwrap_or_default();
+    assert!(
+        symptom.contains("└ payments-api") && symptom.contains("symptom"),
+        "{list}"
+    );
+}

@@ -68,6 +68,8 @@ pub struct Glyphs {
     pub cursor: &'static str,
     pub up: &'static str,
     pub down: &'static str,
+    /// Before a symptom, listed under its root incident.
+    pub under: &'static str,
 }
 
 impl Glyphs {
@@ -84,6 +86,7 @@ impl Glyphs {
         cursor: "█",
         up: "↑",
         down: "↓",
+        under: "└ ",
     };
 
     pub const ASCII: Glyphs = Glyphs {
@@ -120,6 +123,7 @@ impl Glyphs {
         cursor: "_",
         up: "Up",
         down: "Dn",
+        under: "\\ ",
     };
 
     pub fn for_charset(charset: Charset) -> Glyphs {

@@ -400,7 +400,7 @@ impl Model {
         if self.ui.sort != Sort::Newest {
             list.sort_by(|a, b| self.ui.sort.cmp(a, b));
         }
-        list
+        under_their_roots(list)
     }
 
     /// Feed events, newest first (up to where it was frozen), matching the filter.
@@ -480,6 +480,23 @@ fn event_matches(e: &Event, filter: &str, state: &State) -> bool {
             .incident_id()
             .and_then(|id| state.incidents.get(&id))
             .is_some_and(|i| i.target.to_lowercase().contains(filter))
+}
+
+/// `list` with each symptom moved right under its root, when the root is listed too.
+fn under_their_roots(list: Vec<&Incident>) -> Vec<&Incident> {
+    let listed: std::collections::HashSet<IncidentId> = list.iter().map(|i| i.id).collect();
+    let (symptoms, tops): (Vec<&Incident>, Vec<&Incident>) = list
+        .into_iter()
+        .partition(|i| i.root.is_some_and(|r| listed.contains(&r)));
+    if symptoms.is_empty() {
+        return tops;
+    }
+    let mut out = Vec::with_capacity(tops.len() + symptoms.len());
+    for top in tops {
+        out.push(top);
+        out.extend(symptoms.iter().filter(|s| s.root == Some(top.id)));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -189,6 +189,29 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
     if let Some(by) = &inc.acknowledged_by {
         out.push(Line::from(vec![field("owner"), Span::raw(by.clone())]));
     }
+    // The root cause, or what it caused (`depends_on`).
+    let state = &ctx.model.state;
+    if let Some(root) = inc.root {
+        let on = state.incidents.get(&root).map_or("", |r| r.target.as_str());
+        out.push(Line::from(vec![
+            field("symptom of"),
+            Span::styled(format!("{root} {on}"), ctx.fg(t.accent)),
+        ]));
+    }
+    let symptoms: Vec<String> = (state.incidents.values())
+        .filter(|i| i.root == Some(inc.id))
+        .map(|i| format!("{} {} ({})", i.id, i.target, i.status.label()))
+        .collect();
+    if !symptoms.is_empty() {
+        wrap(
+            &mut out,
+            vec![field("symptoms")],
+            FIELD_W,
+            &symptoms.join(", "),
+            Style::new(),
+            width,
+        );
+    }
     if let Some(by) = &inc.closed_by {
         let note = inc.close_note.as_deref().unwrap_or_default();
         wrap(

@@ -290,6 +290,9 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
     let sig_w = longest
         .unwrap_or(0)
         .clamp(SIGNATURE_MIN_W, room.max(SIGNATURE_MIN_W));
+    // A symptom listed under its root says so; the root says how many it has.
+    let listed: std::collections::HashSet<_> = incidents.iter().map(|i| i.id).collect();
+    let symptoms_of = |id| incidents.iter().filter(|i| i.root == Some(id)).count();
     // Only the rows on screen are formatted, however many incidents there are.
     let rows = incidents
         .iter()
@@ -303,15 +306,27 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
                 Style::new()
             };
             let ttr = inc.time_to_resolve_ms.map_or("-".into(), duration_ms);
+            let target = match inc.root.is_some_and(|r| listed.contains(&r)) {
+                true => format!("{}{}", ctx.glyphs.under, inc.target),
+                false => inc.target.clone(),
+            };
+            let status = match symptoms_of(inc.id) {
+                0 => inc.status.label().to_string(),
+                n => {
+                    let with = format!("{} +{n}", inc.status.label());
+                    if with.chars().count() <= 17 {
+                        with
+                    } else {
+                        inc.status.label().to_string()
+                    }
+                }
+            };
             let mut cells = vec![
                 Span::styled(inc.id.to_string(), ctx.muted()),
                 Span::styled(ctx.clock(inc.detected_at), ctx.muted()),
-                Span::raw(ctx.glyphs.fit_middle(&inc.target, TARGET_W)),
+                Span::raw(ctx.glyphs.fit_middle(&target, TARGET_W)),
                 Span::raw(ctx.glyphs.fit_middle(&inc.signature, sig_w)),
-                Span::styled(
-                    inc.status.label(),
-                    ctx.fg(status_color(ctx.theme, inc.status)),
-                ),
+                Span::styled(status, ctx.fg(status_color(ctx.theme, inc.status))),
                 Span::raw(ttr),
             ];
             if wide {
