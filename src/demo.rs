@@ -36,6 +36,8 @@ const SERVICES: &[&str] = &["payments-api", "orders-db", "edge-proxy"];
 /// The service the others need: while it is down (CRASH), their health checks
 /// fail too, and autoheal's root-cause view shows them as its symptoms.
 const DATABASE: &str = "orders-db";
+/// How long the database takes to start again after a crash.
+const DATABASE_START: std::time::Duration = std::time::Duration::from_millis(1500);
 
 type Services = Arc<[Arc<Service>]>;
 
@@ -129,6 +131,11 @@ impl Service {
     async fn restart(self: &Arc<Self>) -> io::Result<()> {
         let _ops = self.ops.lock().await;
         if self.lock().server.is_none() {
+            // A database takes a moment to start: long enough for its
+            // dependents' probes to see it gone (the root-cause view).
+            if self.name == DATABASE {
+                tokio::time::sleep(DATABASE_START).await;
+            }
             // Crash awaited the old listener's end; SO_REUSEADDR covers TIME_WAIT.
             let listener = TcpListener::bind(("127.0.0.1", self.port)).await?;
             let mut state = self.lock();
