@@ -92,6 +92,10 @@ pub struct TargetConfig {
     pub vars: BTreeMap<String, String>,
     #[serde(default)]
     pub chaos: Option<ChaosSpec>,
+    /// Event-driven detection (a pidfd on a process, one idle connection to an
+    /// http or tcp target) on top of polling. On unless `watch: false`.
+    #[serde(default)]
+    pub watch: Option<bool>,
 }
 
 impl TargetConfig {
@@ -129,12 +133,22 @@ impl TargetConfig {
             ));
         }
         let probes = self.probes();
-        if probes.len() != 1 {
+        let keys: Vec<&str> = probes.iter().map(|(k, _)| *k).collect();
+        if probes.is_empty() {
             out.push(Problem::new(
                 at.clone(),
                 format!(
-                    "{who} needs exactly one probe: `http`, `tcp`, `host`, `process` or `passive` (found {})",
-                    probes.len()
+                    "{who} needs a probe: `http`, `tcp`, `host`, `process` or `passive`, \
+                     or `process` with `http` or `tcp`"
+                ),
+            ));
+        } else if probes.len() > 1 && split_checks(probes.clone()).is_none() {
+            out.push(Problem::new(
+                at.key(keys[1]),
+                format!(
+                    "{who}: `{}` cannot go with `{}`: a target has one probe, or a `process` \
+                     check with one `http` or `tcp` check",
+                    keys[1], keys[0]
                 ),
             ));
         }
@@ -222,17 +236,39 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
     pub vars: BTreeMap<String, String>,
     pub chaos: Option<ChaosSpec>,
+    /// A process check run before `probe` (then an http or tcp check): either
+    /// failing fails the target, as one incident stream.
+    pub process: Option<ProcessProbe>,
+    /// Event-driven detection on top of polling (`watch`, default on).
+    pub watch: bool,
+}
+
+/// A target's probes as (main probe, extra process check): one probe alone,
+/// or a process check with one http or tcp check. `None` for anything else.
+fn split_checks(
+    mut probes: Vec<(&'static str, ProbeSpec)>,
+) -> Option<(ProbeSpec, Option<ProcessProbe>)> {
+    match probes.len() {
+        1 => Some((probes.remove(0).1, None)),
+        2 => {
+            let (_, b) = probes.remove(1);
+            let (_, a) = probes.remove(0);
+            match (a, b) {
+                (main @ (ProbeSpec::Http(_) | ProbeSpec::Tcp(_)), ProbeSpec::Process(p)) => {
+                    Some((main, Some(p)))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 impl Target {
-    /// Applies `defaults`; `None` unless the target has exactly one probe
+    /// Applies `defaults`; `None` unless its probes are a valid set
     /// (callers check [`problems`] first).
     pub(super) fn resolve(t: &TargetConfig, d: &TargetDefaults) -> Option<Target> {
-        let mut probes = t.probes();
-        if probes.len() != 1 {
-            return None;
-        }
-        let (_, probe) = probes.remove(0);
+        let (probe, process) = split_checks(t.probes())?;
         Some(Target {
             name: t.name.clone(),
             probe,
@@ -244,6 +280,8 @@ impl Target {
             labels: t.labels.clone(),
             vars: t.vars.clone(),
             chaos: t.chaos.clone(),
+            process,
+            watch: t.watch.unwrap_or(true),
         })
     }
 }

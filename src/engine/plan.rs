@@ -287,6 +287,8 @@ mod tests {
             labels: Default::default(),
             vars: Default::default(),
             chaos: None,
+            process: None,
+            watch: true,
         }
     }
 

@@ -4,14 +4,16 @@
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{mpsc, watch as channel};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::schedule::{Job, Kicker, Probe, Schedule};
 use super::{Internal, Reported, Runner, Sample};
 use crate::config::{ProbeSpec, Target};
-use crate::engine::{Verdict, now_ms};
+use crate::engine::Verdict;
 use crate::event::{EventKind, IncidentId, Severity};
-use crate::monitor::{Lane, Observation, Prober};
+use crate::monitor::{Lane, Observation, Prober, watch};
 use crate::state::Status;
 use crate::trace;
 
@@ -51,16 +53,20 @@ impl Runner {
         let rt = &mut self.targets[idx];
         match rt.detector.observe(obs.healthy, failing, at) {
             Verdict::Steady => {
-                if obs.healthy && rt.chaos.is_some_and(|(_, done)| done <= started) {
+                if obs.healthy
+                    && rt
+                        .chaos
+                        .is_some_and(|(_, done)| done.is_some_and(|d| d <= started))
+                {
                     rt.chaos = None; // the injected fault never showed
                 }
                 if obs.healthy && failing {
-                    rt.kick.notify_one(); // confirm the recovery now
+                    self.kick(idx); // confirm the recovery now
                 }
             }
             Verdict::Suspect => {
                 if !remediating {
-                    rt.kick.notify_one();
+                    self.schedule.kick_after(idx, CONFIRM_SPACING);
                 }
             }
             Verdict::Failing { since } => self.on_failing(idx, &obs, since, None, None),
@@ -164,39 +170,74 @@ impl Runner {
     }
 }
 
-/// Probes one target forever: every `interval`, or at once when kicked.
-pub(super) async fn probe_loop(
-    idx: usize,
-    target: Target,
+/// Confirming a first bad signal: the next probe follows this soon, not at
+/// the next tick, until `failure_threshold` is reached or a probe is healthy.
+/// Short, yet long enough that two probes are two looks, not one.
+pub(super) const CONFIRM_SPACING: Duration = Duration::from_millis(10);
+
+/// One probe of `target`: its result goes to the engine, and a healthy one
+/// re-arms the target's watchers.
+pub(super) fn probe_job(
+    target: Arc<Target>,
     prober: Arc<Prober>,
-    kick: Arc<Notify>,
+    healthy: Arc<channel::Sender<u64>>,
     tx: mpsc::UnboundedSender<Internal>,
-) {
-    // Spread targets over the interval so probes do not all fire together.
-    let phase = Duration::try_from_secs_f64(target.interval.as_secs_f64() * fastrand::f64())
-        .unwrap_or(target.interval);
-    tokio::select! {
-        _ = tokio::time::sleep(phase) => {}
-        _ = kick.notified() => {}
-    }
+) -> Probe {
     let lane = Lane::default();
-    loop {
-        let (started, at) = (Instant::now(), now_ms());
-        let obs = prober.probe_on(&lane, &target.probe, target.timeout).await;
-        if tx
-            .send(Internal::Probe {
-                target: idx,
+    Arc::new(move |job: Job| {
+        let (target, prober, lane) = (target.clone(), prober.clone(), lane.clone());
+        let (healthy, tx) = (healthy.clone(), tx.clone());
+        Box::pin(async move {
+            let obs = prober
+                .probe_checks(
+                    &lane,
+                    target.process.as_ref(),
+                    &target.probe,
+                    target.timeout,
+                )
+                .await;
+            if obs.healthy {
+                healthy.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            let _ = tx.send(Internal::Probe {
+                target: job.target,
                 obs,
-                started,
-                at,
-            })
-            .is_err()
-        {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(target.interval) => {}
-            _ = kick.notified() => {}
-        }
+                started: job.started,
+                at: job.at,
+            });
+        })
+    })
+}
+
+/// The event watchers of the target in slot `idx` (none with `watch: false`):
+/// a pidfd on its process check, an idle connection to its http or tcp check.
+pub(super) fn watchers(
+    target: &Target,
+    idx: usize,
+    healthy: &channel::Sender<u64>,
+    schedule: &Schedule,
+) -> Vec<AbortHandle> {
+    if !target.watch {
+        return Vec::new();
     }
+    let fire = |kicker: Kicker| move |seen| kicker.kick(idx, Some(seen));
+    let mut out = Vec::new();
+    let process = match &target.probe {
+        ProbeSpec::Process(p) => Some(p),
+        _ => target.process.as_ref(),
+    };
+    if let Some(p) = process {
+        let task = watch::process(p.clone(), healthy.subscribe(), fire(schedule.kicker()));
+        out.push(tokio::spawn(task).abort_handle());
+    }
+    let address = match &target.probe {
+        ProbeSpec::Http(p) => watch::http_address(&p.url),
+        ProbeSpec::Tcp(p) => Some(p.address.clone()),
+        _ => None,
+    };
+    if let Some(address) = address {
+        let task = watch::connection(address, healthy.subscribe(), fire(schedule.kicker()));
+        out.push(tokio::spawn(task).abort_handle());
+    }
+    out
 }

@@ -1,0 +1,413 @@
+//! When each target is probed: one timer structure for every target.
+//!
+//! Ticks are fixed-rate (the next is due one interval after the previous was
+//! due, never after the probe finished), so the period never drifts by the
+//! probe's latency. Targets sharing an interval get evenly spread phases. A
+//! kick (a watcher saw the service die, a suspect needs confirming, a fix needs
+//! verifying) probes at once through the same structure. A target's probes run
+//! one at a time: a tick that finds the previous probe still running is
+//! skipped and counted as an overrun, never silently stretching the period.
+
+use jiff::Timestamp;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::clock::deadline;
+use crate::engine::now_ms;
+
+/// One probe to run now.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Job {
+    pub target: usize,
+    pub started: Instant,
+    /// When what this probe checks was seen: an exit event's time for a kick
+    /// from a watcher, else when the probe starts.
+    pub at: Timestamp,
+}
+
+/// Runs one probe of a target and hands its result on.
+pub(super) type Probe = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Whom the scheduler tells what went wrong.
+pub(super) trait Jobs: Send + Sync + 'static {
+    /// A probe panicked: the target is no longer watched.
+    fn died(&self, target: usize, why: String);
+    /// A tick of `target` found its previous probe still running (`count` so far).
+    fn overrun(&self, _target: usize, _count: u64) {}
+}
+
+enum Order {
+    Add {
+        target: usize,
+        interval: Duration,
+        probe: Probe,
+    },
+    Remove {
+        target: usize,
+    },
+    Kick {
+        target: usize,
+        after: Duration,
+        seen: Option<Timestamp>,
+    },
+}
+
+/// The handle to the scheduler task; the task stops when this is dropped or stopped.
+pub(super) struct Schedule {
+    tx: mpsc::UnboundedSender<Order>,
+    task: AbortHandle,
+}
+
+/// Asks for an immediate probe; cheap to clone into watcher tasks.
+#[derive(Clone)]
+pub(super) struct Kicker(mpsc::UnboundedSender<Order>);
+
+impl Kicker {
+    /// Probes `target` at once; `seen` is when the event that asks for it happened.
+    pub fn kick(&self, target: usize, seen: Option<Timestamp>) {
+        let _ = self.0.send(Order::Kick {
+            target,
+            after: Duration::ZERO,
+            seen,
+        });
+    }
+}
+
+impl Schedule {
+    pub fn start(jobs: impl Jobs) -> Schedule {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(Scheduler::new(jobs).run(rx)).abort_handle();
+        Schedule { tx, task }
+    }
+
+    /// Probes `target` every `interval` from now on, at its phase.
+    pub fn add(&self, target: usize, interval: Duration, probe: Probe) {
+        let _ = self.tx.send(Order::Add {
+            target,
+            interval,
+            probe,
+        });
+    }
+
+    /// No more probes of `target`; one running is abandoned.
+    pub fn remove(&self, target: usize) {
+        let _ = self.tx.send(Order::Remove { target });
+    }
+
+    /// Probes `target` after `after` (at once for zero), besides its ticks.
+    pub fn kick_after(&self, target: usize, after: Duration) {
+        let _ = self.tx.send(Order::Kick {
+            target,
+            after,
+            seen: None,
+        });
+    }
+
+    pub fn kicker(&self) -> Kicker {
+        Kicker(self.tx.clone())
+    }
+
+    /// Stops every tick and abandons every running probe.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Schedule {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An overrun is logged at most this often per target (the first one always).
+const OVERRUN_LOG_EVERY: Duration = Duration::from_secs(60);
+
+struct Slot {
+    /// Tells this slot's heap entries from those of an earlier target in the same place.
+    id: u64,
+    interval: Duration,
+    probe: Probe,
+    next_due: Instant,
+    running: Option<AbortHandle>,
+    /// A kick came while a probe ran: probe again when it ends (the earliest event's time).
+    kicked: Option<Option<Timestamp>>,
+    overruns: u64,
+    logged: Option<Instant>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    due: Instant,
+    target: usize,
+    slot: u64,
+    kick: Option<KickAt>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+struct KickAt(Option<Timestamp>);
+
+struct Scheduler<J> {
+    jobs: J,
+    slots: HashMap<usize, Slot>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    running: JoinSet<(usize, u64)>,
+    /// Which target each running task probes, to name it if it panics.
+    tasks: HashMap<tokio::task::Id, usize>,
+    /// How many targets were given each interval, for their phases.
+    phases: HashMap<Duration, u64>,
+    epoch: Instant,
+    next_slot: u64,
+}
+
+impl<J: Jobs> Scheduler<J> {
+    fn new(jobs: J) -> Self {
+        Scheduler {
+            jobs,
+            slots: HashMap::new(),
+            heap: BinaryHeap::new(),
+            running: JoinSet::new(),
+            tasks: HashMap::new(),
+            phases: HashMap::new(),
+            epoch: Instant::now(),
+            next_slot: 0,
+        }
+    }
+
+    async fn run(mut self, mut orders: mpsc::UnboundedReceiver<Order>) {
+        let sleep = tokio::time::sleep_until(self.epoch);
+        tokio::pin!(sleep);
+        loop {
+            let next = self.heap.peek().map(|Reverse(e)| e.due);
+            if let Some(next) = next {
+                sleep.as_mut().reset(next);
+            }
+            tokio::select! {
+                order = orders.recv() => match order {
+                    Some(order) => self.on_order(order),
+                    None => return,
+                },
+                Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    self.on_done(done);
+                }
+                _ = &mut sleep, if next.is_some() => self.fire(Instant::now()),
+            }
+        }
+    }
+
+    fn on_order(&mut self, order: Order) {
+        match order {
+            Order::Add {
+                target,
+                interval,
+                probe,
+            } => {
+                self.remove(target);
+                let interval = interval.max(Duration::from_millis(1));
+                let k = self.phases.entry(interval).or_default();
+                let phase = interval.mul_f64(spread(*k));
+                *k = k.wrapping_add(1);
+                // The first tick on this target's grid (epoch + phase + n * interval) from now on.
+                let now = Instant::now();
+                let next_due = on_grid(deadline(self.epoch, phase), now, interval);
+                let id = self.next_slot;
+                self.next_slot = self.next_slot.wrapping_add(1);
+                self.slots.insert(
+                    target,
+                    Slot {
+                        id,
+                        interval,
+                        probe,
+                        next_due,
+                        running: None,
+                        kicked: None,
+                        overruns: 0,
+                        logged: None,
+                    },
+                );
+                self.push(next_due, target, id, None);
+            }
+            Order::Remove { target } => self.remove(target),
+            Order::Kick {
+                target,
+                after,
+                seen,
+            } => {
+                let Some(slot) = self.slots.get(&target) else {
+                    return;
+                };
+                if after.is_zero() {
+                    self.kick(target, seen);
+                } else {
+                    let id = slot.id;
+                    let due = deadline(Instant::now(), after);
+                    self.push(due, target, id, Some(KickAt(seen)));
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, target: usize) {
+        if let Some(slot) = self.slots.remove(&target)
+            && let Some(task) = slot.running
+        {
+            task.abort();
+        }
+    }
+
+    fn push(&mut self, due: Instant, target: usize, slot: u64, kick: Option<KickAt>) {
+        self.heap.push(Reverse(Entry {
+            due,
+            target,
+            slot,
+            kick,
+        }));
+    }
+
+    /// Everything due by `now`: ticks on their grid, delayed kicks.
+    fn fire(&mut self, now: Instant) {
+        while self.heap.peek().is_some_and(|Reverse(e)| e.due <= now) {
+            let Some(Reverse(entry)) = self.heap.pop() else {
+                return;
+            };
+            let Some(slot) = self
+                .slots
+                .get_mut(&entry.target)
+                .filter(|s| s.id == entry.slot)
+            else {
+                continue; // of a removed target
+            };
+            if let Some(KickAt(seen)) = entry.kick {
+                self.kick(entry.target, seen);
+                continue;
+            }
+            if entry.due != slot.next_due {
+                continue; // superseded
+            }
+            // Fixed rate: the next tick follows this one's due time, not the probe.
+            // If the scheduler itself fell behind, skip to the grid's next tick
+            // rather than firing a burst.
+            let next = deadline(entry.due, slot.interval);
+            slot.next_due = on_grid(next, now, slot.interval);
+            let (due, id) = (slot.next_due, slot.id);
+            self.push(due, entry.target, id, None);
+            if self
+                .slots
+                .get(&entry.target)
+                .is_some_and(|s| s.running.is_some())
+            {
+                self.overrun(entry.target, now);
+            } else {
+                self.start(entry.target, None);
+            }
+        }
+    }
+
+    fn kick(&mut self, target: usize, seen: Option<Timestamp>) {
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return;
+        };
+        if slot.running.is_some() {
+            // One at a time: probe again as soon as this one ends.
+            let earliest = match (slot.kicked.flatten(), seen) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            slot.kicked = Some(earliest);
+        } else {
+            self.start(target, seen);
+        }
+    }
+
+    fn overrun(&mut self, target: usize, now: Instant) {
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return;
+        };
+        slot.overruns = slot.overruns.saturating_add(1);
+        if slot
+            .logged
+            .is_none_or(|at| now.saturating_duration_since(at) >= OVERRUN_LOG_EVERY)
+        {
+            slot.logged = Some(now);
+            tracing::warn!(
+                target_slot = target,
+                overruns = slot.overruns,
+                "a probe was still running when its next tick came (every {:?}): \
+                 that tick was skipped ({} skipped so far)",
+                slot.interval,
+                slot.overruns
+            );
+        }
+        self.jobs.overrun(target, slot.overruns);
+    }
+
+    fn start(&mut self, target: usize, seen: Option<Timestamp>) {
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return;
+        };
+        let now = now_ms();
+        let job = Job {
+            target,
+            started: Instant::now(),
+            at: seen.map_or(now, |seen| seen.min(now)),
+        };
+        let id = slot.id;
+        let probe = (slot.probe)(job);
+        let handle = self.running.spawn(async move {
+            probe.await;
+            (target, id)
+        });
+        self.tasks.insert(handle.id(), target);
+        slot.running = Some(handle);
+    }
+
+    fn on_done(&mut self, done: Result<(tokio::task::Id, (usize, u64)), tokio::task::JoinError>) {
+        let (task, target) = match done {
+            Ok((task, (target, _))) => (task, target),
+            Err(e) => {
+                let target = self.tasks.remove(&e.id());
+                if let (Some(target), true) = (target, e.is_panic()) {
+                    self.jobs.died(target, e.to_string());
+                }
+                // Aborted: its slot was removed or replaced, and knows it.
+                return;
+            }
+        };
+        self.tasks.remove(&task);
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return;
+        };
+        if slot.running.as_ref().is_some_and(|r| r.id() == task) {
+            slot.running = None;
+            if let Some(seen) = slot.kicked.take() {
+                self.start(target, seen);
+            }
+        }
+    }
+}
+
+/// The k-th phase, as a fraction of the interval: 0, 1/2, 1/4, 3/4, 1/8, ...
+/// (bit-reversed k). Any number of targets is evenly spread, the same way on
+/// every run, and one added later falls in the widest gap.
+fn spread(k: u64) -> f64 {
+    k.reverse_bits() as f64 / (u64::MAX as f64 + 1.0)
+}
+
+/// The first tick of the grid `first + n * interval` that is not before `now`.
+fn on_grid(first: Instant, now: Instant, interval: Duration) -> Instant {
+    let Some(late) = now.checked_duration_since(first).filter(|d| !d.is_zero()) else {
+        return first;
+    };
+    let n = late.as_nanos().div_ceil(interval.as_nanos().max(1));
+    let skip = u32::try_from(n)
+        .ok()
+        .and_then(|n| interval.checked_mul(n))
+        .unwrap_or(late);
+    deadline(first, skip)
+}
