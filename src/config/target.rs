@@ -285,3 +285,54 @@ impl Target {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ProbeSpec};
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Vec<super::Target>, String> {
+        Config::parse(Path::new("cfg.yaml"), text)
+            .map(|(_, t)| t)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_process_check_may_go_with_an_http_or_tcp_check() {
+        let targets = parse(
+            "targets:\n  - name: web\n    process: { pid_file: /run/nginx.pid }\n    http: { url: 'http://127.0.0.1/' }\n  - name: db\n    tcp: { address: '127.0.0.1:6379' }\n    process: { name: redis-server }\n    watch: false\n",
+        )
+        .unwrap();
+        assert!(matches!(targets[0].probe, ProbeSpec::Http(_)));
+        assert!(
+            targets[0]
+                .process
+                .as_ref()
+                .is_some_and(|p| p.pid_file.is_some())
+        );
+        assert!(targets[0].watch, "watch is on by default");
+        assert!(matches!(targets[1].probe, ProbeSpec::Tcp(_)));
+        assert!(targets[1].process.is_some());
+        assert!(!targets[1].watch);
+    }
+
+    #[test]
+    fn other_pairs_of_checks_name_the_key_that_cannot_go() {
+        let err = parse(
+            "targets:\n  - name: web\n    http: { url: 'http://127.0.0.1/' }\n    tcp: { address: '127.0.0.1:80' }\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("cfg.yaml:4:10: target `web`: `tcp` cannot go with `http`"),
+            "{err}"
+        );
+        let err = parse("targets:\n  - name: box\n    host: {}\n    process: { name: sshd }\n")
+            .unwrap_err();
+        assert!(err.contains("`process` cannot go with `host`"), "{err}");
+        let err = parse(
+            "targets:\n  - name: web\n    process: { name: x }\n    http: { url: 'http://127.0.0.1/' }\n    tcp: { address: '127.0.0.1:80' }\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("`tcp` cannot go with `http`"), "{err}");
+    }
+}

@@ -411,3 +411,161 @@ fn on_grid(first: Instant, now: Instant, interval: Duration) -> Instant {
         .unwrap_or(late);
     deadline(first, skip)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Every probe start, and every overrun, as the scheduler reports them.
+    #[derive(Clone, Default)]
+    struct Log {
+        starts: Arc<Mutex<Vec<(usize, Instant)>>>,
+        overruns: Arc<Mutex<Vec<(usize, u64)>>>,
+    }
+
+    impl Jobs for Log {
+        fn died(&self, target: usize, why: String) {
+            panic!("probe of {target} died: {why}");
+        }
+        fn overrun(&self, target: usize, count: u64) {
+            self.overruns.lock().unwrap().push((target, count));
+        }
+    }
+
+    impl Log {
+        /// A probe that takes `takes`.
+        fn probe(&self, takes: Duration) -> Probe {
+            let starts = self.starts.clone();
+            Arc::new(move |job: Job| {
+                starts.lock().unwrap().push((job.target, job.started));
+                Box::pin(tokio::time::sleep(takes))
+            })
+        }
+
+        fn starts_of(&self, target: usize) -> Vec<Instant> {
+            let starts = self.starts.lock().unwrap();
+            starts
+                .iter()
+                .filter(|(t, _)| *t == target)
+                .map(|(_, at)| *at)
+                .collect()
+        }
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_probe_does_not_stretch_the_period() {
+        let log = Log::default();
+        let schedule = Schedule::start(log.clone());
+        // Each probe takes 40 % of the interval: a sleep-after-probe loop
+        // would have drifted by 200 intervals * 40 ms = 8 s.
+        let interval = 100 * MS;
+        schedule.add(0, interval, log.probe(40 * MS));
+        tokio::time::sleep(interval * 200 + 50 * MS).await;
+        let starts = log.starts_of(0);
+        assert!(starts.len() >= 200, "{} probes", starts.len());
+        let first = starts[0];
+        for (k, at) in starts.iter().enumerate() {
+            let due = first + interval * k as u32;
+            assert!(
+                at.duration_since(due) < 2 * MS,
+                "probe {k} started {:?} after its tick",
+                at.duration_since(due)
+            );
+        }
+        assert!(log.overruns.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn targets_sharing_an_interval_are_spread_evenly_over_it() {
+        let log = Log::default();
+        let schedule = Schedule::start(log.clone());
+        let interval = 400 * MS;
+        for target in 0..8 {
+            schedule.add(target, interval, log.probe(MS));
+        }
+        tokio::time::sleep(interval - MS).await;
+        let epoch = log.starts_of(0)[0];
+        let mut offsets: Vec<u128> = (0..8)
+            .map(|t| log.starts_of(t)[0].duration_since(epoch).as_millis())
+            .collect();
+        offsets.sort();
+        assert_eq!(offsets, [0, 50, 100, 150, 200, 250, 300, 350]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overrunning_probe_skips_its_ticks_and_they_are_counted() {
+        let log = Log::default();
+        let schedule = Schedule::start(log.clone());
+        let interval = 100 * MS;
+        schedule.add(0, interval, log.probe(250 * MS));
+        tokio::time::sleep(interval * 9 + 50 * MS).await;
+        let starts = log.starts_of(0);
+        let first = starts[0];
+        // Starts at 0, 300, 600, 900 ms: each on a tick of the grid, the two
+        // ticks a probe overran skipped, never a start when the probe ends.
+        let offsets: Vec<u128> = starts
+            .iter()
+            .map(|at| at.duration_since(first).as_millis())
+            .collect();
+        assert_eq!(offsets, [0, 300, 600, 900]);
+        let overruns = log.overruns.lock().unwrap().clone();
+        assert_eq!(overruns.last(), Some(&(0, 6)), "{overruns:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kick_probes_at_once_or_right_after_the_running_probe() {
+        let log = Log::default();
+        let schedule = Schedule::start(log.clone());
+        let interval = Duration::from_secs(10);
+        schedule.add(0, interval, log.probe(30 * MS));
+        tokio::time::sleep(MS).await; // the first tick (phase 0)
+        let first = log.starts_of(0)[0];
+        tokio::time::sleep(100 * MS).await;
+        schedule.kick_after(0, Duration::ZERO);
+        tokio::time::sleep(MS).await;
+        // Three kicks while it runs: one more probe, as soon as it ends.
+        for _ in 0..3 {
+            schedule.kick_after(0, Duration::ZERO);
+        }
+        tokio::time::sleep(100 * MS).await;
+        schedule.kick_after(0, 20 * MS);
+        tokio::time::sleep(100 * MS).await;
+        let offsets: Vec<u128> = log
+            .starts_of(0)
+            .iter()
+            .map(|at| at.duration_since(first).as_millis())
+            .collect();
+        assert_eq!(offsets, [0, 101, 131, 222]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn removed_and_stopped_targets_are_probed_no_more() {
+        let log = Log::default();
+        let schedule = Schedule::start(log.clone());
+        schedule.add(0, 10 * MS, log.probe(MS));
+        schedule.add(1, 10 * MS, log.probe(MS));
+        tokio::time::sleep(55 * MS).await;
+        schedule.remove(0);
+        tokio::time::sleep(MS).await;
+        let removed = log.starts_of(0).len();
+        tokio::time::sleep(100 * MS).await;
+        assert_eq!(log.starts_of(0).len(), removed);
+        schedule.kick_after(0, Duration::ZERO);
+        assert!(log.starts_of(1).len() > 10);
+        schedule.stop();
+        tokio::time::sleep(MS).await;
+        let stopped = log.starts_of(1).len();
+        tokio::time::sleep(100 * MS).await;
+        assert_eq!(log.starts_of(0).len(), removed);
+        assert_eq!(log.starts_of(1).len(), stopped);
+    }
+
+    #[test]
+    fn phases_fill_the_widest_gap() {
+        let phases: Vec<f64> = (0..4).map(spread).collect();
+        assert_eq!(phases, [0.0, 0.5, 0.25, 0.75]);
+    }
+}

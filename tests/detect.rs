@@ -1,0 +1,294 @@
+//! Event-driven detection against real processes and real loopback servers:
+//! a death is journaled in a fraction of the probe interval, not at the next tick.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use autoheal::event::{Event, EventKind};
+use common::rig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+/// Detection must beat this; the interval is 5 s, so a poller would average 2.5 s.
+const FAST: Duration = Duration::from_millis(500);
+
+/// A minimal HTTP server whose every connection dies with it, as a killed
+/// process's would.
+struct Server {
+    addr: SocketAddr,
+    _tasks: JoinSet<()>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            let mut conns = JoinSet::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                conns.spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(1..) = stream.read(&mut buf).await {
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Server {
+            addr,
+            _tasks: tasks,
+        }
+    }
+}
+
+fn detected(k: &EventKind) -> bool {
+    matches!(k, EventKind::IncidentDetected { .. })
+}
+
+/// From the kill to the incident, and from the fault's recorded start to its detection.
+fn timings(killed: Instant, killed_at: jiff::Timestamp, e: &Event) -> (Duration, Duration) {
+    let EventKind::IncidentDetected { started_at, .. } = &e.kind else {
+        unreachable!()
+    };
+    let ms = |d: jiff::SignedDuration| Duration::from_millis(d.as_millis().max(0) as u64);
+    let seen_after_kill = ms(started_at.duration_since(killed_at));
+    assert!(
+        seen_after_kill < FAST,
+        "the fault counts from when it was seen: {started_at} vs kill at {killed_at}"
+    );
+    (killed.elapsed(), ms(e.ts.duration_since(*started_at)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_is_journaled_at_once_not_at_the_next_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let pid_file = dir.path().join("sleep.pid");
+    std::fs::write(&pid_file, child.id().to_string()).unwrap();
+    let config = format!(
+        "targets:\n  - name: sleeper\n    process: {{ pid_file: '{}' }}\n    interval: 5s\n",
+        pid_file.display()
+    );
+    let mut rig = rig(dir, &config, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await; // its watcher arms
+    let (killed, killed_at) = (Instant::now(), jiff::Timestamp::now());
+    child.kill().unwrap();
+    let e = rig.wait_for(FAST * 4, "incident_detected", detected).await;
+    let (took, to_detect) = timings(killed, killed_at, &e);
+    assert!(took < FAST, "journaled {took:?} after the kill");
+    assert!(to_detect < FAST, "time to detect {to_detect:?}");
+    let _ = child.wait();
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_http_server_is_journaled_at_once_not_at_the_next_tick() {
+    let server = Server::start().await;
+    let config = format!(
+        "targets:\n  - name: web\n    http: {{ url: 'http://{}/health' }}\n    interval: 5s\n",
+        server.addr
+    );
+    let mut rig = rig(tempfile::tempdir().unwrap(), &config, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await; // its idle connection opens
+    let (killed, killed_at) = (Instant::now(), jiff::Timestamp::now());
+    drop(server);
+    let e = rig.wait_for(FAST * 4, "incident_detected", detected).await;
+    let (took, _) = timings(killed, killed_at, &e);
+    assert!(took < FAST, "journaled {took:?} after the server died");
+    assert!(
+        matches!(&e.kind, EventKind::IncidentDetected { signature, .. } if signature == "CONNECTION_REFUSED"),
+        "{e:?}"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_target_with_watch_off_waits_for_its_tick() {
+    let server = Server::start().await;
+    let config = format!(
+        "targets:\n  - name: db\n    tcp: {{ address: '{}' }}\n    interval: 5s\n    watch: false\n",
+        server.addr
+    );
+    let mut rig = rig(tempfile::tempdir().unwrap(), &config, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(server);
+    let quiet = tokio::time::timeout(
+        Duration::from_millis(800),
+        rig.wait_for(FAST * 4, "incident_detected", detected),
+    )
+    .await;
+    assert!(quiet.is_err(), "no event watches it: only its next tick");
+    rig.stop().await;
+}
+
+const START: &str = "cd {{dir}} && python3 -m http.server {{port}} --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > {{pidfile}}";
+
+fn python3() -> bool {
+    let there = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !there {
+        eprintln!("SKIPPED: python3 is not installed (apt-get install -y python3)");
+    }
+    there
+}
+
+fn start(dir: &Path, port: u16, pid_file: &Path) {
+    let script = START
+        .replace("{{dir}}", &dir.display().to_string())
+        .replace("{{port}}", &port.to_string())
+        .replace("{{pidfile}}", &pid_file.display().to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn serving(port: u16) -> bool {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn signal(pid: i32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+}
+
+/// A `process` check and an `http` check on one target, as monit's
+/// `check process ... with pidfile ... if failed port ...`.
+fn web_config(port: u16, pid_file: &Path, dir: &Path) -> (String, String) {
+    let config = format!(
+        "targets:\n  - name: web\n    process: {{ pid_file: '{pid}' }}\n    http: {{ url: 'http://127.0.0.1:{port}/' }}\n    interval: 5s\n    timeout: 300ms\n    vars: {{ port: '{port}', pidfile: '{pid}', dir: '{dir}' }}\npolicy: {{ verify_within: 10s }}\n",
+        pid = pid_file.display(),
+        dir = dir.display()
+    );
+    let playbook = format!(
+        "name: restart-web\nmatch: {{ targets: [web] }}\nseverity: high\nconfidence: 0.95\nsteps:\n  - name: start\n    exec: {{ shell: true, argv: ['{START}'], timeout: 5s }}\n"
+    );
+    (config, playbook)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_with_two_checks_that_both_fail_opens_one_incident_and_restarts_once() {
+    if !python3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pid_file = dir.path().join("web.pid");
+    start(dir.path(), port, &pid_file);
+    assert!(serving(port).await, "python3 -m http.server did not start");
+    let (config, playbook) = web_config(port, &pid_file, dir.path());
+    let work = tempfile::tempdir().unwrap();
+    let mut rig = rig(work, &config, &[&playbook]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Both checks fail at once: the pid is gone and the port refuses.
+    let killed = Instant::now();
+    let old = pid(&pid_file);
+    signal(old, "-9");
+    let e = rig.wait_for(FAST * 4, "incident_detected", detected).await;
+    assert!(killed.elapsed() < FAST, "{:?}", killed.elapsed());
+    let id = e.kind.incident_id().unwrap();
+    rig.resolved(id).await;
+    assert!(serving(port).await);
+    // Give a second incident or action every chance to show up.
+    let _ = tokio::time::timeout(
+        Duration::from_millis(700),
+        rig.wait_for(FAST * 4, "anything", |_| false),
+    )
+    .await;
+    assert_eq!(
+        rig.seen_kind("incident_detected").len(),
+        1,
+        "{}",
+        rig.transcript()
+    );
+    assert_eq!(
+        rig.seen_kind("action_started").len(),
+        1,
+        "{}",
+        rig.transcript()
+    );
+    signal(pid(&pid_file), "-9");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_whose_port_stops_answering_while_its_process_lives_opens_one_incident() {
+    if !python3() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pid_file = dir.path().join("web.pid");
+    start(dir.path(), port, &pid_file);
+    assert!(serving(port).await, "python3 -m http.server did not start");
+    let (config, _) = web_config(port, &pid_file, dir.path());
+    // Fast polling here: a hung server closes no connection, only probes see it.
+    let config = config.replace("interval: 5s", "interval: 200ms");
+    let mut rig = rig(tempfile::tempdir().unwrap(), &config, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stopped = pid(&pid_file);
+    signal(stopped, "-STOP"); // alive, but answers nothing
+    let e = rig
+        .wait_for(Duration::from_secs(3), "incident_detected", detected)
+        .await;
+    assert!(
+        matches!(&e.kind, EventKind::IncidentDetected { signature, .. } if signature == "TIMEOUT"),
+        "the http check saw it: {e:?}"
+    );
+    let _ = tokio::time::timeout(
+        Duration::from_millis(700),
+        rig.wait_for(FAST * 4, "anything", |_| false),
+    )
+    .await;
+    assert_eq!(
+        rig.seen_kind("incident_detected").len(),
+        1,
+        "{}",
+        rig.transcript()
+    );
+    signal(stopped, "-9");
+    signal(stopped, "-CONT");
+    rig.stop().await;
+}
