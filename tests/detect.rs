@@ -5,6 +5,8 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use autoheal::event::{Event, EventKind};
@@ -19,6 +21,7 @@ const FAST: Duration = Duration::from_millis(500);
 /// process's would.
 struct Server {
     addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
     _tasks: JoinSet<()>,
 }
 
@@ -27,9 +30,12 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut tasks = JoinSet::new();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((mut stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
                 conns.spawn(async move {
                     let mut buf = [0u8; 1024];
                     while let Ok(1..) = stream.read(&mut buf).await {
@@ -43,6 +49,7 @@ impl Server {
         });
         Server {
             addr,
+            accepted,
             _tasks: tasks,
         }
     }
@@ -109,6 +116,30 @@ async fn a_dropped_http_server_is_journaled_at_once_not_at_the_next_tick() {
         matches!(&e.kind, EventKind::IncidentDetected { signature, .. } if signature == "CONNECTION_REFUSED"),
         "{e:?}"
     );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_on_one_server_share_one_idle_connection_and_all_hear_it_close() {
+    let server = Server::start().await;
+    let mut config = String::from("targets:\n");
+    for i in 0..20 {
+        config += &format!(
+            "  - name: web{i}\n    http: {{ url: 'http://{}/page/{i}' }}\n    interval: 5s\n",
+            server.addr
+        );
+    }
+    let mut rig = rig(tempfile::tempdir().unwrap(), &config, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One idle connection, and the few probes whose phase came up so far.
+    let accepted = server.accepted.load(Ordering::SeqCst);
+    assert!(accepted < 8, "{accepted} connections for 20 targets");
+    let killed = Instant::now();
+    drop(server);
+    for _ in 0..20 {
+        rig.wait_for(FAST * 4, "incident_detected", detected).await;
+    }
+    assert!(killed.elapsed() < FAST * 2, "{:?}", killed.elapsed());
     rig.stop().await;
 }
 

@@ -7,14 +7,14 @@ mod remedy;
 mod resume;
 mod schedule;
 mod snapshots;
+mod watchers;
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::AbortHandle;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use super::roster::{Entry, Registry, Roster};
@@ -235,6 +235,7 @@ impl Engine {
             events: self.events.clone(),
             samples: self.samples,
             schedule: Schedule::start(ProbeDied(internal_tx.clone())),
+            watchers: watchers::Watchers::default(),
             internal_tx,
             targets,
             by_name,
@@ -341,10 +342,6 @@ struct Runtime {
     born: Instant,
     /// On the schedule: probed at its ticks and when kicked.
     probed: bool,
-    /// Event watchers (pidfd, idle connection) that kick it.
-    watchers: Vec<AbortHandle>,
-    /// Counts healthy probes: watchers re-arm after one.
-    healthy: Arc<watch::Sender<u64>>,
 }
 
 impl Runtime {
@@ -357,8 +354,6 @@ impl Runtime {
             source,
             born: Instant::now(),
             probed: false,
-            watchers: Vec::new(),
-            healthy: Arc::new(watch::Sender::new(0)),
         }
     }
 }
@@ -402,6 +397,8 @@ struct Runner {
     samples: broadcast::Sender<Sample>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     schedule: Schedule,
+    /// Event watchers that kick probes (pidfd, idle connection).
+    watchers: watchers::Watchers,
     targets: Vec<Runtime>,
     by_name: HashMap<String, usize>,
     verifying: HashMap<IncidentId, Verify>,
@@ -543,9 +540,7 @@ impl Runner {
     fn stop(&mut self, reason: String) {
         self.systemd.stopping();
         self.schedule.stop();
-        for i in 0..self.targets.len() {
-            self.unschedule(i);
-        }
+        self.watchers.stop();
         let longest = self.settings.playbooks.longest_timeout().min(ACTION_DRAIN);
         let grace = longest.saturating_add(Duration::from_secs(1));
         self.stopping = Some((reason, clock::deadline(Instant::now(), grace)));
@@ -559,26 +554,22 @@ impl Runner {
         if matches!(target.probe, ProbeSpec::Passive(_)) || self.targets[i].probed {
             return;
         }
+        let rearm = self.watchers.watch(target, i, &self.schedule.kicker());
         let probe = probes::probe_job(
             Arc::new(target.clone()),
             self.prober.clone(),
-            self.targets[i].healthy.clone(),
+            rearm,
             self.internal_tx.clone(),
         );
         self.schedule.add(i, target.interval, probe);
-        self.targets[i].watchers =
-            probes::watchers(target, i, &self.targets[i].healthy, &self.schedule);
         self.targets[i].probed = true;
     }
 
     /// Takes the target in slot `i` off the schedule and stops its watchers.
     fn unschedule(&mut self, i: usize) {
-        let runtime = &mut self.targets[i];
-        if std::mem::take(&mut runtime.probed) {
+        if std::mem::take(&mut self.targets[i].probed) {
             self.schedule.remove(i);
-        }
-        for watcher in runtime.watchers.drain(..) {
-            watcher.abort();
+            self.watchers.unwatch(&self.settings.targets[i], i);
         }
     }
 

@@ -4,16 +4,16 @@
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch as channel};
-use tokio::task::AbortHandle;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::schedule::{Job, Kicker, Probe, Schedule};
+use super::schedule::{Job, Probe};
+use super::watchers::Healthy;
 use super::{Internal, Reported, Runner, Sample};
 use crate::config::{ProbeSpec, Target};
 use crate::engine::Verdict;
 use crate::event::{EventKind, IncidentId, Severity};
-use crate::monitor::{Lane, Observation, Prober, watch};
+use crate::monitor::{Lane, Observation, Prober};
 use crate::state::Status;
 use crate::trace;
 
@@ -176,17 +176,17 @@ impl Runner {
 pub(super) const CONFIRM_SPACING: Duration = Duration::from_millis(10);
 
 /// One probe of `target`: its result goes to the engine, and a healthy one
-/// re-arms the target's watchers.
+/// re-arms the target's watchers (`rearm`).
 pub(super) fn probe_job(
     target: Arc<Target>,
     prober: Arc<Prober>,
-    healthy: Arc<channel::Sender<u64>>,
+    rearm: Vec<Healthy>,
     tx: mpsc::UnboundedSender<Internal>,
 ) -> Probe {
     let lane = Lane::default();
     Arc::new(move |job: Job| {
         let (target, prober, lane) = (target.clone(), prober.clone(), lane.clone());
-        let (healthy, tx) = (healthy.clone(), tx.clone());
+        let (rearm, tx) = (rearm.clone(), tx.clone());
         Box::pin(async move {
             let obs = prober
                 .probe_checks(
@@ -197,7 +197,9 @@ pub(super) fn probe_job(
                 )
                 .await;
             if obs.healthy {
-                healthy.send_modify(|n| *n = n.wrapping_add(1));
+                for healthy in &rearm {
+                    healthy.send_modify(|n| *n = n.wrapping_add(1));
+                }
             }
             let _ = tx.send(Internal::Probe {
                 target: job.target,
@@ -207,37 +209,4 @@ pub(super) fn probe_job(
             });
         })
     })
-}
-
-/// The event watchers of the target in slot `idx` (none with `watch: false`):
-/// a pidfd on its process check, an idle connection to its http or tcp check.
-pub(super) fn watchers(
-    target: &Target,
-    idx: usize,
-    healthy: &channel::Sender<u64>,
-    schedule: &Schedule,
-) -> Vec<AbortHandle> {
-    if !target.watch {
-        return Vec::new();
-    }
-    let fire = |kicker: Kicker| move |seen| kicker.kick(idx, Some(seen));
-    let mut out = Vec::new();
-    let process = match &target.probe {
-        ProbeSpec::Process(p) => Some(p),
-        _ => target.process.as_ref(),
-    };
-    if let Some(p) = process {
-        let task = watch::process(p.clone(), healthy.subscribe(), fire(schedule.kicker()));
-        out.push(tokio::spawn(task).abort_handle());
-    }
-    let address = match &target.probe {
-        ProbeSpec::Http(p) => watch::http_address(&p.url),
-        ProbeSpec::Tcp(p) => Some(p.address.clone()),
-        _ => None,
-    };
-    if let Some(address) = address {
-        let task = watch::connection(address, healthy.subscribe(), fire(schedule.kicker()));
-        out.push(tokio::spawn(task).abort_handle());
-    }
-    out
 }
