@@ -27,6 +27,11 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::closing_idle_after(Duration::MAX).await
+    }
+
+    /// Closes a connection that sends nothing for `idle` (nginx's client_header_timeout).
+    async fn closing_idle_after(idle: Duration) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut tasks = JoinSet::new();
@@ -38,7 +43,9 @@ impl Server {
                 counted.fetch_add(1, Ordering::SeqCst);
                 conns.spawn(async move {
                     let mut buf = [0u8; 1024];
-                    while let Ok(1..) = stream.read(&mut buf).await {
+                    let idle = idle.min(Duration::from_secs(3600));
+                    while let Ok(Ok(1..)) = tokio::time::timeout(idle, stream.read(&mut buf)).await
+                    {
                         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
                         if stream.write_all(ok).await.is_err() {
                             return;
@@ -140,6 +147,33 @@ async fn targets_on_one_server_share_one_idle_connection_and_all_hear_it_close()
         rig.wait_for(FAST * 4, "incident_detected", detected).await;
     }
     assert!(killed.elapsed() < FAST * 2, "{:?}", killed.elapsed());
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_drops_idle_connections_costs_a_probe_per_close_not_a_busy_loop() {
+    let server = Server::closing_idle_after(Duration::from_millis(50)).await;
+    let config = format!(
+        "targets:\n  - name: web\n    http: {{ url: 'http://{}/health' }}\n    interval: 5s\n",
+        server.addr
+    );
+    let mut rig = rig(tempfile::tempdir().unwrap(), &config, &[]);
+    let quiet = tokio::time::timeout(
+        Duration::from_millis(1500),
+        rig.wait_for(FAST * 4, "incident_detected", detected),
+    )
+    .await;
+    assert!(
+        quiet.is_err(),
+        "a healthy server closing idle connections is no incident"
+    );
+    // Each close: one probe, one new idle connection, a longer wait each time
+    // (100, 200, 400, 800 ms...). A busy loop would be hundreds.
+    let accepted = server.accepted.load(Ordering::SeqCst);
+    assert!(
+        (2..=14).contains(&accepted),
+        "{accepted} connections in 1.5 s"
+    );
     rig.stop().await;
 }
 

@@ -6,8 +6,8 @@
 //! - an http or tcp target through one idle connection, which its server's
 //!   death closes or resets.
 //!
-//! Both re-arm only after a healthy probe (`healthy` counts them), so a
-//! service that stays down costs no more than its ticks.
+//! Both re-arm only after a healthy probe (`probed` tells each probe's
+//! verdict), so a service that stays down costs no more than its ticks.
 
 use jiff::Timestamp;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -25,15 +25,34 @@ use crate::config::ProcessProbe;
 pub trait Fire: Fn(Timestamp) + Send + Sync + 'static {}
 impl<F: Fn(Timestamp) + Send + Sync + 'static> Fire for F {}
 
-/// Waits for the next healthy probe after now.
-async fn next_healthy(healthy: &mut watch::Receiver<u64>) -> bool {
-    healthy.borrow_and_update();
-    healthy.changed().await.is_ok()
+/// What a target's probes said: how many so far, and whether the last was healthy.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Probed {
+    pub count: u64,
+    pub healthy: bool,
+}
+
+/// The verdict of the next probe after now; `None` once the target is gone.
+async fn next_probe(probed: &mut watch::Receiver<Probed>) -> Option<bool> {
+    probed.borrow_and_update();
+    probed.changed().await.ok()?;
+    Some(probed.borrow_and_update().healthy)
+}
+
+/// Waits for the next healthy probe after now; false once the target is gone.
+async fn next_healthy(probed: &mut watch::Receiver<Probed>) -> bool {
+    loop {
+        match next_probe(probed).await {
+            Some(true) => return true,
+            Some(false) => continue,
+            None => return false,
+        }
+    }
 }
 
 /// Watches the process(es) `spec` names: their exit fires at once. Ends
 /// quietly where pidfds are not available (polling alone then).
-pub async fn process(spec: ProcessProbe, mut healthy: watch::Receiver<u64>, fire: impl Fire) {
+pub async fn process(spec: ProcessProbe, mut probed: watch::Receiver<Probed>, fire: impl Fire) {
     loop {
         let spec2 = spec.clone();
         let pids = tokio::task::spawn_blocking(move || process::pids_of(&spec2))
@@ -55,7 +74,7 @@ pub async fn process(spec: ProcessProbe, mut healthy: watch::Receiver<u64>, fire
             exits.join_next().await;
             fire(now_ms());
         }
-        if !next_healthy(&mut healthy).await {
+        if !next_healthy(&mut probed).await {
             return;
         }
     }
@@ -88,13 +107,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// resets, fires, then connects again after the next healthy probe and a
 /// backoff, so a server that closes idle connections costs at most one probe
 /// per close and never a busy loop.
-pub async fn connection(address: String, mut healthy: watch::Receiver<u64>, fire: impl Fire) {
+pub async fn connection(address: String, mut probed: watch::Receiver<Probed>, fire: impl Fire) {
     let mut backoff = CLOSE_BACKOFF;
     loop {
         let connect = tokio::net::TcpStream::connect(address.as_str());
         let Ok(Ok(mut stream)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await else {
             // Down (the probe sees it) or unreachable: try again once it answers.
-            if !next_healthy(&mut healthy).await {
+            if !next_healthy(&mut probed).await {
                 return;
             }
             tokio::time::sleep(backoff).await;
@@ -106,13 +125,22 @@ pub async fn connection(address: String, mut healthy: watch::Receiver<u64>, fire
         while let Ok(1..) = stream.read(&mut buf).await {}
         fire(now_ms());
         drop(stream);
-        backoff = match opened.elapsed() < YOUNG {
-            true => backoff.saturating_mul(2).min(CLOSE_BACKOFF_MAX),
-            false => CLOSE_BACKOFF,
+        backoff = match next_probe(&mut probed).await {
+            None => return,
+            // A healthy service closed it: an idle timeout. Back off while
+            // they come fast, so each costs one probe and no busy loop.
+            Some(true) if opened.elapsed() < YOUNG => {
+                backoff.saturating_mul(2).min(CLOSE_BACKOFF_MAX)
+            }
+            Some(true) => CLOSE_BACKOFF,
+            // It died: watch it again as soon as it is back.
+            Some(false) => {
+                if !next_healthy(&mut probed).await {
+                    return;
+                }
+                CLOSE_BACKOFF
+            }
         };
-        if !next_healthy(&mut healthy).await {
-            return;
-        }
         tokio::time::sleep(backoff).await;
     }
 }

@@ -196,10 +196,11 @@ pub(super) fn probe_job(
                     target.timeout,
                 )
                 .await;
-            if obs.healthy {
-                for healthy in &rearm {
-                    healthy.send_modify(|n| *n = n.wrapping_add(1));
-                }
+            for probed in &rearm {
+                probed.send_modify(|p| {
+                    p.count = p.count.wrapping_add(1);
+                    p.healthy = obs.healthy;
+                });
             }
             let _ = tx.send(Internal::Probe {
                 target: job.target,

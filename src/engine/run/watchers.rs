@@ -12,8 +12,8 @@ use super::schedule::Kicker;
 use crate::config::{ProbeSpec, Target};
 use crate::monitor::{lock, watch};
 
-/// Counts healthy probes; a watcher re-arms after one.
-pub(super) type Healthy = Arc<channel::Sender<u64>>;
+/// Each probe's verdict, for the watchers that re-arm after a healthy one.
+pub(super) type Healthy = Arc<channel::Sender<watch::Probed>>;
 
 #[derive(Default)]
 pub(super) struct Watchers {
@@ -36,7 +36,7 @@ impl Watchers {
         }
         let mut rearm = Vec::new();
         if let Some(p) = process_check(target) {
-            let healthy = Arc::new(channel::Sender::new(0));
+            let healthy = Arc::new(channel::Sender::new(watch::Probed::default()));
             let kicker = kicker.clone();
             let fire = move |seen| kicker.kick(idx, Some(seen));
             let task = tokio::spawn(watch::process(p.clone(), healthy.subscribe(), fire));
@@ -46,7 +46,7 @@ impl Watchers {
         }
         if let Some(address) = address(target) {
             let shared = self.connections.entry(address.clone()).or_insert_with(|| {
-                let healthy = Arc::new(channel::Sender::new(0));
+                let healthy = Arc::new(channel::Sender::new(watch::Probed::default()));
                 let targets = Arc::new(Mutex::new(BTreeSet::new()));
                 let (kicker, kicked) = (kicker.clone(), targets.clone());
                 let fire = move |seen| {
