@@ -289,7 +289,23 @@ async fn a_target_with_two_checks_that_both_fail_opens_one_incident_and_restarts
     let e = rig.wait_for(FAST * 4, "incident_detected", detected).await;
     assert!(killed.elapsed() < FAST, "{:?}", killed.elapsed());
     let id = e.kind.incident_id().unwrap();
-    rig.resolved(id).await;
+    let resolved = rig.resolved(id).await;
+    let EventKind::IncidentResolved {
+        time_to_resolve_ms, ..
+    } = resolved.kind
+    else {
+        unreachable!()
+    };
+    // Verified by re-probes right after the restart (25 ms, backing off), not
+    // at the next tick 5 s away; counted from the exit, not from a probe.
+    assert!(
+        time_to_resolve_ms < 2_000,
+        "resolved {time_to_resolve_ms} ms after the kill"
+    );
+    eprintln!(
+        "kill to resolved: {time_to_resolve_ms} ms, journaled after {:?}",
+        killed.elapsed()
+    );
     assert!(serving(port).await);
     // Give a second incident or action every chance to show up.
     let _ = tokio::time::timeout(
