@@ -26,13 +26,25 @@ struct Server {
 }
 
 impl Server {
-    async fn start() -> Server {
-        Server::closing_idle_after(Duration::MAX).await
+    fn start() -> Server {
+        Server::closing_idle_after(Duration::MAX)
     }
 
     /// Closes a connection that sends nothing for `idle` (nginx's client_header_timeout).
-    async fn closing_idle_after(idle: Duration) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    fn closing_idle_after(idle: Duration) -> Server {
+        Server::serve("127.0.0.1:0".parse().unwrap(), idle)
+    }
+
+    /// A server again where one was (a restarted service).
+    fn again(addr: SocketAddr) -> Server {
+        Server::serve(addr, Duration::MAX)
+    }
+
+    fn serve(addr: SocketAddr, idle: Duration) -> Server {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(addr).unwrap();
+        let listener = socket.listen(128).unwrap();
         let addr = listener.local_addr().unwrap();
         let mut tasks = JoinSet::new();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -107,7 +119,7 @@ async fn a_killed_process_is_journaled_at_once_not_at_the_next_tick() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_http_server_is_journaled_at_once_not_at_the_next_tick() {
-    let server = Server::start().await;
+    let server = Server::start();
     let config = format!(
         "targets:\n  - name: web\n    http: {{ url: 'http://{}/health' }}\n    interval: 5s\n",
         server.addr
@@ -128,7 +140,7 @@ async fn a_dropped_http_server_is_journaled_at_once_not_at_the_next_tick() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_on_one_server_share_one_idle_connection_and_all_hear_it_close() {
-    let server = Server::start().await;
+    let server = Server::start();
     let mut config = String::from("targets:\n");
     for i in 0..20 {
         config += &format!(
@@ -152,7 +164,7 @@ async fn targets_on_one_server_share_one_idle_connection_and_all_hear_it_close()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_drops_idle_connections_costs_a_probe_per_close_not_a_busy_loop() {
-    let server = Server::closing_idle_after(Duration::from_millis(50)).await;
+    let server = Server::closing_idle_after(Duration::from_millis(50));
     let config = format!(
         "targets:\n  - name: web\n    http: {{ url: 'http://{}/health' }}\n    interval: 5s\n",
         server.addr
@@ -178,8 +190,33 @@ async fn a_server_that_drops_idle_connections_costs_a_probe_per_close_not_a_busy
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_dies_again_soon_after_it_came_back_is_still_seen_at_once() {
+    let mut server = Server::start();
+    let addr = server.addr;
+    let config =
+        format!("targets:\n  - name: web\n    tcp: {{ address: '{addr}' }}\n    interval: 500ms\n");
+    let mut rig = rig(tempfile::tempdir().unwrap(), &config, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for round in 0..4 {
+        let killed = Instant::now();
+        drop(server);
+        rig.wait_for(FAST * 4, "incident_detected", detected).await;
+        let took = killed.elapsed();
+        // A poller at 500 ms passes this four times in a row less than 1 % of the time.
+        assert!(took < Duration::from_millis(150), "round {round}: {took:?}");
+        server = Server::again(addr);
+        rig.wait_for(FAST * 4, "incident_resolved", |k| {
+            matches!(k, EventKind::IncidentResolved { .. })
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(250)).await; // up a short while only
+    }
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tcp_target_with_watch_off_waits_for_its_tick() {
-    let server = Server::start().await;
+    let server = Server::start();
     let config = format!(
         "targets:\n  - name: db\n    tcp: {{ address: '{}' }}\n    interval: 5s\n    watch: false\n",
         server.addr
