@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::schedule::{Job, Probe};
-use super::watchers::Healthy;
+use super::watchers::Verdicts;
 use super::{Internal, Reported, Runner, Sample};
 use crate::config::{ProbeSpec, Target};
 use crate::engine::Verdict;
@@ -175,15 +175,16 @@ impl Runner {
 /// Short, yet long enough that two probes are two looks, not one.
 pub(super) const CONFIRM_SPACING: Duration = Duration::from_millis(10);
 
-/// One probe of `target`: its result goes to the engine, and a healthy one
-/// re-arms the target's watchers (`rearm`).
+/// One probe of `target`: its result goes to the engine, and its verdict to
+/// the target's watchers (`rearm`), which re-arm after a healthy one.
 pub(super) fn probe_job(
     target: Arc<Target>,
     prober: Arc<Prober>,
-    rearm: Vec<Healthy>,
+    rearm: Vec<Verdicts>,
     tx: mpsc::UnboundedSender<Internal>,
 ) -> Probe {
     let lane = Lane::default();
+    let rearm: Arc<[Verdicts]> = rearm.into();
     Arc::new(move |job: Job| {
         let (target, prober, lane) = (target.clone(), prober.clone(), lane.clone());
         let (rearm, tx) = (rearm.clone(), tx.clone());
@@ -196,7 +197,7 @@ pub(super) fn probe_job(
                     target.timeout,
                 )
                 .await;
-            for probed in &rearm {
+            for probed in rearm.iter() {
                 probed.send_modify(|p| {
                     p.count = p.count.wrapping_add(1);
                     p.healthy = obs.healthy;

@@ -13,24 +13,24 @@ use crate::config::{ProbeSpec, Target};
 use crate::monitor::{lock, watch};
 
 /// Each probe's verdict, for the watchers that re-arm after a healthy one.
-pub(super) type Healthy = Arc<channel::Sender<watch::Probed>>;
+pub(super) type Verdicts = Arc<channel::Sender<watch::Probed>>;
 
 #[derive(Default)]
 pub(super) struct Watchers {
     connections: HashMap<String, Shared>,
-    processes: HashMap<usize, (AbortHandle, Healthy)>,
+    processes: HashMap<usize, (AbortHandle, Verdicts)>,
 }
 
 struct Shared {
     task: AbortHandle,
     targets: Arc<Mutex<BTreeSet<usize>>>,
-    healthy: Healthy,
+    healthy: Verdicts,
 }
 
 impl Watchers {
     /// Starts (or joins) the watchers of `target` in slot `idx`, unless it has
     /// `watch: false`; returns what its healthy probes must tell.
-    pub fn watch(&mut self, target: &Target, idx: usize, kicker: &Kicker) -> Vec<Healthy> {
+    pub fn watch(&mut self, target: &Target, idx: usize, kicker: &Kicker) -> Vec<Verdicts> {
         if !target.watch {
             return Vec::new();
         }
