@@ -561,7 +561,7 @@ impl Runner {
             rearm,
             self.internal_tx.clone(),
         );
-        self.schedule.add(i, target.interval, probe);
+        self.schedule.add(i, &target.name, target.interval, probe);
         self.targets[i].probed = true;
     }
 

@@ -46,6 +46,7 @@ pub(super) trait Jobs: Send + Sync + 'static {
 enum Order {
     Add {
         target: usize,
+        name: Arc<str>,
         interval: Duration,
         probe: Probe,
     },
@@ -87,10 +88,11 @@ impl Schedule {
         Schedule { tx, task }
     }
 
-    /// Probes `target` every `interval` from now on, at its phase.
-    pub fn add(&self, target: usize, interval: Duration, probe: Probe) {
+    /// Probes `target` (called `name` in logs) every `interval` from now on, at its phase.
+    pub fn add(&self, target: usize, name: &str, interval: Duration, probe: Probe) {
         let _ = self.tx.send(Order::Add {
             target,
+            name: name.into(),
             interval,
             probe,
         });
@@ -132,6 +134,7 @@ const OVERRUN_LOG_EVERY: Duration = Duration::from_secs(60);
 struct Slot {
     /// Tells this slot's heap entries from those of an earlier target in the same place.
     id: u64,
+    name: Arc<str>,
     interval: Duration,
     probe: Probe,
     next_due: Instant,
@@ -205,6 +208,7 @@ impl<J: Jobs> Scheduler<J> {
         match order {
             Order::Add {
                 target,
+                name,
                 interval,
                 probe,
             } => {
@@ -222,6 +226,7 @@ impl<J: Jobs> Scheduler<J> {
                     target,
                     Slot {
                         id,
+                        name,
                         interval,
                         probe,
                         next_due,
@@ -336,10 +341,11 @@ impl<J: Jobs> Scheduler<J> {
         {
             slot.logged = Some(now);
             tracing::warn!(
-                target_slot = target,
+                service = %slot.name,
                 overruns = slot.overruns,
-                "a probe was still running when its next tick came (every {:?}): \
-                 that tick was skipped ({} skipped so far)",
+                "probe of {} still running at its next tick (every {:?}): tick skipped, \
+                 {} skipped so far",
+                slot.name,
                 slot.interval,
                 slot.overruns
             );
@@ -462,7 +468,7 @@ mod tests {
         // Each probe takes 40 % of the interval: a sleep-after-probe loop
         // would have drifted by 200 intervals * 40 ms = 8 s.
         let interval = 100 * MS;
-        schedule.add(0, interval, log.probe(40 * MS));
+        schedule.add(0, "t", interval, log.probe(40 * MS));
         tokio::time::sleep(interval * 200 + 50 * MS).await;
         let starts = log.starts_of(0);
         assert!(starts.len() >= 200, "{} probes", starts.len());
@@ -484,7 +490,7 @@ mod tests {
         let schedule = Schedule::start(log.clone());
         let interval = 400 * MS;
         for target in 0..8 {
-            schedule.add(target, interval, log.probe(MS));
+            schedule.add(target, "t", interval, log.probe(MS));
         }
         tokio::time::sleep(interval - MS).await;
         let epoch = log.starts_of(0)[0];
@@ -500,7 +506,7 @@ mod tests {
         let log = Log::default();
         let schedule = Schedule::start(log.clone());
         let interval = 100 * MS;
-        schedule.add(0, interval, log.probe(250 * MS));
+        schedule.add(0, "t", interval, log.probe(250 * MS));
         tokio::time::sleep(interval * 9 + 50 * MS).await;
         let starts = log.starts_of(0);
         let first = starts[0];
@@ -520,7 +526,7 @@ mod tests {
         let log = Log::default();
         let schedule = Schedule::start(log.clone());
         let interval = Duration::from_secs(10);
-        schedule.add(0, interval, log.probe(30 * MS));
+        schedule.add(0, "t", interval, log.probe(30 * MS));
         tokio::time::sleep(MS).await; // the first tick (phase 0)
         let first = log.starts_of(0)[0];
         tokio::time::sleep(100 * MS).await;
@@ -545,8 +551,8 @@ mod tests {
     async fn removed_and_stopped_targets_are_probed_no_more() {
         let log = Log::default();
         let schedule = Schedule::start(log.clone());
-        schedule.add(0, 10 * MS, log.probe(MS));
-        schedule.add(1, 10 * MS, log.probe(MS));
+        schedule.add(0, "t", 10 * MS, log.probe(MS));
+        schedule.add(1, "t", 10 * MS, log.probe(MS));
         tokio::time::sleep(55 * MS).await;
         schedule.remove(0);
         tokio::time::sleep(MS).await;
