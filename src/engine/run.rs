@@ -342,6 +342,9 @@ struct Runtime {
     born: Instant,
     /// On the schedule: probed at its ticks and when kicked.
     probed: bool,
+    /// Set when it leaves the schedule: its probes stop at once, even before
+    /// the scheduler hears of it.
+    retired: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Runtime {
@@ -354,6 +357,7 @@ impl Runtime {
             source,
             born: Instant::now(),
             probed: false,
+            retired: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 }
@@ -559,6 +563,7 @@ impl Runner {
             Arc::new(target.clone()),
             self.prober.clone(),
             rearm,
+            self.targets[i].retired.subscribe(),
             self.internal_tx.clone(),
         );
         self.schedule.add(i, &target.name, target.interval, probe);
@@ -568,6 +573,7 @@ impl Runner {
     /// Takes the target in slot `i` off the schedule and stops its watchers.
     fn unschedule(&mut self, i: usize) {
         if std::mem::take(&mut self.targets[i].probed) {
+            self.targets[i].retired.send_replace(true);
             self.schedule.remove(i);
             self.watchers.unwatch(&self.settings.targets[i], i);
         }

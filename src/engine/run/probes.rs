@@ -181,22 +181,26 @@ pub(super) fn probe_job(
     target: Arc<Target>,
     prober: Arc<Prober>,
     rearm: Vec<Verdicts>,
+    retired: tokio::sync::watch::Receiver<bool>,
     tx: mpsc::UnboundedSender<Internal>,
 ) -> Probe {
     let lane = Lane::default();
     let rearm: Arc<[Verdicts]> = rearm.into();
     Arc::new(move |job: Job| {
         let (target, prober, lane) = (target.clone(), prober.clone(), lane.clone());
-        let (rearm, tx) = (rearm.clone(), tx.clone());
+        let (rearm, tx, mut retired) = (rearm.clone(), tx.clone(), retired.clone());
         Box::pin(async move {
-            let obs = prober
-                .probe_checks(
-                    &lane,
-                    target.process.as_ref(),
-                    &target.probe,
-                    target.timeout,
-                )
-                .await;
+            let probe = prober.probe_checks(
+                &lane,
+                target.process.as_ref(),
+                &target.probe,
+                target.timeout,
+            );
+            let obs = tokio::select! {
+                biased;
+                _ = retired.wait_for(|gone| *gone) => return,
+                obs = probe => obs,
+            };
             for probed in rearm.iter() {
                 probed.send_modify(|p| {
                     p.count = p.count.wrapping_add(1);
