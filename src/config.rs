@@ -399,9 +399,9 @@ mod tests {
     }
 
     #[test]
-    fn a_target_needs_exactly_one_probe() {
+    fn a_target_needs_a_probe() {
         let err = parse("targets:\n  - name: web\n").unwrap_err();
-        assert!(err.message.contains("exactly one probe"), "{err}");
+        assert!(err.message.contains("needs a probe"), "{err}");
     }
 
     #[test]
@@ -438,7 +438,7 @@ targets:
                 "cfg.yaml:12:11: target `web` is defined twice",
                 "cfg.yaml:13:26: target `web`: `host.cpu_percent` must be a percentage from 0 to 100, not -5",
                 "cfg.yaml:13:45: target `web`: `host.load_per_core` must be a finite number above 0, not inf",
-                "cfg.yaml:14:5: target `both` needs exactly one probe: `http`, `tcp`, `host`, `process` or `passive` (found 2)",
+                "cfg.yaml:16:14: target `both`: `passive` cannot go with `tcp`: a target has one probe, or a `process` check with one `http` or `tcp` check",
                 "cfg.yaml:19:19: target `demo`: `chaos.url` `localhost` is not an http:// or https:// URL (relative URL without a base)",
             ]
         );

@@ -121,8 +121,11 @@ impl Service {
             state.server.take_if(|_| fault == "CRASH")
         };
         if let Some(server) = crashed {
-            server.abort();
+            // As a real crash: the port refuses before the open connections
+            // close, so no client sees a listener that accepts but never answers.
+            server.task.abort();
             let _ = server.task.await;
+            server.stop.send_replace(());
         }
         Ok(())
     }

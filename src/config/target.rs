@@ -96,6 +96,10 @@ pub struct TargetConfig {
     /// a symptom of it, not remediated on its own.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Event-driven detection (a pidfd on a process, one idle connection to an
+    /// http or tcp target) on top of polling. On unless `watch: false`.
+    #[serde(default)]
+    pub watch: Option<bool>,
 }
 
 impl TargetConfig {
@@ -133,12 +137,22 @@ impl TargetConfig {
             ));
         }
         let probes = self.probes();
-        if probes.len() != 1 {
+        let keys: Vec<&str> = probes.iter().map(|(k, _)| *k).collect();
+        if probes.is_empty() {
             out.push(Problem::new(
                 at.clone(),
                 format!(
-                    "{who} needs exactly one probe: `http`, `tcp`, `host`, `process` or `passive` (found {})",
-                    probes.len()
+                    "{who} needs a probe: `http`, `tcp`, `host`, `process` or `passive`, \
+                     or `process` with `http` or `tcp`"
+                ),
+            ));
+        } else if probes.len() > 1 && split_checks(probes.clone()).is_none() {
+            out.push(Problem::new(
+                at.key(keys[1]),
+                format!(
+                    "{who}: `{}` cannot go with `{}`: a target has one probe, or a `process` \
+                     check with one `http` or `tcp` check",
+                    keys[1], keys[0]
                 ),
             ));
         }
@@ -308,17 +322,39 @@ pub struct Target {
     pub chaos: Option<ChaosSpec>,
     /// Targets this one needs (see [`TargetConfig::depends_on`]).
     pub depends_on: Vec<String>,
+    /// A process check run before `probe` (then an http or tcp check): either
+    /// failing fails the target, as one incident stream.
+    pub process: Option<ProcessProbe>,
+    /// Event-driven detection on top of polling (`watch`, default on).
+    pub watch: bool,
+}
+
+/// A target's probes as (main probe, extra process check): one probe alone,
+/// or a process check with one http or tcp check. `None` for anything else.
+fn split_checks(
+    mut probes: Vec<(&'static str, ProbeSpec)>,
+) -> Option<(ProbeSpec, Option<ProcessProbe>)> {
+    match probes.len() {
+        1 => Some((probes.remove(0).1, None)),
+        2 => {
+            let (_, b) = probes.remove(1);
+            let (_, a) = probes.remove(0);
+            match (a, b) {
+                (main @ (ProbeSpec::Http(_) | ProbeSpec::Tcp(_)), ProbeSpec::Process(p)) => {
+                    Some((main, Some(p)))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 impl Target {
-    /// Applies `defaults`; `None` unless the target has exactly one probe
+    /// Applies `defaults`; `None` unless its probes are a valid set
     /// (callers check [`problems`] first).
     pub(super) fn resolve(t: &TargetConfig, d: &TargetDefaults) -> Option<Target> {
-        let mut probes = t.probes();
-        if probes.len() != 1 {
-            return None;
-        }
-        let (_, probe) = probes.remove(0);
+        let (probe, process) = split_checks(t.probes())?;
         Some(Target {
             name: t.name.clone(),
             probe,
@@ -331,6 +367,59 @@ impl Target {
             vars: t.vars.clone(),
             chaos: t.chaos.clone(),
             depends_on: t.depends_on.clone(),
+            process,
+            watch: t.watch.unwrap_or(true),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ProbeSpec};
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Vec<super::Target>, String> {
+        Config::parse(Path::new("cfg.yaml"), text)
+            .map(|(_, t)| t)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_process_check_may_go_with_an_http_or_tcp_check() {
+        let targets = parse(
+            "targets:\n  - name: web\n    process: { pid_file: /run/nginx.pid }\n    http: { url: 'http://127.0.0.1/' }\n  - name: db\n    tcp: { address: '127.0.0.1:6379' }\n    process: { name: redis-server }\n    watch: false\n",
+        )
+        .unwrap();
+        assert!(matches!(targets[0].probe, ProbeSpec::Http(_)));
+        assert!(
+            targets[0]
+                .process
+                .as_ref()
+                .is_some_and(|p| p.pid_file.is_some())
+        );
+        assert!(targets[0].watch, "watch is on by default");
+        assert!(matches!(targets[1].probe, ProbeSpec::Tcp(_)));
+        assert!(targets[1].process.is_some());
+        assert!(!targets[1].watch);
+    }
+
+    #[test]
+    fn other_pairs_of_checks_name_the_key_that_cannot_go() {
+        let err = parse(
+            "targets:\n  - name: web\n    http: { url: 'http://127.0.0.1/' }\n    tcp: { address: '127.0.0.1:80' }\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("cfg.yaml:4:10: target `web`: `tcp` cannot go with `http`"),
+            "{err}"
+        );
+        let err = parse("targets:\n  - name: box\n    host: {}\n    process: { name: sshd }\n")
+            .unwrap_err();
+        assert!(err.contains("`process` cannot go with `host`"), "{err}");
+        let err = parse(
+            "targets:\n  - name: web\n    process: { name: x }\n    http: { url: 'http://127.0.0.1/' }\n    tcp: { address: '127.0.0.1:80' }\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("`tcp` cannot go with `http`"), "{err}");
     }
 }

@@ -297,6 +297,8 @@ mod tests {
             vars: Default::default(),
             chaos: None,
             depends_on: Vec::new(),
+            process: None,
+            watch: true,
         }
     }
 

@@ -6,16 +6,17 @@ mod probes;
 mod registry;
 mod remedy;
 mod resume;
+mod schedule;
 mod snapshots;
 mod windows;
+mod watchers;
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLockReadGuard};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast, mpsc};
-use tokio::task::AbortHandle;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use super::roster::{Entry, Registry, Roster};
@@ -30,6 +31,7 @@ use crate::journal::{self, Journal};
 use crate::monitor::{Observation, Prober};
 use crate::playbook::{Playbook, Playbooks, Signal, SignalKind};
 use crate::state::{Incident, State};
+use schedule::Schedule;
 use snapshots::{SNAPSHOT_EVERY, Snapshots};
 
 /// Everything the engine needs to run.
@@ -249,6 +251,8 @@ impl Engine {
             snapshots,
             events: self.events.clone(),
             samples: self.samples,
+            schedule: Schedule::start(ProbeDied(internal_tx.clone())),
+            watchers: watchers::Watchers::default(),
             internal_tx,
             targets,
             by_name,
@@ -329,9 +333,6 @@ enum Internal {
         step: usize,
         attempt: u32,
     },
-    Reprobe {
-        target: usize,
-    },
     /// `verify_within` has passed since a fix on a passive target.
     Silent {
         incident: IncidentId,
@@ -358,10 +359,9 @@ enum Internal {
 
 struct Runtime {
     detector: Detector,
-    /// Wakes the probe task for an immediate probe.
-    kick: Arc<Notify>,
-    /// A fault injected at this time, not yet seen by a probe.
-    chaos: Option<(Timestamp, Instant)>,
+    /// A fault injected at this time, not yet seen by a probe; and when the
+    /// injection returned (`None` while in flight: a watcher may see the fault first).
+    chaos: Option<(Timestamp, Option<Instant>)>,
     /// The latest observation, for playbook conditions.
     last: Observation,
     /// The target's labels, plus those of the last alert about it: playbooks match on both.
@@ -369,21 +369,34 @@ struct Runtime {
     source: TargetSource,
     /// Probes that began before this belong to a target that held the slot before.
     born: Instant,
-    probe: Option<AbortHandle>,
+    /// On the schedule: probed at its ticks and when kicked.
+    probed: bool,
+    /// Set when it leaves the schedule: its probes stop at once, even before
+    /// the scheduler hears of it.
+    retired: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Runtime {
     fn new(target: &Target, source: TargetSource) -> Runtime {
         Runtime {
             detector: Detector::new(target.failure_threshold, target.success_threshold),
-            kick: Arc::new(Notify::new()),
             chaos: None,
             last: Observation::default(),
             labels: target.labels.clone(),
             source,
             born: Instant::now(),
-            probe: None,
+            probed: false,
+            retired: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
+    }
+}
+
+/// Tells the engine a probe panicked (its target would go unwatched).
+struct ProbeDied(mpsc::UnboundedSender<Internal>);
+
+impl schedule::Jobs for ProbeDied {
+    fn died(&self, target: usize, why: String) {
+        let _ = self.0.send(Internal::ProbeDied { target, why });
     }
 }
 
@@ -416,6 +429,9 @@ struct Runner {
     events: broadcast::Sender<Event>,
     samples: broadcast::Sender<Sample>,
     internal_tx: mpsc::UnboundedSender<Internal>,
+    schedule: Schedule,
+    /// Event watchers that kick probes (pidfd, idle connection).
+    watchers: watchers::Watchers,
     targets: Vec<Runtime>,
     by_name: HashMap<String, usize>,
     verifying: HashMap<IncidentId, Verify>,
@@ -564,42 +580,45 @@ impl Runner {
     /// action timeout (capped at [`ACTION_DRAIN`]) and a second.
     fn stop(&mut self, reason: String) {
         self.systemd.stopping();
-        for task in self.targets.iter_mut().filter_map(|t| t.probe.take()) {
-            task.abort();
-        }
+        self.schedule.stop();
+        self.watchers.stop();
         let longest = self.settings.playbooks.longest_timeout().min(ACTION_DRAIN);
         let grace = longest.saturating_add(Duration::from_secs(1));
         self.stopping = Some((reason, clock::deadline(Instant::now(), grace)));
     }
 
-    /// Starts the probe task of the target in slot `i`, unless it is passive
-    /// (its failures arrive as `Command::Ingest`) or already probed.
+    /// Puts the target in slot `i` on the schedule and starts its watchers,
+    /// unless it is passive (its failures arrive as `Command::Ingest`) or
+    /// already probed.
     fn start_probe(&mut self, i: usize) {
         let target = &self.settings.targets[i];
-        if matches!(target.probe, ProbeSpec::Passive(_)) || self.targets[i].probe.is_some() {
+        if matches!(target.probe, ProbeSpec::Passive(_)) || self.targets[i].probed {
             return;
         }
-        let probing = tokio::spawn(probes::probe_loop(
-            i,
-            target.clone(),
+        let rearm = self.watchers.watch(target, i, &self.schedule.kicker());
+        let probe = probes::probe_job(
+            Arc::new(target.clone()),
             self.prober.clone(),
-            self.targets[i].kick.clone(),
+            rearm,
+            self.targets[i].retired.subscribe(),
             self.internal_tx.clone(),
-        ));
-        self.targets[i].probe = Some(probing.abort_handle());
-        // A probe loop only ends when aborted (shutdown, deregistration); one that
-        // panics would leave its target unwatched while all looks well.
-        let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = probing.await
-                && e.is_panic()
-            {
-                let _ = tx.send(Internal::ProbeDied {
-                    target: i,
-                    why: e.to_string(),
-                });
-            }
-        });
+        );
+        self.schedule.add(i, &target.name, target.interval, probe);
+        self.targets[i].probed = true;
+    }
+
+    /// Takes the target in slot `i` off the schedule and stops its watchers.
+    fn unschedule(&mut self, i: usize) {
+        if std::mem::take(&mut self.targets[i].probed) {
+            self.targets[i].retired.send_replace(true);
+            self.schedule.remove(i);
+            self.watchers.unwatch(&self.settings.targets[i], i);
+        }
+    }
+
+    /// Probes the target in slot `i` at once (one running is followed by another).
+    fn kick(&self, i: usize) {
+        self.schedule.kick_after(i, Duration::ZERO);
     }
 
     fn after(&self, delay: Duration, message: Internal) {
@@ -631,7 +650,6 @@ impl Runner {
                 step,
                 attempt,
             } => self.start_scheduled(incident, step, attempt),
-            Internal::Reprobe { target } => self.targets[target].kick.notify_one(),
             Internal::Silent { incident } => self.silent(incident),
             Internal::Dependencies { incident } => self.dependencies_probed(incident),
             Internal::Settled { incident } => self.settled(incident),
@@ -646,17 +664,20 @@ impl Runner {
                 result,
             } => match result {
                 Ok(()) => {
-                    self.targets[target].chaos = Some((sent_at, Instant::now()));
+                    self.targets[target].chaos = Some((sent_at, Some(Instant::now())));
                     let name = self.settings.targets[target].name.clone();
                     self.emit(EventKind::ChaosInjected {
                         target: name,
                         fault,
                     });
                 }
-                Err(e) => tracing::warn!(
-                    "chaos {fault} on {}: {e}",
-                    self.settings.targets[target].name
-                ),
+                Err(e) => {
+                    self.targets[target].chaos = None;
+                    tracing::warn!(
+                        "chaos {fault} on {}: {e}",
+                        self.settings.targets[target].name
+                    )
+                }
             },
         }
     }
@@ -692,7 +713,8 @@ impl Runner {
         Signal {
             target: &target.name,
             labels: &self.targets[idx].labels,
-            kind: SignalKind::parse(target.probe.kind()).unwrap_or(SignalKind::Http),
+            kind: SignalKind::parse(obs.check.unwrap_or(target.probe.kind()))
+                .unwrap_or(SignalKind::Http),
             signature,
             status: obs.status,
             latency: Some(obs.latency),

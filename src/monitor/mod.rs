@@ -5,13 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::ProbeSpec;
+use crate::config::{ProbeSpec, ProcessProbe};
 
 pub mod host;
 pub mod http;
 mod http1;
 pub mod process;
 pub mod tcp;
+pub mod watch;
 
 /// What one probe saw. `signature` names the failure (`DB_TIMEOUT`,
 /// `CONNECTION_REFUSED`, `HTTP_503`, `CPU_HIGH`, ...) and is `None` when healthy.
@@ -29,6 +30,9 @@ pub struct Observation {
     pub cpu_percent: Option<f32>,
     pub memory_percent: Option<f32>,
     pub disk_percent: Option<f32>,
+    /// Which check of a target with several saw this (`process`, `http`,
+    /// `tcp`); `None` for a target's only check.
+    pub check: Option<&'static str>,
 }
 
 impl Observation {
@@ -86,6 +90,32 @@ impl Prober {
     /// Never takes much longer than `timeout`.
     pub async fn probe(&self, spec: &ProbeSpec, timeout: Duration) -> Observation {
         self.probe_on(&Lane::default(), spec, timeout).await
+    }
+
+    /// Runs a target's checks on its lane: its `process` check first (when it
+    /// has one besides `spec`), and `spec` only if that passed. One
+    /// observation either way, so one target never opens two incidents.
+    pub async fn probe_checks(
+        &self,
+        lane: &Lane,
+        process: Option<&ProcessProbe>,
+        spec: &ProbeSpec,
+        timeout: Duration,
+    ) -> Observation {
+        let Some(process) = process else {
+            return self.probe_on(lane, spec, timeout).await;
+        };
+        let first = self.processes.probe(lane, process, timeout).await;
+        if !first.healthy {
+            return Observation {
+                check: Some("process"),
+                ..first
+            };
+        }
+        let mut obs = self.probe_on(lane, spec, timeout).await;
+        obs.check = Some(spec.kind());
+        obs.latency = obs.latency.saturating_add(first.latency);
+        obs
     }
 
     /// Runs one probe of the target that owns `lane` (see [`Lane`]).

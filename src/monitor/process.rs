@@ -116,6 +116,34 @@ fn by_pid_file(pid_file: &Path) -> Observation {
     }
 }
 
+/// The live (not zombie) pids `spec` names now, for a watcher to hold: the
+/// one in its pid file, or every process with its name.
+pub(crate) fn pids_of(spec: &ProcessProbe) -> Vec<libc::pid_t> {
+    match (&spec.pid_file, &spec.name) {
+        (Some(pid_file), _) => read_pid(pid_file)
+            .into_iter()
+            .filter(|p| is_alive(*p))
+            .collect(),
+        (None, Some(name)) => pids_named(name),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// Every live process whose name (`/proc/<pid>/comm`) is `name`.
+fn pids_named(name: &str) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| name_matches(OsStr::new(comm.trim_end_matches('\n')), name))
+        })
+        .filter(|pid| !matches!(proc_state(*pid), Some('Z' | 'X')))
+        .collect()
+}
+
 /// Reads a pid file: one positive number, surrounding whitespace allowed.
 fn read_pid(pid_file: &Path) -> Result<libc::pid_t, String> {
     let mut text = String::new();

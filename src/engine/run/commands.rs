@@ -280,6 +280,7 @@ impl Runner {
         };
         let url = format!("{}/{fault}", chaos.url.trim_end_matches('/'));
         let (tx, client, sent_at) = (self.internal_tx.clone(), self.client.clone(), now_ms());
+        self.targets[idx].chaos = Some((sent_at, None));
         tokio::spawn(async move {
             let result = match client
                 .post(&url)

@@ -91,7 +91,7 @@ impl Runner {
             .collect();
         for (id, target) in symptoms {
             if let Some(&idx) = self.by_name.get(&target) {
-                self.targets[idx].kick.notify_one();
+                self.kick(idx);
             }
             let settle = self.settings.policy.dependency_settle;
             self.after(settle, Internal::Settled { incident: id });
@@ -171,7 +171,7 @@ impl Runner {
                 // Not known to be failing: its probe now tells (a passive one never will).
                 let t = &self.settings.targets[idx];
                 if failing || !matches!(t.probe, crate::config::ProbeSpec::Passive(_)) {
-                    self.targets[idx].kick.notify_one();
+                    self.kick(idx);
                     wait = wait.max(t.timeout.saturating_add(CONFIRM_SLACK));
                 }
             }

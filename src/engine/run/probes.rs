@@ -4,12 +4,14 @@
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::schedule::{Job, Probe};
+use super::watchers::Verdicts;
 use super::{Internal, Reported, Runner, Sample};
 use crate::config::{ProbeSpec, Target};
-use crate::engine::{Verdict, now_ms};
+use crate::engine::Verdict;
 use crate::event::{EventKind, IncidentId, Severity};
 use crate::monitor::{Lane, Observation, Prober};
 use crate::state::Status;
@@ -56,16 +58,20 @@ impl Runner {
         let rt = &mut self.targets[idx];
         match rt.detector.observe(obs.healthy, failing, at) {
             Verdict::Steady => {
-                if obs.healthy && rt.chaos.is_some_and(|(_, done)| done <= started) {
+                if obs.healthy
+                    && rt
+                        .chaos
+                        .is_some_and(|(_, done)| done.is_some_and(|d| d <= started))
+                {
                     rt.chaos = None; // the injected fault never showed
                 }
                 if obs.healthy && failing {
-                    rt.kick.notify_one(); // confirm the recovery now
+                    self.kick(idx); // confirm the recovery now
                 }
             }
             Verdict::Suspect => {
                 if !remediating {
-                    rt.kick.notify_one();
+                    self.schedule.kick_after(idx, CONFIRM_SPACING);
                 }
             }
             Verdict::Failing { since } => self.on_failing(idx, &obs, since, None, None),
@@ -172,39 +178,49 @@ impl Runner {
     }
 }
 
-/// Probes one target forever: every `interval`, or at once when kicked.
-pub(super) async fn probe_loop(
-    idx: usize,
-    target: Target,
+/// Confirming a first bad signal: the next probe follows this soon, not at
+/// the next tick, until `failure_threshold` is reached or a probe is healthy.
+/// Short, yet long enough that two probes are two looks, not one.
+pub(super) const CONFIRM_SPACING: Duration = Duration::from_millis(10);
+
+/// One probe of `target`: its result goes to the engine, and its verdict to
+/// the target's watchers (`rearm`), which re-arm after a healthy one.
+pub(super) fn probe_job(
+    target: Arc<Target>,
     prober: Arc<Prober>,
-    kick: Arc<Notify>,
+    rearm: Vec<Verdicts>,
+    retired: tokio::sync::watch::Receiver<bool>,
     tx: mpsc::UnboundedSender<Internal>,
-) {
-    // Spread targets over the interval so probes do not all fire together.
-    let phase = Duration::try_from_secs_f64(target.interval.as_secs_f64() * fastrand::f64())
-        .unwrap_or(target.interval);
-    tokio::select! {
-        _ = tokio::time::sleep(phase) => {}
-        _ = kick.notified() => {}
-    }
+) -> Probe {
     let lane = Lane::default();
-    loop {
-        let (started, at) = (Instant::now(), now_ms());
-        let obs = prober.probe_on(&lane, &target.probe, target.timeout).await;
-        if tx
-            .send(Internal::Probe {
-                target: idx,
+    let rearm: Arc<[Verdicts]> = rearm.into();
+    Arc::new(move |job: Job| {
+        let (target, prober, lane) = (target.clone(), prober.clone(), lane.clone());
+        let (rearm, tx, mut retired) = (rearm.clone(), tx.clone(), retired.clone());
+        Box::pin(async move {
+            let probe = prober.probe_checks(
+                &lane,
+                target.process.as_ref(),
+                &target.probe,
+                target.timeout,
+            );
+            let obs = tokio::select! {
+                biased;
+                _ = retired.wait_for(|gone| *gone) => return,
+                obs = probe => obs,
+            };
+            for probed in rearm.iter() {
+                probed.send_modify(|p| {
+                    p.count = p.count.wrapping_add(1);
+                    p.healthy = obs.healthy;
+                });
+            }
+            let _ = tx.send(Internal::Probe {
+                target: job.target,
                 obs,
-                started,
-                at,
-            })
-            .is_err()
-        {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(target.interval) => {}
-            _ = kick.notified() => {}
-        }
-    }
+                started: job.started,
+                at: job.at,
+            });
+        })
+    })
 }

@@ -154,16 +154,13 @@ impl Runner {
         self.roster.set(&name, Entry::Registered(registration));
         self.by_name.insert(name, idx);
         self.start_probe(idx);
-        self.targets[idx].kick.notify_one();
+        self.kick(idx);
     }
 
     /// Empties a slot: no more probes, and any still on their way are ignored.
     fn retire(&mut self, idx: usize) {
-        let runtime = &mut self.targets[idx];
-        if let Some(probe) = runtime.probe.take() {
-            probe.abort();
-        }
-        runtime.born = Instant::now();
+        self.unschedule(idx);
+        self.targets[idx].born = Instant::now();
         let name = self.settings.targets[idx].name.clone();
         self.by_name.remove(&name);
         self.roster.remove(&name);
@@ -195,6 +192,8 @@ impl Runner {
             vars: BTreeMap::new(),
             chaos: None,
             depends_on: Vec::new(),
+            process: None,
+            watch: true,
         }
     }
 }

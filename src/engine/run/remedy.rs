@@ -302,7 +302,7 @@ impl Runner {
                     delay: VERIFY_FIRST_DELAY,
                 },
             );
-            self.targets[idx].kick.notify_one();
+            self.kick(idx);
         } else {
             let detail = format!("action failed: {}", first_line(&outcome.output));
             self.after_failed_attempt(id, &playbook, step, attempt, detail);
@@ -355,7 +355,7 @@ impl Runner {
         let finished = if obs.healthy {
             v.good = v.good.saturating_add(1);
             if v.good < target.success_threshold {
-                self.targets[v.target].kick.notify_one();
+                self.schedule.kick_after(v.target, Duration::ZERO);
                 return;
             }
             (true, "healthy again".to_string())
@@ -363,8 +363,7 @@ impl Runner {
             v.good = 0;
             let delay = v.delay;
             v.delay = v.delay.saturating_mul(2).min(VERIFY_MAX_DELAY);
-            let message = Internal::Reprobe { target: v.target };
-            self.after(delay, message);
+            self.schedule.kick_after(v.target, delay);
             return;
         } else {
             let within = self.settings.policy.verify_within.as_secs_f64();

@@ -81,7 +81,7 @@ impl Runner {
                 Some(target) => {
                     self.resume.insert(id, resume);
                     // Its first probe now, not after a random share of an interval.
-                    self.targets[target].kick.notify_one();
+                    self.kick(target);
                 }
                 // No probe will come: a passive target's last report still
                 // stands (the tool never said it is over), so act on it now; an
