@@ -188,3 +188,40 @@ async fn a_failing_hook_is_retried_then_journaled_without_its_secret() {
         "the secret stays out of the journal"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_pages_once_for_its_root_not_once_per_dependent() {
+    let (url, mut rx) = receiver(StatusCode::OK).await;
+    let mut run = demo_with(vec![hook(&url, NotifyFormat::Json, None)]).await;
+    // Paused until both dependents are symptoms of the crashed database.
+    run.send(autoheal::event::Command::Pause { by: "test".into() })
+        .await;
+    run.break_directly("orders-db", "CRASH").await;
+    let mut symptoms = Vec::new();
+    while symptoms.len() < 2 {
+        let e = run
+            .wait_for(Duration::from_secs(5), "two symptoms", |k| {
+                matches!(k, EventKind::IncidentLinked { .. })
+            })
+            .await;
+        symptoms.push(e.kind.incident_id().unwrap());
+    }
+    run.send(autoheal::event::Command::Resume { by: "test".into() })
+        .await;
+    while !symptoms.is_empty() {
+        let e = run
+            .wait_for(Duration::from_secs(8), "the symptoms resolved", |k| {
+                matches!(k, EventKind::IncidentResolved { .. })
+            })
+            .await;
+        symptoms.retain(|id| Some(*id) != e.kind.incident_id());
+    }
+    let root = first_of(&mut rx, "incident_resolved").await;
+    let body: serde_json::Value = serde_json::from_slice(&root.body).unwrap();
+    assert_eq!(body["incident"]["target"], "orders-db", "{body}");
+    // Nothing more arrives: the symptoms' resolutions are the root's.
+    let more = tokio::time::timeout(Duration::from_millis(700), rx.recv()).await;
+    let more = more.ok().flatten().map(|r| String::from_utf8_lossy(&r.body).into_owned());
+    assert_eq!(more, None);
+    run.stop().await;
+}

@@ -25,27 +25,53 @@ use crate::config::ProcessProbe;
 pub trait Fire: Fn(Timestamp) + Send + Sync + 'static {}
 impl<F: Fn(Timestamp) + Send + Sync + 'static> Fire for F {}
 
-/// What a target's probes said: how many so far, and whether the last was healthy.
+/// What a target's probes said: how many so far, how many of them were
+/// unhealthy, and whether the last was healthy.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Probed {
     pub count: u64,
+    pub bad: u64,
     pub healthy: bool,
 }
 
-/// The verdict of the next probe after now; `None` once the target is gone.
-async fn next_probe(probed: &mut watch::Receiver<Probed>) -> Option<bool> {
-    probed.borrow_and_update();
-    probed.changed().await.ok()?;
-    Some(probed.borrow_and_update().healthy)
+impl Probed {
+    /// Counts one more probe.
+    pub fn record(&mut self, healthy: bool) {
+        self.count = self.count.wrapping_add(1);
+        self.bad = self.bad.wrapping_add(u64::from(!healthy));
+        self.healthy = healthy;
+    }
 }
 
-/// Waits for the next healthy probe after now; false once the target is gone.
-async fn next_healthy(probed: &mut watch::Receiver<Probed>) -> bool {
+/// What the probes have said so far (to compare with what they say later).
+fn now_said(probed: &watch::Receiver<Probed>) -> Probed {
+    *probed.borrow()
+}
+
+/// The first verdicts after `since`: what they are once at least one probe
+/// more has run; `None` once the target is gone. A watcher that wakes late
+/// sees the latest, and `bad` still tells whether any of them failed.
+async fn after(probed: &mut watch::Receiver<Probed>, since: Probed) -> Option<Probed> {
     loop {
-        match next_probe(probed).await {
-            Some(true) => return true,
-            Some(false) => continue,
-            None => return false,
+        let now = *probed.borrow_and_update();
+        if now.count != since.count {
+            return Some(now);
+        }
+        probed.changed().await.ok()?;
+    }
+}
+
+/// Waits until the latest probe after `since` is healthy; false once the
+/// target is gone. A healthy probe that ran before the wait began counts, so
+/// a fix verified in the blink of an eye re-arms at once, not a tick later.
+async fn healthy_after(probed: &mut watch::Receiver<Probed>, since: Probed) -> bool {
+    loop {
+        let now = *probed.borrow_and_update();
+        if now.count != since.count && now.healthy {
+            return true;
+        }
+        if probed.changed().await.is_err() {
+            return false;
         }
     }
 }
@@ -70,11 +96,13 @@ pub async fn process(spec: ProcessProbe, mut probed: watch::Receiver<Probed>, fi
                 Err(_) => {} // gone already: the probe will tell
             }
         }
+        let mut since = now_said(&probed);
         if !exits.is_empty() {
             exits.join_next().await;
+            since = now_said(&probed);
             fire(now_ms());
         }
-        if !next_healthy(&mut probed).await {
+        if !healthy_after(&mut probed, since).await {
             return;
         }
     }
@@ -111,9 +139,10 @@ pub async fn connection(address: String, mut probed: watch::Receiver<Probed>, fi
     let mut backoff = CLOSE_BACKOFF;
     loop {
         let connect = tokio::net::TcpStream::connect(address.as_str());
+        let since = now_said(&probed);
         let Ok(Ok(mut stream)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await else {
             // Down (the probe sees it) or unreachable: try again once it answers.
-            if !next_healthy(&mut probed).await {
+            if !healthy_after(&mut probed, since).await {
                 return;
             }
             tokio::time::sleep(backoff).await;
@@ -123,23 +152,24 @@ pub async fn connection(address: String, mut probed: watch::Receiver<Probed>, fi
         let mut buf = [0u8; 256];
         // Whatever the server says unasked (a banner) is read and dropped.
         while let Ok(1..) = stream.read(&mut buf).await {}
+        let since = now_said(&probed);
         fire(now_ms());
         drop(stream);
-        backoff = match next_probe(&mut probed).await {
-            None => return,
+        let Some(said) = after(&mut probed, since).await else {
+            return;
+        };
+        backoff = if said.bad != since.bad {
+            // It died: watch it again as soon as it is back.
+            if !healthy_after(&mut probed, since).await {
+                return;
+            }
+            CLOSE_BACKOFF
+        } else if opened.elapsed() < YOUNG {
             // A healthy service closed it: an idle timeout. Back off while
             // they come fast, so each costs one probe and no busy loop.
-            Some(true) if opened.elapsed() < YOUNG => {
-                backoff.saturating_mul(2).min(CLOSE_BACKOFF_MAX)
-            }
-            Some(true) => CLOSE_BACKOFF,
-            // It died: watch it again as soon as it is back.
-            Some(false) => {
-                if !next_healthy(&mut probed).await {
-                    return;
-                }
-                CLOSE_BACKOFF
-            }
+            backoff.saturating_mul(2).min(CLOSE_BACKOFF_MAX)
+        } else {
+            CLOSE_BACKOFF
         };
         tokio::time::sleep(backoff).await;
     }

@@ -210,10 +210,7 @@ pub(super) fn probe_job(
                 obs = probe => obs,
             };
             for probed in rearm.iter() {
-                probed.send_modify(|p| {
-                    p.count = p.count.wrapping_add(1);
-                    p.healthy = obs.healthy;
-                });
+                probed.send_modify(|p| p.record(obs.healthy));
             }
             let _ = tx.send(Internal::Probe {
                 target: job.target,

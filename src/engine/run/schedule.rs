@@ -70,14 +70,22 @@ pub(super) struct Schedule {
 #[derive(Clone)]
 pub(super) struct Kicker(mpsc::UnboundedSender<Order>);
 
+/// After an event, the second look: a server dying closes the connection
+/// that told us a moment before its listening socket, so a probe at once may
+/// still get in.
+const SECOND_LOOK: Duration = Duration::from_millis(25);
+
 impl Kicker {
-    /// Probes `target` at once; `seen` is when the event that asks for it happened.
+    /// Probes `target` at once and again [`SECOND_LOOK`] later; `seen` is
+    /// when the event that asks for it happened.
     pub fn kick(&self, target: usize, seen: Option<Timestamp>) {
-        let _ = self.0.send(Order::Kick {
-            target,
-            after: Duration::ZERO,
-            seen,
-        });
+        for after in [Duration::ZERO, SECOND_LOOK] {
+            let _ = self.0.send(Order::Kick {
+                target,
+                after,
+                seen,
+            });
+        }
     }
 }
 
