@@ -221,7 +221,10 @@ async fn an_outage_pages_once_for_its_root_not_once_per_dependent() {
     assert_eq!(body["incident"]["target"], "orders-db", "{body}");
     // Nothing more arrives: the symptoms' resolutions are the root's.
     let more = tokio::time::timeout(Duration::from_millis(700), rx.recv()).await;
-    let more = more.ok().flatten().map(|r| String::from_utf8_lossy(&r.body).into_owned());
+    let more = more
+        .ok()
+        .flatten()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned());
     assert_eq!(more, None);
     run.stop().await;
 }

@@ -8,8 +8,8 @@ mod remedy;
 mod resume;
 mod schedule;
 mod snapshots;
-mod windows;
 mod watchers;
+mod windows;
 
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
