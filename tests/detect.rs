@@ -259,19 +259,6 @@ fn start(dir: &Path, port: u16, pid_file: &Path) {
     assert!(status.success());
 }
 
-async fn serving(port: u16) -> bool {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 fn pid(path: &Path) -> i32 {
     std::fs::read_to_string(path)
         .unwrap()
@@ -306,14 +293,13 @@ async fn a_target_with_two_checks_that_both_fail_opens_one_incident_and_restarts
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let pid_file = dir.path().join("web.pid");
     start(dir.path(), port, &pid_file);
-    assert!(serving(port).await, "python3 -m http.server did not start");
+    assert!(
+        common::accepting(port).await,
+        "python3 -m http.server did not start"
+    );
     let (config, playbook) = web_config(port, &pid_file, dir.path());
     let work = tempfile::tempdir().unwrap();
     let mut rig = rig(work, &config, &[&playbook]);
@@ -343,7 +329,7 @@ async fn a_target_with_two_checks_that_both_fail_opens_one_incident_and_restarts
         "kill to resolved: {time_to_resolve_ms} ms, journaled after {:?}",
         killed.elapsed()
     );
-    assert!(serving(port).await);
+    assert!(common::accepting(port).await);
     // Give a second incident or action every chance to show up.
     let _ = tokio::time::timeout(
         Duration::from_millis(700),
@@ -372,14 +358,13 @@ async fn a_target_whose_port_stops_answering_while_its_process_lives_opens_one_i
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let pid_file = dir.path().join("web.pid");
     start(dir.path(), port, &pid_file);
-    assert!(serving(port).await, "python3 -m http.server did not start");
+    assert!(
+        common::accepting(port).await,
+        "python3 -m http.server did not start"
+    );
     let (config, _) = web_config(port, &pid_file, dir.path());
     // Fast polling here: a hung server closes no connection, only probes see it.
     let config = config.replace("interval: 5s", "interval: 200ms");

@@ -28,19 +28,6 @@ fn kill(pid: i32) {
         .status();
 }
 
-async fn serving(port: u16) -> bool {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_playbook_restarts_a_killed_process() {
     if std::process::Command::new("python3")
@@ -52,11 +39,7 @@ async fn exec_playbook_restarts_a_killed_process() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let pidfile = dir.path().join("web.pid");
     let config = format!(
         "targets:\n  - name: web\n    http: {{ url: 'http://127.0.0.1:{port}/' }}\n    interval: 300ms\n    vars: {{ port: '{port}', pidfile: '{}', dir: '{}' }}\npolicy: {{ verify_within: 10s }}\n",
@@ -77,7 +60,10 @@ async fn exec_playbook_restarts_a_killed_process() {
         .arg(&script)
         .status()
         .unwrap();
-    assert!(serving(port).await, "python3 -m http.server did not start");
+    assert!(
+        common::accepting(port).await,
+        "python3 -m http.server did not start"
+    );
     let first = pid(&pidfile);
 
     let mut rig = rig(dir, &config, &[&playbook]);
@@ -96,7 +82,7 @@ async fn exec_playbook_restarts_a_killed_process() {
     .await;
     let second = pid(&pidfile);
     let (state, _journal, _dir) = rig.stop().await;
-    let back = alive(second) && serving(port).await;
+    let back = alive(second) && common::accepting(port).await;
     kill(second);
     assert_eq!(outcome, Ok(Ok(())), "{:#?}", state.incidents);
     assert_ne!(first, second, "a new process was started");

@@ -186,11 +186,7 @@ async fn a_service_step_starts_the_target_with_its_start_command() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let root = dir.path().display().to_string();
     let start = format!("python3 -m http.server {port} --bind 127.0.0.1 --directory {root}");
     let config = format!(
@@ -259,11 +255,7 @@ async fn nginx_restarts_although_an_orphaned_worker_holds_its_port() {
     let _turn = ORPHANS.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let at = dir.path().display();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let conf = dir.path().join("nginx.conf");
     std::fs::write(
         &conf,

@@ -682,15 +682,14 @@ impl Runner {
         }
     }
 
+    /// A copy of incident `id` while it is open: the state is not held meanwhile.
+    fn open_copy(&self, id: IncidentId) -> Option<Incident> {
+        let state = self.state.read();
+        state.incidents.get(&id).filter(|i| i.status.is_open()).cloned()
+    }
+
     fn resolve(&mut self, id: IncidentId) {
-        let Some(inc) = self
-            .state
-            .read()
-            .incidents
-            .get(&id)
-            .filter(|i| i.status.is_open())
-            .cloned()
-        else {
+        let Some(inc) = self.open_copy(id) else {
             return;
         };
         let now = now_ms();

@@ -382,3 +382,25 @@ pub async fn command(base: &str, body: &str) -> (u16, String) {
         json["error"].as_str().unwrap_or_default().to_string(),
     )
 }
+
+/// A loopback port nothing listens on now (the OS picked it, then let it go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Whether something accepts connections on loopback `port` within 5 s.
+pub async fn accepting(port: u16) -> bool {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -16,14 +16,7 @@ use crate::state::Status;
 impl Runner {
     /// Decides the next move for an open incident and makes it.
     pub(super) fn plan(&mut self, id: IncidentId) {
-        let Some(inc) = self
-            .state
-            .read()
-            .incidents
-            .get(&id)
-            .filter(|i| i.status.is_open())
-            .cloned()
-        else {
+        let Some(inc) = self.open_copy(id) else {
             return;
         };
         let Some(&idx) = self.by_name.get(&inc.target) else {
