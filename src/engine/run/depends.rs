@@ -1,9 +1,10 @@
 //! Root causes instead of restart storms. A target that fails while a target
 //! it depends on (`depends_on`, followed through) is failing, or whose failure
 //! began before such a target's fix of the last `dependency_settle`, is a
-//! symptom of that root incident: linked to it and not remediated on its own. When the root is resolved, the symptoms'
-//! targets are probed at once and close by themselves; one still failing after
-//! the settle time is planned as usual.
+//! symptom of that root incident: linked to it and not remediated on its own.
+//! When the root is resolved, the symptoms' targets are probed at once and
+//! close by themselves; one still failing after the settle time is planned as
+//! usual.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
