@@ -685,7 +685,11 @@ impl Runner {
     /// A copy of incident `id` while it is open: the state is not held meanwhile.
     fn open_copy(&self, id: IncidentId) -> Option<Incident> {
         let state = self.state.read();
-        state.incidents.get(&id).filter(|i| i.status.is_open()).cloned()
+        state
+            .incidents
+            .get(&id)
+            .filter(|i| i.status.is_open())
+            .cloned()
     }
 
     fn resolve(&mut self, id: IncidentId) {
