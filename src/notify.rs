@@ -138,6 +138,11 @@ pub fn body(format: NotifyFormat, event: &Event, state: &State) -> Vec<u8> {
                 .incident_id()
                 .and_then(|id| state.incidents.get(&id))
                 .map_or(Value::Null, |i| {
+                    // The link both ways: a symptom names its root, a root its symptoms.
+                    let symptoms: Vec<_> = (state.incidents.values())
+                        .filter(|s| s.root == Some(i.id))
+                        .map(|s| s.id)
+                        .collect();
                     json!({
                         "id": i.id,
                         "target": i.target,
@@ -146,6 +151,8 @@ pub fn body(format: NotifyFormat, event: &Event, state: &State) -> Vec<u8> {
                         "status": i.status.label().replace(' ', "_"),
                         "trace_id": i.trace_id,
                         "reported_by": i.reported_by,
+                        "root": i.root,
+                        "symptoms": symptoms,
                     })
                 });
             json!({ "event": event, "incident": incident, "text": text })

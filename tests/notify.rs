@@ -219,6 +219,11 @@ async fn an_outage_pages_once_for_its_root_not_once_per_dependent() {
     let root = first_of(&mut rx, "incident_resolved").await;
     let body: serde_json::Value = serde_json::from_slice(&root.body).unwrap();
     assert_eq!(body["incident"]["target"], "orders-db", "{body}");
+    assert_eq!(
+        body["incident"]["symptoms"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
     // Nothing more arrives: the symptoms' resolutions are the root's.
     let more = tokio::time::timeout(Duration::from_millis(700), rx.recv()).await;
     let more = more
