@@ -80,3 +80,34 @@ async fn a_crashed_database_is_fixed_once_and_its_dependents_close_as_its_sympto
     assert!(!analyzed_symptom, "{}", run.transcript());
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_failing_on_its_own_is_planned_once_its_dependency_answers_healthy() {
+    let mut run = common::demo(|_, _| {}).await;
+    // A real fault of edge-proxy's own; orders-db, which it needs, is fine.
+    run.break_directly("edge-proxy", "NET_SPIKE").await;
+    let id = run.detected("edge-proxy", "NET_SPIKE").await;
+    let detected = run.seen.last().unwrap().ts;
+    let analyzed = run
+        .wait_for(
+            Duration::from_secs(3),
+            "its plan",
+            |k| matches!(k, EventKind::IncidentAnalyzed { incident_id, .. } if *incident_id == id),
+        )
+        .await;
+    // orders-db's probe was asked for at once; its healthy answer, not the
+    // 1.1 s fallback (its timeout plus slack), lets edge-proxy's fix go.
+    let waited = analyzed.ts.duration_since(detected);
+    assert!(
+        waited < jiff::SignedDuration::from_millis(500),
+        "{waited:?}: {}",
+        run.transcript()
+    );
+    run.resolved(id).await;
+    let linked = run
+        .seen
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::IncidentLinked { .. }));
+    assert!(!linked, "{}", run.transcript());
+    run.stop().await;
+}

@@ -12,7 +12,7 @@ mod watchers;
 mod windows;
 
 use jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLockReadGuard};
 use std::time::Duration;
@@ -257,7 +257,7 @@ impl Engine {
             targets,
             by_name,
             verifying: HashMap::new(),
-            held_for_dependencies: HashSet::new(),
+            held_for_dependencies: HashMap::new(),
             resume: HashMap::new(),
             failure: None,
             systemd: Systemd::new(),
@@ -371,6 +371,8 @@ struct Runtime {
     born: Instant,
     /// On the schedule: probed at its ticks and when kicked.
     probed: bool,
+    /// When its latest probe (whose result has arrived) began.
+    last_started: Option<Instant>,
     /// Set when it leaves the schedule: its probes stop at once, even before
     /// the scheduler hears of it.
     retired: Arc<tokio::sync::watch::Sender<bool>>,
@@ -386,6 +388,7 @@ impl Runtime {
             source,
             born: Instant::now(),
             probed: false,
+            last_started: None,
             retired: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
@@ -435,8 +438,8 @@ struct Runner {
     targets: Vec<Runtime>,
     by_name: HashMap<String, usize>,
     verifying: HashMap<IncidentId, Verify>,
-    /// New incidents waiting for their target's dependencies to be probed.
-    held_for_dependencies: HashSet<IncidentId>,
+    /// New incidents waiting for their target's dependencies to be probed, and since when.
+    held_for_dependencies: HashMap<IncidentId, Instant>,
     /// Incidents a previous run left unfinished, waiting for the first probe of their target.
     resume: HashMap<IncidentId, resume::Resume>,
     /// Why the engine cannot go on (numbers used up): the loop ends with it.
@@ -636,7 +639,10 @@ impl Runner {
                 obs,
                 started,
                 at,
-            } if started >= self.targets[target].born => self.on_probe(target, obs, started, at),
+            } if started >= self.targets[target].born => {
+                self.on_probe(target, obs, started, at);
+                self.recheck_held();
+            }
             // Of a target deregistered (or registered anew) since it began.
             Internal::Probe { .. } => {}
             Internal::ActionDone {

@@ -9,14 +9,18 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::{Internal, Runner};
 use crate::clock;
+use crate::config::ProbeSpec;
 use crate::engine::now_ms;
 use crate::event::{EventKind, IncidentId};
 use crate::state::Status;
 
 /// How long a dependency's probe may take, beyond its timeout, before a
-/// dependent held for it is planned on its own.
+/// dependent held for it is planned on its own (it is planned as soon as
+/// every dependency has answered healthy, see [`Runner::recheck_held`]).
 const CONFIRM_SLACK: Duration = Duration::from_millis(100);
 
 /// What a failing target's dependencies say about its incident.
@@ -37,7 +41,7 @@ impl Runner {
         match self.root_of(id, true) {
             Root::Found(root) => self.link(id, root),
             Root::Unknown(wait) => {
-                self.held_for_dependencies.insert(id);
+                self.held_for_dependencies.insert(id, Instant::now());
                 self.after(wait, Internal::Dependencies { incident: id });
             }
             Root::None => self.plan(id),
@@ -51,7 +55,7 @@ impl Runner {
         else {
             return;
         };
-        let waiting: Vec<IncidentId> = self.held_for_dependencies.iter().copied().collect();
+        let waiting: Vec<IncidentId> = self.held_for_dependencies.keys().copied().collect();
         for held in waiting {
             let on = self
                 .state
@@ -66,10 +70,52 @@ impl Runner {
         }
     }
 
+    /// After a probe result: a held incident whose dependencies have all
+    /// been probed healthy since it was held is planned now, not at its timer.
+    /// (A dependency found failing links it instead, through `plan_or_link`.)
+    pub(super) fn recheck_held(&mut self) {
+        if self.held_for_dependencies.is_empty() {
+            return;
+        }
+        let cleared: Vec<IncidentId> = (self.held_for_dependencies.iter())
+            .filter(|&(id, since)| self.dependencies_healthy_since(*id, *since))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in cleared {
+            self.dependencies_probed(id);
+        }
+    }
+
+    /// Whether every probed dependency of incident `id`'s target (followed
+    /// through) has had a healthy probe that began at or after `since`.
+    fn dependencies_healthy_since(&self, id: IncidentId, since: Instant) -> bool {
+        let state = self.state.read();
+        let Some(target) = state.incidents.get(&id).map(|i| i.target.as_str()) else {
+            return true;
+        };
+        let mut seen: HashSet<String> = HashSet::from([target.to_string()]);
+        let mut queue: VecDeque<String> = self.depends_on(target).into();
+        while let Some(dep) = queue.pop_front() {
+            if !seen.insert(dep.clone()) {
+                continue;
+            }
+            if let Some(&idx) = self.by_name.get(&dep)
+                && !matches!(self.settings.targets[idx].probe, ProbeSpec::Passive(_))
+            {
+                let rt = &self.targets[idx];
+                if !(rt.last.healthy && rt.last_started.is_some_and(|t| t >= since)) {
+                    return false;
+                }
+            }
+            queue.extend(self.depends_on(&dep));
+        }
+        true
+    }
+
     /// The dependencies of a held incident had their probe: link or plan it now.
     pub(super) fn dependencies_probed(&mut self, id: IncidentId) {
-        if !self.held_for_dependencies.remove(&id) {
-            return; // linked meanwhile
+        if self.held_for_dependencies.remove(&id).is_none() {
+            return; // linked or planned meanwhile
         }
         let still_new =
             (self.state.read().incidents.get(&id)).is_some_and(|i| i.status == Status::Detected);
@@ -171,7 +217,7 @@ impl Runner {
             {
                 // Not known to be failing: its probe now tells (a passive one never will).
                 let t = &self.settings.targets[idx];
-                if failing || !matches!(t.probe, crate::config::ProbeSpec::Passive(_)) {
+                if failing || !matches!(t.probe, ProbeSpec::Passive(_)) {
                     self.kick(idx);
                     wait = wait.max(t.timeout.saturating_add(CONFIRM_SLACK));
                 }

@@ -38,6 +38,7 @@ impl Runner {
             return;
         }
         self.targets[idx].last = obs.clone();
+        self.targets[idx].last_started = Some(started);
         let verifying: Vec<IncidentId> = self
             .verifying
             .iter()
