@@ -140,9 +140,28 @@ fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
         detected() >= 2 && t.screen().contains("#2 ")
     });
 
-    // Focus the incident list (targets, feed, incidents) and pick the oldest, #1.
-    t.keys(&["Tab", "Tab", "G"]);
-    // Sorted by status, then by slowest fix: #1 moves, and stays picked.
+    // Focus the incident list (targets, feed, incidents) and pick the last row:
+    // #1, or the oldest symptom listed under it if chaos crashed orders-db.
+    t.keys(&["Tab", "Tab", "G", "Enter"]);
+    t.until("the detail of the pick", Duration::from_secs(10), |t| {
+        t.screen().contains("Incident #")
+    });
+    let screen = t.screen();
+    let title = screen
+        .lines()
+        .find_map(|l| {
+            Some(
+                l.split("Incident #")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .to_string(),
+            )
+        })
+        .expect("the detail's title names the incident");
+    let picked = format!("Incident #{title} ");
+    t.keys(&["Escape"]);
+    // Sorted by status, then by slowest fix: the pick moves, and stays picked.
     t.keys(&["S"]);
     t.until("the list sorted by status", Duration::from_secs(10), |t| {
         t.screen().contains("· by status")
@@ -163,8 +182,8 @@ fn the_picked_incident_stays_picked_while_chaos_adds_incidents() {
         },
     );
     t.keys(&["Enter"]);
-    t.until("the detail of #1", Duration::from_secs(10), |t| {
-        t.screen().contains("Incident #1 ")
+    t.until(&picked, Duration::from_secs(10), |t| {
+        t.screen().contains(&picked)
     });
 }
 

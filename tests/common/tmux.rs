@@ -16,22 +16,28 @@ impl Tmux {
             return None;
         }
         let session = format!("autoheal-{name}-{}", std::process::id());
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-            ])
-            .arg(command)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux new-session failed");
+        // Tests in other binaries may be starting the tmux server at the same
+        // moment, and a client can lose that race: try again briefly.
+        let ok = (0..3).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Command::new("tmux")
+                .args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &session,
+                    "-x",
+                    &width.to_string(),
+                    "-y",
+                    &height.to_string(),
+                ])
+                .arg(command)
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(ok, "tmux new-session failed three times");
         let _ = Command::new("tmux")
             .args(["set-option", "-t", &session, "remain-on-exit", "on"])
             .status();
