@@ -35,6 +35,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../playbooks/demo/crash.yaml"),
     ),
     (
+        "playbooks/demo/crashing.yaml",
+        include_str!("../playbooks/demo/crashing.yaml"),
+    ),
+    (
         "playbooks/demo/fallback-restart.yaml",
         include_str!("../playbooks/demo/fallback-restart.yaml"),
     ),

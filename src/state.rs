@@ -288,7 +288,9 @@ impl State {
                 incident_id,
                 root_id,
             } => {
-                if let Some(inc) = self.incidents.get_mut(incident_id) {
+                // Only an open incident becomes a symptom: a late line never reopens one.
+                let open = self.incidents.get_mut(incident_id);
+                if let Some(inc) = open.filter(|i| i.status.is_open()) {
                     inc.root = Some(*root_id);
                     inc.status = Status::Symptom;
                     inc.reason = format!("a symptom of {root_id}");

@@ -172,7 +172,7 @@ fn real_world(books: &Playbooks) -> Vec<&Playbook> {
 #[test]
 fn every_playbook_file_is_shipped_and_loads() {
     let books = shipped();
-    assert_eq!(books.len(), 5 + REAL_WORLD.len(), "{:?}", books.names());
+    assert_eq!(books.len(), 6 + REAL_WORLD.len(), "{:?}", books.names());
     real_world(&books);
 
     fn yaml_files(dir: &Path, out: &mut Vec<String>) {

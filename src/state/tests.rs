@@ -151,3 +151,25 @@ fn an_action_line_after_the_resolution_does_not_reopen_or_count_twice() {
     assert_eq!(s.incidents[&IncidentId(1)].status, Status::Resolved);
     assert_eq!(s.counts.resolved, 1);
 }
+
+#[test]
+fn a_late_link_never_reopens_a_resolved_incident() {
+    let mut s = State::default();
+    let now = Timestamp::UNIX_EPOCH;
+    let resolved = EventKind::IncidentResolved {
+        incident_id: IncidentId(1),
+        time_to_detect_ms: 1,
+        time_to_resolve_ms: 2,
+    };
+    s.apply(&at(1, now, detected(1)));
+    s.apply(&at(2, now, resolved.clone()));
+    let linked = EventKind::IncidentLinked {
+        incident_id: IncidentId(1),
+        root_id: IncidentId(9),
+    };
+    s.apply(&at(3, now, linked));
+    s.apply(&at(4, now, resolved));
+    assert_eq!(s.incidents[&IncidentId(1)].status, Status::Resolved);
+    assert_eq!(s.incidents[&IncidentId(1)].root, None);
+    assert_eq!(s.counts.resolved, 1);
+}
