@@ -484,17 +484,23 @@ fn event_matches(e: &Event, filter: &str, state: &State) -> bool {
 
 /// `list` with each symptom moved right under its root, when the root is listed too.
 fn under_their_roots(list: Vec<&Incident>) -> Vec<&Incident> {
-    let listed: std::collections::HashSet<IncidentId> = list.iter().map(|i| i.id).collect();
-    let (symptoms, tops): (Vec<&Incident>, Vec<&Incident>) = list
-        .into_iter()
-        .partition(|i| i.root.is_some_and(|r| listed.contains(&r)));
-    if symptoms.is_empty() {
-        return tops;
+    // Most frames have no symptom at all: nothing to build then.
+    if list.iter().all(|i| i.root.is_none()) {
+        return list;
     }
-    let mut out = Vec::with_capacity(tops.len() + symptoms.len());
+    let listed: std::collections::HashSet<IncidentId> = list.iter().map(|i| i.id).collect();
+    let mut under: HashMap<IncidentId, Vec<&Incident>> = HashMap::new();
+    let mut tops = Vec::with_capacity(list.len());
+    for inc in list {
+        match inc.root.filter(|r| listed.contains(r)) {
+            Some(root) => under.entry(root).or_default().push(inc),
+            None => tops.push(inc),
+        }
+    }
+    let mut out = Vec::with_capacity(listed.len());
     for top in tops {
         out.push(top);
-        out.extend(symptoms.iter().filter(|s| s.root == Some(top.id)));
+        out.extend(under.remove(&top.id).unwrap_or_default());
     }
     out
 }

@@ -291,8 +291,17 @@ fn draw_list(frame: &mut Frame, ctx: &Ctx, area: Rect, incidents: &[&Incident], 
         .unwrap_or(0)
         .clamp(SIGNATURE_MIN_W, room.max(SIGNATURE_MIN_W));
     // A symptom listed under its root says so; the root says how many it has.
-    let listed: std::collections::HashSet<_> = incidents.iter().map(|i| i.id).collect();
-    let symptoms_of = |id| incidents.iter().filter(|i| i.root == Some(id)).count();
+    // Built only when some incident has a root: most frames have none.
+    let mut symptoms: std::collections::HashMap<crate::event::IncidentId, usize> =
+        Default::default();
+    for root in incidents.iter().filter_map(|i| i.root) {
+        *symptoms.entry(root).or_default() += 1;
+    }
+    let listed: std::collections::HashSet<crate::event::IncidentId> = match symptoms.is_empty() {
+        true => Default::default(),
+        false => incidents.iter().map(|i| i.id).collect(),
+    };
+    let symptoms_of = |id| symptoms.get(&id).copied().unwrap_or(0);
     // Only the rows on screen are formatted, however many incidents there are.
     let rows = incidents
         .iter()
