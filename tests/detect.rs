@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -287,19 +287,25 @@ fn web_config(port: u16, pid_file: &Path, dir: &Path) -> (String, String) {
     (config, playbook)
 }
 
+/// A python3 http.server started in `dir`, serving: its port and pid file.
+async fn running_web(dir: &Path) -> (u16, PathBuf) {
+    let port = common::free_port();
+    let pid_file = dir.join("web.pid");
+    start(dir, port, &pid_file);
+    assert!(
+        common::accepting(port).await,
+        "python3 -m http.server did not start"
+    );
+    (port, pid_file)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_with_two_checks_that_both_fail_opens_one_incident_and_restarts_once() {
     if !python3() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let pid_file = dir.path().join("web.pid");
-    start(dir.path(), port, &pid_file);
-    assert!(
-        common::accepting(port).await,
-        "python3 -m http.server did not start"
-    );
+    let (port, pid_file) = running_web(dir.path()).await;
     let (config, playbook) = web_config(port, &pid_file, dir.path());
     let work = tempfile::tempdir().unwrap();
     let mut rig = rig(work, &config, &[&playbook]);
@@ -358,13 +364,7 @@ async fn a_target_whose_port_stops_answering_while_its_process_lives_opens_one_i
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let pid_file = dir.path().join("web.pid");
-    start(dir.path(), port, &pid_file);
-    assert!(
-        common::accepting(port).await,
-        "python3 -m http.server did not start"
-    );
+    let (port, pid_file) = running_web(dir.path()).await;
     let (config, _) = web_config(port, &pid_file, dir.path());
     // Fast polling here: a hung server closes no connection, only probes see it.
     let config = config.replace("interval: 5s", "interval: 200ms");
