@@ -11,6 +11,7 @@ mod duration;
 mod intake;
 pub mod maintenance;
 mod policy;
+mod predict;
 mod probe;
 mod target;
 mod yaml;
@@ -21,6 +22,7 @@ pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
 pub use intake::{IntakeConfig, UnknownServices};
 pub use maintenance::Maintenance;
 pub use policy::Policy;
+pub use predict::Predict;
 pub use probe::{ChaosSpec, HostProbe, HttpProbe, PassiveProbe, ProbeSpec, ProcessProbe, TcpProbe};
 pub use target::{Target, TargetConfig, TargetDefaults};
 pub use yaml::{YamlPath, locate};
@@ -155,6 +157,9 @@ pub struct Config {
     /// Scheduled silences: detected and journaled, not acted on.
     #[serde(default)]
     pub maintenance: Vec<Maintenance>,
+    /// Trend prediction: on by default.
+    #[serde(default)]
+    pub predict: Predict,
 }
 
 /// One webhook: where to POST, in which shape, and for which events.
@@ -295,6 +300,7 @@ impl Config {
             }
         }
         out.extend(self.policy.problems());
+        out.extend(self.predict.problems());
         out.extend(self.api.problems());
         out.extend(target::problems(&self.defaults, &self.targets));
         for (i, window) in self.maintenance.iter().enumerate() {

@@ -8,8 +8,11 @@
 //! (`POST /services/{name}/chaos/{fault}`), restarts services
 //! (`POST /services/{name}/restart`) and lists them (`GET /services`). CRASH closes
 //! the service's listener, so connections are refused until a restart rebinds the
-//! same port; DISK_FULL is cleared only by a restart. While orders-db is crashed,
-//! the others' health checks fail too (`UPSTREAM_DOWN`): they depend on it.
+//! same port; DISK_FULL is cleared only by a restart. DISK_FILLING makes the disk
+//! every health answer reports (`disk_percent`) grow by [`FILL_PER_SECOND`] until
+//! it is full at [`DISK_FULL_AT`], unless `POST /admin/rotate-logs` (or a restart)
+//! frees it first: autoheal predicts it. While orders-db is crashed, the others'
+//! health checks fail too (`UPSTREAM_DOWN`): they depend on it.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,7 +32,21 @@ use crate::config::Config;
 /// Faults the demo playbooks fix without a human.
 pub const AUTO_FIXABLE: &[&str] = &["DB_TIMEOUT", "MEM_LEAK", "NET_SPIKE", "CRASH"];
 /// Every fault a demo service offers.
-pub const FAULTS: &[&str] = &["DB_TIMEOUT", "MEM_LEAK", "NET_SPIKE", "CRASH", "DISK_FULL"];
+pub const FAULTS: &[&str] = &[
+    "DB_TIMEOUT",
+    "MEM_LEAK",
+    "NET_SPIKE",
+    "CRASH",
+    "DISK_FULL",
+    "DISK_FILLING",
+];
+
+/// The disk a healthy demo service reports, in percent.
+pub const DISK_BASE: f64 = 41.0;
+/// How fast DISK_FILLING fills it: full about a minute after the injection.
+pub const FILL_PER_SECOND: f64 = 1.0;
+/// From here the health check fails with DISK_FULL.
+pub const DISK_FULL_AT: f64 = 95.0;
 
 /// The services of the fleet; only the first is critical.
 const SERVICES: &[&str] = &["payments-api", "orders-db", "edge-proxy"];
@@ -86,6 +103,24 @@ struct ServiceState {
     server: Option<Server>,
     /// Set by shutdown: never serve again.
     closed: bool,
+    /// Since when the disk has been filling (DISK_FILLING), until logs are rotated.
+    filling_since: Option<std::time::Instant>,
+}
+
+impl ServiceState {
+    /// The disk in use, in percent: [`DISK_BASE`], plus what filling added.
+    fn disk_percent(&self) -> f64 {
+        let filled = self
+            .filling_since
+            .map_or(0.0, |since| since.elapsed().as_secs_f64() * FILL_PER_SECOND);
+        (DISK_BASE + filled).min(100.0)
+    }
+
+    /// The fault health reports: the injected one, else a disk filled up.
+    fn fault(&self) -> Option<&'static str> {
+        self.fault
+            .or_else(|| (self.disk_percent() >= DISK_FULL_AT).then_some("DISK_FULL"))
+    }
 }
 
 impl Service {
@@ -105,7 +140,8 @@ impl Service {
             "url": self.url(),
             "critical": self.critical,
             "up": state.server.is_some(),
-            "fault": state.fault,
+            "fault": state.fault(),
+            "disk_percent": round(state.disk_percent()),
         })
     }
 
@@ -116,6 +152,13 @@ impl Service {
             let mut state = self.lock();
             if state.server.is_none() && fault != "CRASH" {
                 return Err(format!("{} is down; restart it first", self.name));
+            }
+            if fault == "DISK_FILLING" {
+                // Not a failure yet: the disk only starts to grow.
+                state
+                    .filling_since
+                    .get_or_insert_with(std::time::Instant::now);
+                return Ok(());
             }
             state.fault = Some(fault);
             state.server.take_if(|_| fault == "CRASH")
@@ -146,7 +189,8 @@ impl Service {
                 state.server = Some(Server::spawn(listener, service_router(self.clone())));
             }
         }
-        self.lock().fault = None;
+        let mut state = self.lock();
+        (state.fault, state.filling_since) = (None, None);
         Ok(())
     }
 
@@ -163,6 +207,20 @@ impl Service {
             "action": action,
             "cleared": cleared.then_some(fault),
             "message": fixed(fault),
+        }))
+    }
+
+    /// Frees the disk DISK_FILLING filled (and ends a DISK_FULL it caused).
+    fn rotate_logs(&self) -> Json<Value> {
+        let mut state = self.lock();
+        let freed = round(state.disk_percent() - DISK_BASE);
+        state.filling_since = None;
+        tracing::info!(service = self.name, "demo logs rotated, {freed}% freed");
+        Json(json!({
+            "service": self.name,
+            "action": "rotate-logs",
+            "freed_percent": freed,
+            "disk_percent": DISK_BASE,
         }))
     }
 
@@ -200,8 +258,15 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+fn round(percent: f64) -> f64 {
+    (percent * 10.0).round() / 10.0
+}
+
 async fn health(State(svc): State<Arc<Service>>) -> Response {
-    let fault = svc.lock().fault;
+    let (fault, disk) = {
+        let state = svc.lock();
+        (state.fault(), round(state.disk_percent()))
+    };
     let upstream_down = (svc.upstream.as_ref()).filter(|up| up.lock().server.is_none());
     match (fault, upstream_down) {
         (None, Some(up)) => {
@@ -213,13 +278,15 @@ async fn health(State(svc): State<Arc<Service>>) -> Response {
             });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
-        (None, None) => Json(json!({ "status": "ok", "service": svc.name })).into_response(),
+        (None, None) => Json(json!({ "status": "ok", "service": svc.name, "disk_percent": disk }))
+            .into_response(),
         (Some(fault), _) => {
             let body = json!({
                 "status": "error",
                 "service": svc.name,
                 "error": fault,
                 "detail": detail(svc.name, fault),
+                "disk_percent": disk,
             });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
@@ -243,6 +310,8 @@ fn service_router(svc: Arc<Service>) -> Router {
         let fix = move |State(s): S| async move { s.fix(action, fault) };
         router = router.route(&format!("/admin/{action}"), post(fix));
     }
+    let rotate = |State(s): S| async move { s.rotate_logs() };
+    router = router.route("/admin/rotate-logs", post(rotate));
     router.with_state(svc)
 }
 
@@ -374,6 +443,8 @@ impl DemoFleet {
         let config = json!({
             "journal": null,
             "policy": { "verify_within": "3s" },
+            // A disk filling in about a minute is foreseen within seconds.
+            "predict": { "window": "20s", "horizon": "10m" },
             "defaults": {
                 "interval": "1s",
                 "timeout": "1s",

@@ -245,6 +245,27 @@ pub enum EventKind {
     MaintenanceEnded {
         window: String,
     },
+    /// A figure's trend crosses the level at which its target fails within the
+    /// horizon (config `predict`). Advice, not an incident: a playbook matching
+    /// `PREDICTED_<signature>` may offer a fix, which always waits for approval.
+    /// Told once per target and figure, again only if the rate rises by a quarter.
+    Prediction {
+        target: String,
+        metric: crate::predict::Metric,
+        /// The failure it foresees: `DISK_FULL`.
+        signature: String,
+        /// The fitted value now, the level, and the rate per hour.
+        value: f64,
+        threshold: f64,
+        per_hour: f64,
+        /// Seconds until the level is reached at that rate.
+        eta_s: u64,
+    },
+    /// The trend stopped, or the level was reached: the prediction no longer holds.
+    PredictionEnded {
+        target: String,
+        metric: crate::predict::Metric,
+    },
     /// A target added at run time (`POST /api/services/register`, or a report
     /// about a service no target names), or changed by registering it again.
     TargetRegistered(Registration),
@@ -342,6 +363,8 @@ impl EventKind {
             EventKind::MaintenanceStarted { .. } => "maintenance_started",
             EventKind::MaintenanceEnded { .. } => "maintenance_ended",
             EventKind::NotificationFailed { .. } => "notification_failed",
+            EventKind::Prediction { .. } => "prediction",
+            EventKind::PredictionEnded { .. } => "prediction_ended",
             EventKind::TargetRegistered(_) => "target_registered",
             EventKind::TargetDeregistered { .. } => "target_deregistered",
         }

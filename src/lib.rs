@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod playbook;
+pub mod predict;
 pub mod remote;
 pub mod report;
 pub mod state;

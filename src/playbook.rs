@@ -39,6 +39,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../playbooks/demo/crashing.yaml"),
     ),
     (
+        "playbooks/demo/rotate-logs.yaml",
+        include_str!("../playbooks/demo/rotate-logs.yaml"),
+    ),
+    (
         "playbooks/demo/fallback-restart.yaml",
         include_str!("../playbooks/demo/fallback-restart.yaml"),
     ),
@@ -69,6 +73,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "playbooks/host-disk.yaml",
         include_str!("../playbooks/host-disk.yaml"),
+    ),
+    (
+        "playbooks/host-disk-predicted.yaml",
+        include_str!("../playbooks/host-disk-predicted.yaml"),
     ),
     (
         "playbooks/host-cpu.yaml",
@@ -173,6 +181,9 @@ impl SignalKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Glob(glob::Pattern);
 
+/// How a prediction's signature begins (see [`crate::predict::Metric::predicted_signature`]).
+pub const PREDICTED: &str = "PREDICTED_";
+
 impl Glob {
     pub fn new(pattern: &str) -> Result<Glob, String> {
         glob::Pattern::new(pattern)
@@ -214,10 +225,7 @@ impl Match {
         (self.targets.is_empty() || self.targets.iter().any(|g| g.matches(s.target)))
             && self.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
             && self.kind.is_none_or(|k| k == s.kind)
-            && self
-                .signature
-                .as_ref()
-                .is_none_or(|g| g.matches(s.signature))
+            && self.signature_matches(s.signature)
             && self.status.is_none_or(|st| s.status == Some(st))
             && self
                 .latency_over
@@ -232,6 +240,17 @@ impl Match {
             && self
                 .memory_over
                 .is_none_or(|m| s.memory_percent.is_some_and(|x| x > m))
+    }
+
+    /// A prediction (`PREDICTED_DISK_FULL`) is matched only by a signature
+    /// written for one, never by a catch-all (`*`, or none): a fix for a
+    /// failure is not a fix for its forecast.
+    fn signature_matches(&self, signature: &str) -> bool {
+        let prediction = |text: &str| text.starts_with(PREDICTED);
+        match &self.signature {
+            Some(g) => g.matches(signature) && prediction(g.0.as_str()) == prediction(signature),
+            None => !prediction(signature),
+        }
     }
 
     /// More specific playbooks win: an exact signature beats a glob, a named
@@ -441,6 +460,30 @@ mod tests {
                 .find(&signal("orders-db", "MEM_LEAK", &none))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_prediction_is_matched_only_by_a_playbook_written_for_one() {
+        let catch_all = "name: any\nmatch: { signature: '*' }\nseverity: high\nconfidence: 0.8\n";
+        let anything = "name: none\nmatch: { targets: ['*'] }\nseverity: high\nconfidence: 0.8\n";
+        let rotate = "name: rotate\nmatch: { signature: 'PREDICTED_DISK_*' }\nseverity: low\nconfidence: 0.8\n";
+        let none = BTreeMap::new();
+        let books = Playbooks::new(
+            [catch_all, anything]
+                .iter()
+                .flat_map(|t| parse(t))
+                .collect(),
+        );
+        assert!(
+            books
+                .find(&signal("web", "PREDICTED_DISK_FULL", &none))
+                .is_none()
+        );
+        assert!(books.find(&signal("web", "DISK_FULL", &none)).is_some());
+        let books = Playbooks::new(parse(rotate));
+        let found = books.find(&signal("web", "PREDICTED_DISK_FULL", &none));
+        assert_eq!(found.map(|b| b.name.as_str()), Some("rotate"));
+        assert!(books.find(&signal("web", "DISK_FULL", &none)).is_none());
     }
 
     #[test]

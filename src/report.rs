@@ -93,8 +93,16 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             signature,
             severity,
             chaos,
+            reported_by,
+            text,
             ..
         } => {
+            // Opened to offer a fix before a foreseen failure: nothing is broken yet.
+            if reported_by.as_deref() == Some(crate::predict::PREDICTION) {
+                let words = text.as_deref().unwrap_or_default();
+                let text = format!("{incident_id} {signature}: {words}");
+                return d("FORESEEN", Tone::Attention, target.clone(), text);
+            }
             let chaos = if *chaos { "  [chaos]" } else { "" };
             let text = format!("{incident_id} {signature} ({severity}){chaos}");
             d("DETECTED", Tone::Bad, target.clone(), text)
@@ -313,6 +321,26 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             let text = format!("{probe}{critical}  by {} via {via}", r.by);
             d("REGISTERED", Tone::Quiet, r.target.clone(), text)
         }
+        EventKind::Prediction {
+            target,
+            metric,
+            value,
+            threshold,
+            per_hour,
+            eta_s,
+            ..
+        } => d(
+            "PREDICTED",
+            Tone::Attention,
+            target.clone(),
+            crate::predict::words(*metric, *value, *threshold, *per_hour, *eta_s),
+        ),
+        EventKind::PredictionEnded { target, metric } => d(
+            "TREND ENDED",
+            Tone::Quiet,
+            target.clone(),
+            format!("{metric}: no longer predicted to reach its level"),
+        ),
         EventKind::TargetDeregistered { target, by } => {
             d("REMOVED", Tone::Quiet, target.clone(), format!("by {by}"))
         }

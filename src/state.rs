@@ -17,6 +17,7 @@ use crate::event::{Decision, Event, EventKind, IncidentId, Registration};
 
 mod bounded;
 mod incident;
+use crate::predict::Metric;
 pub use bounded::{
     Archive, Histogram, KEEP_CLOSED, KEEP_SAMPLES, Samples, Span, TIMELINE_HEAD, TIMELINE_TAIL,
     TTR_BUCKETS_MS,
@@ -102,6 +103,22 @@ pub struct TargetState {
     pub detail: String,
     pub since: Option<Timestamp>,
     pub silenced_until: Option<Timestamp>,
+    /// Trends that cross a threshold within the horizon, by figure. Not
+    /// incidents: advice, cleared when the engine starts (the fit starts anew).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub predictions: BTreeMap<Metric, Prediction>,
+}
+
+/// A figure's trend, as last told by a `prediction` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The failure it foresees: `DISK_FULL`.
+    pub signature: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub per_hour: f64,
+    /// When the level will be reached at that rate.
+    pub arrives: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +225,9 @@ impl State {
                 for name in targets {
                     self.targets.entry(name.clone()).or_default();
                 }
+                for t in self.targets.values_mut() {
+                    t.predictions.clear();
+                }
             }
             EventKind::EngineStopped { .. } => {}
             EventKind::ProbeFailed {
@@ -228,6 +248,7 @@ impl State {
                 *t = TargetState {
                     silenced_until: t.silenced_until,
                     since: Some(event.ts),
+                    predictions: std::mem::take(&mut t.predictions),
                     ..Default::default()
                 };
             }
@@ -530,6 +551,32 @@ impl State {
             EventKind::TargetDeregistered { target, .. } => {
                 self.targets.remove(target);
                 self.registered.remove(target);
+            }
+            EventKind::Prediction {
+                target,
+                metric,
+                signature,
+                value,
+                threshold,
+                per_hour,
+                eta_s,
+            } => {
+                let eta =
+                    jiff::SignedDuration::from_secs(i64::try_from(*eta_s).unwrap_or(i64::MAX));
+                let prediction = Prediction {
+                    signature: signature.clone(),
+                    value: *value,
+                    threshold: *threshold,
+                    per_hour: *per_hour,
+                    arrives: event.ts.checked_add(eta).unwrap_or(Timestamp::MAX),
+                };
+                let t = self.targets.entry(target.clone()).or_default();
+                t.predictions.insert(*metric, prediction);
+            }
+            EventKind::PredictionEnded { target, metric } => {
+                if let Some(t) = self.targets.get_mut(target) {
+                    t.predictions.remove(metric);
+                }
             }
         }
     }

@@ -31,6 +31,7 @@ const REAL_WORLD: &[(&str, &str, &str)] = &[
     ("docker-probe-error", "autoheal.restart", "docker"),
     ("host-memory-high", "autoheal.watch", "host"),
     ("host-disk-full", "autoheal.watch", "host"),
+    ("host-disk-predicted", "autoheal.watch", "host"),
     ("host-cpu-high", "autoheal.watch", "host-cpu"),
     ("host-load-high", "autoheal.watch", "host-cpu"),
 ];
@@ -67,6 +68,13 @@ const EXPECTED: &[(&str, &str, Option<&str>)] = &[
     ("api", "BAD_URL", Some("docker-probe-error")),
     ("host-capacity", "MEMORY_HIGH", Some("host-memory-high")),
     ("host-capacity", "DISK_FULL", Some("host-disk-full")),
+    (
+        "host-capacity",
+        "PREDICTED_DISK_FULL",
+        Some("host-disk-predicted"),
+    ),
+    // A service's catch-all restart is no fix for a forecast.
+    ("myapp", "PREDICTED_DISK_FULL", None),
     // Escalated as unknown: CPU is watched on its own target.
     ("host-capacity", "CPU_HIGH", None),
     ("host-cpu", "CPU_HIGH", Some("host-cpu-high")),
@@ -172,7 +180,7 @@ fn real_world(books: &Playbooks) -> Vec<&Playbook> {
 #[test]
 fn every_playbook_file_is_shipped_and_loads() {
     let books = shipped();
-    assert_eq!(books.len(), 6 + REAL_WORLD.len(), "{:?}", books.names());
+    assert_eq!(books.len(), 7 + REAL_WORLD.len(), "{:?}", books.names());
     real_world(&books);
 
     fn yaml_files(dir: &Path, out: &mut Vec<String>) {

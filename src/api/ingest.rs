@@ -125,6 +125,10 @@ fn published(body: &[u8]) -> Result<(String, Intake), String> {
     let event: Published =
         serde_json::from_slice(body).map_err(|e| format!("invalid event: {e}"))?;
     let source = event.source.map(|s| name("source", s)).transpose()?;
+    if source.as_deref() == Some(crate::predict::PREDICTION) {
+        // Its incidents always wait for a human, and trends close them: ours alone.
+        return Err("`source` prediction is autoheal's own: name your tool".into());
+    }
     let p = event.payload;
     let started_at = match p.timestamp.as_deref().map(str::parse::<Timestamp>) {
         Some(Err(_)) => {

@@ -150,6 +150,12 @@ fn gate(
     if state.paused {
         return (Suppressed, format!("automation paused: would run {step}"));
     }
+    if incident.predicted() {
+        return (
+            ApprovalRequired,
+            "a prediction: a human approves every fix before the failure".to_string(),
+        );
+    }
     if playbook.approval == Approval::Required {
         return (
             ApprovalRequired,

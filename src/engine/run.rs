@@ -8,6 +8,7 @@ mod remedy;
 mod resume;
 mod schedule;
 mod snapshots;
+mod trends;
 mod watchers;
 mod windows;
 
@@ -82,6 +83,7 @@ pub struct Engine {
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
     roster: Roster,
     windows: windows::Windows,
+    predict: crate::config::Predict,
 }
 
 impl Engine {
@@ -146,6 +148,7 @@ impl Engine {
             samples: broadcast::channel(1024).0,
             commands: mpsc::channel(1024),
             windows: windows::Windows::default(),
+            predict: crate::config::Predict::default(),
         })
     }
 
@@ -165,6 +168,12 @@ impl Engine {
     /// Maintenance windows (config `maintenance`), their times in the host's zone.
     pub fn maintenance(mut self, windows: Vec<crate::config::Maintenance>) -> Self {
         self.windows.all = windows;
+        self
+    }
+
+    /// Trend prediction (config `predict`; on by default).
+    pub fn predict(mut self, predict: crate::config::Predict) -> Self {
+        self.predict = predict;
         self
     }
 
@@ -272,6 +281,7 @@ impl Engine {
             stopping: None,
             heartbeat: Heartbeat::default(),
             windows: self.windows,
+            foresight: trends::Foresight::new(self.predict),
         };
         let heartbeat = runner.heartbeat.clone();
         let view = runner.state.view();
@@ -454,6 +464,8 @@ struct Runner {
     stopping: Option<(String, Instant)>,
     heartbeat: Heartbeat,
     windows: windows::Windows,
+    /// Trend prediction; `None` when turned off.
+    foresight: Option<trends::Foresight>,
 }
 
 impl Runner {
@@ -612,6 +624,7 @@ impl Runner {
 
     /// Takes the target in slot `i` off the schedule and stops its watchers.
     fn unschedule(&mut self, i: usize) {
+        self.forget_trends(i);
         if std::mem::take(&mut self.targets[i].probed) {
             self.targets[i].retired.send_replace(true);
             self.schedule.remove(i);

@@ -155,6 +155,7 @@ fn judge(spec: &HostProbe, s: &Sample) -> Observation {
     observation.cpu_percent = Some(s.cpu);
     observation.memory_percent = s.memory;
     observation.disk_percent = s.disk;
+    observation.load_per_core = s.load_per_core.map(|l| l as f32);
     observation
 }
 

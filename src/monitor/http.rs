@@ -199,6 +199,7 @@ fn judge(spec: &HttpProbe, status: StatusCode, body: &[u8], latency: Duration) -
         (None, format!("{status} ({})", ms(latency)))
     };
     let keep = text.floor_char_boundary(BODY_KEEP);
+    let figure = |field| reported_percent(&text, field);
     Observation {
         healthy: signature.is_none(),
         signature,
@@ -206,8 +207,22 @@ fn judge(spec: &HttpProbe, status: StatusCode, body: &[u8], latency: Duration) -
         latency,
         status: Some(status.as_u16()),
         body: Some(text[..keep].to_string()),
+        cpu_percent: figure("cpu_percent"),
+        memory_percent: figure("memory_percent"),
+        disk_percent: figure("disk_percent"),
         ..Default::default()
     }
+}
+
+/// A figure a JSON health body reports about its service (`"disk_percent": 41.5`),
+/// for trend prediction: a number from 0 to 100, else nothing.
+fn reported_percent(body: &str, field: &str) -> Option<f32> {
+    if !body.contains(field) {
+        return None; // most bodies report nothing: no parse
+    }
+    let value: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
+    let figure = value.get(field)?.as_f64()?;
+    (0.0..=100.0).contains(&figure).then_some(figure as f32)
 }
 
 /// Names the failure from what the server said: a JSON `signature`/`error`
@@ -360,6 +375,24 @@ mod tests {
             extract_signature(503, &format!("A_{}", "B".repeat(63))),
             "HTTP_503"
         ); // too long
+    }
+
+    #[test]
+    fn figures_a_health_body_reports_are_read_and_nonsense_is_not() {
+        let spec = HttpProbe {
+            url: String::new(),
+            expect_status: None,
+            max_latency: None,
+            body_contains: None,
+            fresh_every: None,
+        };
+        let body =
+            r#"{"status":"ok","disk_percent":41.5,"memory_percent":"high","cpu_percent":250}"#;
+        let obs = judge(&spec, StatusCode::OK, body.as_bytes(), Duration::ZERO);
+        assert_eq!(obs.disk_percent, Some(41.5));
+        assert_eq!((obs.memory_percent, obs.cpu_percent), (None, None));
+        let obs = judge(&spec, StatusCode::OK, b"disk_percent: 41", Duration::ZERO);
+        assert_eq!(obs.disk_percent, None, "not JSON");
     }
 
     #[test]

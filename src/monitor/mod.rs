@@ -30,6 +30,8 @@ pub struct Observation {
     pub cpu_percent: Option<f32>,
     pub memory_percent: Option<f32>,
     pub disk_percent: Option<f32>,
+    /// The host's one-minute load average per core, when a threshold asks for it.
+    pub load_per_core: Option<f32>,
     /// Which check of a target with several saw this (`process`, `http`,
     /// `tcp`); `None` for a target's only check.
     pub check: Option<&'static str>,

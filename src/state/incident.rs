@@ -103,6 +103,12 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// Opened by a prediction to offer a fix before the failure: every step
+    /// it runs is approved by a human first.
+    pub fn predicted(&self) -> bool {
+        self.reported_by.as_deref() == Some(crate::predict::PREDICTION)
+    }
+
     pub(super) fn record(&mut self, event: &Event) {
         if self.timeline.len() >= TIMELINE_HEAD + TIMELINE_TAIL {
             self.timeline.remove(TIMELINE_HEAD);

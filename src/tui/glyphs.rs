@@ -70,6 +70,8 @@ pub struct Glyphs {
     pub down: &'static str,
     /// Before a symptom, listed under its root incident.
     pub under: &'static str,
+    /// Before a prediction: a figure on its way to a threshold.
+    pub rising: &'static str,
 }
 
 impl Glyphs {
@@ -87,6 +89,7 @@ impl Glyphs {
         up: "↑",
         down: "↓",
         under: "└ ",
+        rising: "↗",
     };
 
     pub const ASCII: Glyphs = Glyphs {
@@ -124,6 +127,7 @@ impl Glyphs {
         up: "Up",
         down: "Dn",
         under: "\\ ",
+        rising: "^",
     };
 
     pub fn for_charset(charset: Charset) -> Glyphs {

@@ -25,6 +25,8 @@ pub enum Health {
     /// A fix is running or being verified.
     Remediating,
     Failing,
+    /// Healthy, but a trend will cross a threshold within the horizon (`prediction`).
+    AtRisk,
     /// No probe sample yet: nothing is known.
     Unknown,
     Up,
@@ -40,6 +42,7 @@ impl Health {
             Health::Maintenance => "maintenance",
             Health::Remediating => "remediating",
             Health::Failing => "failing",
+            Health::AtRisk => "at risk",
             Health::Unknown => "unknown",
             Health::Up => "up",
         }
@@ -50,7 +53,7 @@ impl Health {
         match self {
             Health::Silenced | Health::Maintenance | Health::Unknown => ctx.theme.muted,
             Health::SilencedFailing | Health::MaintenanceFailing => ctx.theme.warn,
-            Health::Remediating => ctx.theme.warn,
+            Health::Remediating | Health::AtRisk => ctx.theme.warn,
             Health::Failing => ctx.theme.error,
             Health::Up => ctx.theme.ok,
         }
@@ -76,6 +79,8 @@ pub fn health(ctx: &Ctx, name: &str, target: &TargetState) -> Health {
         Health::Remediating
     } else if target.failing {
         Health::Failing
+    } else if !target.predictions.is_empty() {
+        Health::AtRisk
     } else if !ctx.model.telemetry.last.is_empty() && !ctx.model.telemetry.last.contains_key(name) {
         // Not probed yet, while others are. A console attached to a daemon gets no
         // probe samples at all; there the journal's word (not failing) stands.
@@ -238,8 +243,29 @@ fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String
                 format!("{} {}  {} {step}", i.id, i.signature, i.status.label())
             }),
         Health::Failing => failure(),
+        Health::AtRisk => forecasts(ctx, target),
         Health::Unknown | Health::Up => String::new(),
     }
+}
+
+/// `↗ disk 95.0 % in about 42 s (now 61.0 %)`, one per figure, counted down from
+/// when each was told.
+fn forecasts(ctx: &Ctx, target: &TargetState) -> String {
+    let lines: Vec<String> = target
+        .predictions
+        .iter()
+        .map(|(metric, p)| {
+            let left = u64::try_from(p.arrives.duration_since(ctx.now).as_secs()).unwrap_or(0);
+            format!(
+                "{} {metric} {} in about {} (now {})",
+                ctx.glyphs.rising,
+                metric.show(p.threshold),
+                crate::predict::about(left),
+                metric.show(p.value),
+            )
+        })
+        .collect();
+    lines.join("  ")
 }
 
 /// Whole milliseconds, and `<1ms` for loopback-fast answers: a number that
