@@ -197,6 +197,30 @@ fn a_maintenance_window_shows_in_the_header_and_on_its_targets() {
 }
 
 #[test]
+fn a_prediction_marks_its_target_at_risk_until_it_ends() {
+    let mut model = busy();
+    fold(
+        &mut model,
+        r#"14:04:00 {"kind":"prediction","target":"orders-db","metric":"disk","signature":"DISK_FULL","value":61.0,"threshold":95.0,"per_hour":15.6,"eta_s":7800}"#,
+    );
+    let buf = render(&model, 120, 40).backend().buffer().clone();
+    let targets = pane_text(&buf, " Targets");
+    assert!(targets.contains("at risk"), "{targets}");
+    assert!(targets.contains("↗ disk 95.0 % in about"), "{targets}");
+    assert_eq!(
+        fg_after(&model, 120, 40, "orders-db", "at risk"),
+        Theme::dark().warn
+    );
+    assert!(pane_text(&buf, " Activity").contains("PREDICTED"));
+    fold(
+        &mut model,
+        r#"14:05:00 {"kind":"prediction_ended","target":"orders-db","metric":"disk"}"#,
+    );
+    let buf = render(&model, 120, 40).backend().buffer().clone();
+    assert!(!pane_text(&buf, " Targets").contains("at risk"));
+}
+
+#[test]
 fn symptoms_are_listed_under_their_root_which_counts_them() {
     let mut model = on_incidents(busy());
     fold(
