@@ -206,6 +206,8 @@ pub enum NotifyEvent {
     Resolved,
     /// A failed action or a step that did not fix it.
     Failed,
+    /// A trend will cross a threshold within the horizon (`prediction`).
+    Predicted,
 }
 
 impl NotifyEvent {
@@ -214,6 +216,7 @@ impl NotifyEvent {
             NotifyEvent::Escalated,
             NotifyEvent::Resolved,
             NotifyEvent::Failed,
+            NotifyEvent::Predicted,
         ]
     }
 }

@@ -178,6 +178,19 @@ impl Metrics {
             Unit::Seconds,
             cycle,
         );
+        let arrival = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        for (target, t) in &s.targets {
+            for (metric, p) in &t.predictions {
+                let labels = vec![("target", target.clone()), ("metric", metric.to_string())];
+                let at = p.arrives.as_millisecond() as f64 / 1000.0;
+                arrival.get_or_create(&labels).set(at);
+            }
+        }
+        registry.register(
+            "prediction_arrival_timestamp_seconds",
+            "When each predicted figure reaches its threshold at its current rate (unix time; `- time()` for the seconds left)",
+            arrival,
+        );
         let rate = Gauge::<f64, AtomicU64>::default();
         rate.set(s.counts.success_rate().unwrap_or(f64::NAN));
         registry.register(

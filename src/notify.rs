@@ -118,6 +118,7 @@ pub fn notifies(kind: &EventKind) -> Option<NotifyEvent> {
         EventKind::ActionFinished { ok: false, .. } | EventKind::StepFinished { ok: false, .. } => {
             Some(NotifyEvent::Failed)
         }
+        EventKind::Prediction { .. } => Some(NotifyEvent::Predicted),
         _ => None,
     }
 }
@@ -305,7 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn only_escalations_resolutions_and_failures_notify() {
+    fn only_escalations_resolutions_failures_and_predictions_notify() {
         let id = IncidentId(1);
         let resolved = EventKind::IncidentResolved {
             incident_id: id,
@@ -325,6 +326,25 @@ mod tests {
         assert_eq!(
             notifies(&EventKind::ProbeRecovered { target: "t".into() }),
             None
+        );
+        let predicted = Event {
+            seq: 1,
+            ts: "2026-11-23T13:02:11Z".parse().unwrap(),
+            kind: EventKind::Prediction {
+                target: "db".into(),
+                metric: crate::predict::Metric::Disk,
+                signature: "DISK_FULL".into(),
+                value: 61.0,
+                threshold: 95.0,
+                per_hour: 15.6,
+                eta_s: 7800,
+            },
+        };
+        assert_eq!(notifies(&predicted.kind), Some(NotifyEvent::Predicted));
+        let body = body(NotifyFormat::Slack, &predicted, &State::default());
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"text":"PREDICTED db: disk 95.0 % in about 2 h 10 min (now 61.0 %, 15.6 % an hour)"}"#
         );
     }
 }

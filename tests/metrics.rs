@@ -180,3 +180,26 @@ fn an_empty_state_renders_every_metric() {
         );
     }
 }
+
+#[test]
+fn a_prediction_is_exported_as_its_arrival_time() {
+    let mut state = autoheal::state::State::default();
+    state.apply(&autoheal::event::Event {
+        seq: 1,
+        ts: "2026-11-23T13:00:00Z".parse().unwrap(),
+        kind: autoheal::event::EventKind::Prediction {
+            target: "db".into(),
+            metric: autoheal::predict::Metric::Disk,
+            signature: "DISK_FULL".into(),
+            value: 61.0,
+            threshold: 95.0,
+            per_hour: 15.6,
+            eta_s: 600,
+        },
+    });
+    let text = Metrics::of(state).render();
+    // 13:10 UTC that day.
+    let line =
+        "autoheal_prediction_arrival_timestamp_seconds{target=\"db\",metric=\"disk\"} 1795439400.0";
+    assert!(text.contains(line), "no {line} in:\n{text}");
+}
