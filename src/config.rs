@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod analyst;
 mod api;
 mod check;
 mod duration;
@@ -15,6 +16,7 @@ mod probe;
 mod target;
 mod yaml;
 
+pub use analyst::AnalystConfig;
 pub use api::{ApiConfig, ApiKey, Role};
 pub use check::{MAX_NAME, Problem, http_url, percent, socket_address, templated_http_url};
 pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
@@ -155,6 +157,9 @@ pub struct Config {
     /// Scheduled silences: detected and journaled, not acted on.
     #[serde(default)]
     pub maintenance: Vec<Maintenance>,
+    /// An AI analyst asked about incidents no playbook fixes; off when absent.
+    #[serde(default)]
+    pub analyst: Option<AnalystConfig>,
 }
 
 /// One webhook: where to POST, in which shape, and for which events.
@@ -300,6 +305,7 @@ impl Config {
         for (i, window) in self.maintenance.iter().enumerate() {
             out.extend(window.problems(YamlPath::root().key("maintenance").index(i)));
         }
+        out.extend(self.analyst.iter().flat_map(AnalystConfig::problems));
         out
     }
 

@@ -1,5 +1,6 @@
 //! The engine task: the loop that owns `State`, and the probe tasks that feed it.
 
+mod analyst;
 mod commands;
 mod depends;
 mod probes;
@@ -82,6 +83,7 @@ pub struct Engine {
     commands: (mpsc::Sender<Command>, mpsc::Receiver<Command>),
     roster: Roster,
     windows: windows::Windows,
+    analyst: Option<Arc<crate::analyst::Analyst>>,
 }
 
 impl Engine {
@@ -146,6 +148,7 @@ impl Engine {
             samples: broadcast::channel(1024).0,
             commands: mpsc::channel(1024),
             windows: windows::Windows::default(),
+            analyst: None,
         })
     }
 
@@ -165,6 +168,13 @@ impl Engine {
     /// Maintenance windows (config `maintenance`), their times in the host's zone.
     pub fn maintenance(mut self, windows: Vec<crate::config::Maintenance>) -> Self {
         self.windows.all = windows;
+        self
+    }
+
+    /// The AI analyst (config `analyst`) asked about escalated and unmatched
+    /// incidents; none (the default) keeps every incident on this machine.
+    pub fn analyst(mut self, config: Option<&crate::config::AnalystConfig>) -> Self {
+        self.analyst = analyst::from_config(config);
         self
     }
 
@@ -272,6 +282,8 @@ impl Engine {
             stopping: None,
             heartbeat: Heartbeat::default(),
             windows: self.windows,
+            analyst: self.analyst,
+            consulted: HashMap::new(),
         };
         let heartbeat = runner.heartbeat.clone();
         let view = runner.state.view();
@@ -354,6 +366,11 @@ enum Internal {
         fault: String,
         sent_at: Timestamp,
         result: Result<(), String>,
+    },
+    /// The AI analyst answered about an incident (or failed to).
+    Analyst {
+        incident: IncidentId,
+        result: Result<crate::analyst::Proposal, String>,
     },
 }
 
@@ -454,6 +471,9 @@ struct Runner {
     stopping: Option<(String, Instant)>,
     heartbeat: Heartbeat,
     windows: windows::Windows,
+    analyst: Option<Arc<crate::analyst::Analyst>>,
+    /// The escalation (or watch) reason each open incident was last put to the analyst for.
+    consulted: HashMap<IncidentId, String>,
 }
 
 impl Runner {
@@ -659,6 +679,7 @@ impl Runner {
             Internal::Silent { incident } => self.silent(incident),
             Internal::Dependencies { incident } => self.dependencies_probed(incident),
             Internal::Settled { incident } => self.settled(incident),
+            Internal::Analyst { incident, result } => self.analyst_answered(incident, result),
             Internal::ProbeDied { target, why } => {
                 let name = &self.settings.targets[target].name;
                 self.fail(format!("the probe of {name} died: {why}"));
