@@ -340,6 +340,12 @@ async fn an_approved_proposal_runs_its_step_and_names_operator_and_model() {
         1,
         "learning counts the step like any other"
     );
+    let scrape = autoheal::metrics::Metrics::of(state).render();
+    for outcome in ["proposed", "approved", "worked"] {
+        let series =
+            format!(r#"autoheal_analyst_proposals_total{{model="{MODEL}",outcome="{outcome}"}} 1"#);
+        assert!(scrape.contains(&series), "{series} in\n{scrape}");
+    }
 }
 
 #[tokio::test]

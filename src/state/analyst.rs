@@ -85,3 +85,115 @@ impl State {
         *worked = worked.saturating_add(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::event::{AnalystDecision, Decision, Event, EventKind, IncidentId, Severity};
+    use crate::state::{State, Status};
+
+    fn fold(state: &mut State, kind: EventKind) {
+        let seq = state.last_seq + 1;
+        let ts = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        state.apply(&Event { seq, ts, kind });
+    }
+
+    fn escalated() -> State {
+        let mut state = State::default();
+        fold(
+            &mut state,
+            EventKind::IncidentDetected {
+                incident_id: IncidentId(1),
+                target: "billing".into(),
+                signature: "PAYMENTS_STUCK".into(),
+                severity: Severity::High,
+                started_at: jiff::Timestamp::UNIX_EPOCH,
+                chaos: false,
+                trace_id: String::new(),
+                reported_by: None,
+                text: None,
+            },
+        );
+        fold(
+            &mut state,
+            EventKind::IncidentEscalated {
+                incident_id: IncidentId(1),
+                reason: "no playbook matches".into(),
+            },
+        );
+        state
+    }
+
+    fn proposed(queued: bool) -> EventKind {
+        EventKind::AnalystProposed {
+            incident_id: IncidentId(1),
+            model: "m".into(),
+            decision: AnalystDecision::Remediate,
+            playbook: Some("billing-queue".into()),
+            step: Some("flush".into()),
+            confidence: 0.4,
+            reason: "stuck queue".into(),
+            action: Some("touch /x".into()),
+            queued,
+        }
+    }
+
+    #[test]
+    fn a_queued_proposal_is_the_incidents_pending_approval_until_the_planner_decides_again() {
+        let mut state = escalated();
+        fold(&mut state, proposed(true));
+        let inc = &state.incidents[&IncidentId(1)];
+        assert_eq!(inc.status, Status::AwaitingApproval);
+        assert_eq!(
+            (inc.step.as_deref(), inc.proposed_by.as_deref()),
+            (Some("flush"), Some("m"))
+        );
+        assert_eq!(inc.reason, "AI analyst m proposes it: stuck queue");
+        fold(
+            &mut state,
+            EventKind::IncidentAnalyzed {
+                incident_id: IncidentId(1),
+                playbook: Some("other".into()),
+                step: Some("restart".into()),
+                confidence: 0.9,
+                decision: Decision::ApprovalRequired,
+                reason: "cooldown".into(),
+                action: None,
+                critical: false,
+            },
+        );
+        assert_eq!(state.incidents[&IncidentId(1)].proposed_by, None);
+        assert_eq!(state.analyst["m"].proposed, 1);
+    }
+
+    #[test]
+    fn an_unqueued_proposal_is_shown_and_changes_nothing() {
+        let mut state = escalated();
+        fold(&mut state, proposed(false));
+        let inc = &state.incidents[&IncidentId(1)];
+        assert_eq!(inc.status, Status::Escalated);
+        assert_eq!(
+            (inc.step.as_deref(), inc.proposed_by.as_deref()),
+            (None, None)
+        );
+        assert!(
+            inc.analysis
+                .as_ref()
+                .is_some_and(|a| a.reason == "stuck queue")
+        );
+    }
+
+    #[test]
+    fn an_approval_from_before_the_analyst_still_reads() {
+        let old = r#"{"seq":3,"ts":"2026-11-23T13:02:11.482Z","kind":"approval_granted","incident_id":2,"by":"alice"}"#;
+        let event: Event = serde_json::from_str(old).unwrap();
+        let EventKind::ApprovalGranted { analyst, .. } = &event.kind else {
+            panic!("{event:?}")
+        };
+        assert_eq!(*analyst, None);
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            old,
+            "written as before"
+        );
+    }
+}
