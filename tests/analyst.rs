@@ -116,6 +116,10 @@ fn playbooks(marker: &Path) -> Vec<String> {
             marker.display()
         ),
         "name: payments-team\nmatch: { labels: { team: payments }, signature: LEDGER_LAG }\nseverity: high\nconfidence: 0.5\nsteps:\n  - name: reindex\n    exec: { argv: ['true'] }\n".into(),
+        format!(
+            "name: billing-restart\nmatch: {{ targets: [billing], signature: NEVER_SEEN }}\nseverity: high\nconfidence: 0.95\nsteps:\n  - name: fail-first\n    exec: {{ argv: ['false'] }}\n  - name: then-touch\n    exec: {{ argv: [touch, '{}'] }}\n",
+            marker.with_extension("auto").display()
+        ),
         "name: orders-only\nmatch: { targets: [orders], signature: QUEUE_FULL }\nseverity: high\nconfidence: 0.9\nsteps:\n  - name: restart\n    exec: { argv: ['true'] }\n".into(),
     ]
 }
@@ -167,6 +171,16 @@ fn token() -> String {
 
 /// Reports `signature` on billing, high severity: no playbook matches it, so it escalates.
 async fn report(rig: &mut Rig, signature: &str) -> IncidentId {
+    report_again(rig, signature).await;
+    let escalated = rig
+        .wait_for(WAIT, "the escalation", |k| {
+            matches!(k, EventKind::IncidentEscalated { .. })
+        })
+        .await;
+    escalated.kind.incident_id().unwrap()
+}
+
+async fn report_again(rig: &Rig, signature: &str) {
     rig.send(Command::Ingest {
         source: "intake".into(),
         target: "billing".into(),
@@ -179,12 +193,6 @@ async fn report(rig: &mut Rig, signature: &str) -> IncidentId {
         started_at: None,
     })
     .await;
-    let escalated = rig
-        .wait_for(WAIT, "the escalation", |k| {
-            matches!(k, EventKind::IncidentEscalated { .. })
-        })
-        .await;
-    escalated.kind.incident_id().unwrap()
 }
 
 async fn analyst_failed(rig: &mut Rig, id: IncidentId) -> String {
@@ -294,7 +302,12 @@ async fn an_approved_proposal_runs_its_step_and_names_operator_and_model() {
         .collect();
     assert_eq!(
         ids,
-        ["billing-queue/flush-queue", "payments-team/reindex"],
+        [
+            "billing-queue/flush-queue",
+            "billing-restart/fail-first",
+            "billing-restart/then-touch",
+            "payments-team/reindex"
+        ],
         "steps for billing (by name or label), none for orders"
     );
 
@@ -379,6 +392,11 @@ async fn answers_not_in_the_fixed_shape_are_journaled_and_change_nothing() {
     assert!(error.contains("HTTP 500"), "{error}");
     assert!(!error.contains(&server.url), "no URL in {error}");
 
+    // Once per incident: the same report again asks nothing new.
+    report_again(&rig, "INVOICE_GAP").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.received().len(), 3);
+
     let state = rig.handle.view();
     for id in [malformed, unknown, overloaded] {
         assert_eq!(state.read().incidents[&id].status, Status::Escalated);
@@ -388,6 +406,16 @@ async fn answers_not_in_the_fixed_shape_are_journaled_and_change_nothing() {
     assert!(rig.seen_kind("action_started").is_empty());
     assert!(rig.seen_kind("analyst_proposed").is_empty());
     assert!(!marker.exists());
+
+    // An operator's retry is a new decision: the analyst is asked again.
+    rig.send(Command::Retry {
+        incident_id: overloaded,
+        step: None,
+        by: "bob".into(),
+    })
+    .await;
+    analyst_failed(&mut rig, overloaded).await;
+    assert_eq!(server.received().len(), 4);
     rig.stop().await;
 }
 
@@ -469,4 +497,54 @@ async fn advice_to_escalate_is_shown_and_changes_nothing() {
     assert_eq!(analysis.decision, Some(AnalystDecision::Escalate));
     assert_eq!(analysis.reason, "Ledger drift needs the payments team.");
     rig.stop().await;
+}
+
+#[tokio::test]
+async fn automation_never_carries_on_a_playbook_the_analyst_chose() {
+    // The analyst picks the first step of a playbook whose next step the
+    // policy would run unattended (confidence 0.95) had its signature matched.
+    let server = ModelServer::start(proposal(
+        "remediate",
+        Some("billing-restart/fail-first"),
+        0.9,
+        "try the restart playbook",
+    ))
+    .await;
+    let Setup { mut rig, marker } = start(&analyst_config(&server.url, "2s", TOKEN_VAR));
+    let id = report(&mut rig, "PAYMENTS_STUCK").await;
+    rig.wait_for(WAIT, "the queued proposal", |k| {
+        matches!(k, EventKind::AnalystProposed { queued: true, .. })
+    })
+    .await;
+    rig.send(Command::Approve {
+        incident_id: id,
+        by: "alice".into(),
+    })
+    .await;
+    rig.wait_for(WAIT, "the approved step to fail", |k| {
+        matches!(k, EventKind::StepFinished { ok: false, .. })
+    })
+    .await;
+    let escalated = rig
+        .wait_for(WAIT, "the escalation after it", |k| {
+            matches!(k, EventKind::IncidentEscalated { .. })
+        })
+        .await;
+    assert!(
+        matches!(&escalated.kind, EventKind::IncidentEscalated { reason, .. } if reason.contains("no playbook matches")),
+        "{escalated:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (state, _, _) = rig.stop().await;
+    assert_eq!(
+        state.incidents[&id].attempts.len(),
+        1,
+        "only the approved step ran"
+    );
+    assert!(!marker.with_extension("auto").exists());
+    assert_eq!(
+        server.received().len(),
+        1,
+        "not asked again about the same escalation"
+    );
 }

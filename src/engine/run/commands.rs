@@ -111,6 +111,8 @@ impl Runner {
                 by,
             } => {
                 self.forget_pending(incident_id);
+                // A retry is a new decision: the analyst may be asked again.
+                self.consulted.remove(&incident_id);
                 self.emit(EventKind::IncidentRetried {
                     incident_id,
                     step,
