@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod analyst;
 mod api;
 mod check;
 mod duration;
@@ -16,6 +17,7 @@ mod probe;
 mod target;
 mod yaml;
 
+pub use analyst::AnalystConfig;
 pub use api::{ApiConfig, ApiKey, Role};
 pub use check::{MAX_NAME, Problem, http_url, percent, socket_address, templated_http_url};
 pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
@@ -160,6 +162,9 @@ pub struct Config {
     /// Trend prediction: on by default.
     #[serde(default)]
     pub predict: Predict,
+    /// An AI analyst asked about incidents no playbook fixes; off when absent.
+    #[serde(default)]
+    pub analyst: Option<AnalystConfig>,
 }
 
 /// One webhook: where to POST, in which shape, and for which events.
@@ -309,6 +314,7 @@ impl Config {
         for (i, window) in self.maintenance.iter().enumerate() {
             out.extend(window.problems(YamlPath::root().key("maintenance").index(i)));
         }
+        out.extend(self.analyst.iter().flat_map(AnalystConfig::problems));
         out
     }
 

@@ -52,6 +52,28 @@ pub enum Decision {
     Suppressed,
 }
 
+/// What the AI analyst advises about an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalystDecision {
+    /// Run the named step (always after an operator approves it).
+    Remediate,
+    /// A human must act.
+    Escalate,
+    /// Watch it.
+    Monitor,
+}
+
+impl AnalystDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnalystDecision::Remediate => "remediate",
+            AnalystDecision::Escalate => "escalate",
+            AnalystDecision::Monitor => "monitor",
+        }
+    }
+}
+
 /// One journal line: a sequence number, a wall-clock time and what happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -188,6 +210,10 @@ pub enum EventKind {
     ApprovalGranted {
         incident_id: IncidentId,
         by: String,
+        /// The model whose proposal (`analyst_proposed`) was approved; absent
+        /// for a step the planner proposed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        analyst: Option<String>,
     },
     ApprovalRejected {
         incident_id: IncidentId,
@@ -273,6 +299,34 @@ pub enum EventKind {
     TargetDeregistered {
         target: String,
         by: String,
+    },
+    /// The AI analyst (config `analyst`) answered about an escalated or
+    /// unmatched incident. Advice only: with `queued`, its step awaits an
+    /// operator's approval like any held fix; otherwise nothing changes.
+    AnalystProposed {
+        incident_id: IncidentId,
+        model: String,
+        decision: AnalystDecision,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        playbook: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        confidence: f64,
+        /// The model's words: trimmed, no control characters, at most 300 characters.
+        reason: String,
+        /// What the step would run, as `incident_analyzed` says it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
+        /// The step is now the incident's pending approval.
+        #[serde(default, skip_serializing_if = "is_false")]
+        queued: bool,
+    },
+    /// The analyst gave no usable answer (unreachable, too slow, an HTTP error,
+    /// or not the fixed JSON shape). `error` holds no token and no URL.
+    AnalystFailed {
+        incident_id: IncidentId,
+        model: String,
+        error: String,
     },
     /// A webhook still failed after its retries. `url` has no credentials,
     /// query or path (those can hold a token); the hook's secret is never here.
@@ -365,6 +419,8 @@ impl EventKind {
             EventKind::NotificationFailed { .. } => "notification_failed",
             EventKind::Prediction { .. } => "prediction",
             EventKind::PredictionEnded { .. } => "prediction_ended",
+            EventKind::AnalystProposed { .. } => "analyst_proposed",
+            EventKind::AnalystFailed { .. } => "analyst_failed",
             EventKind::TargetRegistered(_) => "target_registered",
             EventKind::TargetDeregistered { .. } => "target_deregistered",
         }
@@ -386,7 +442,9 @@ impl EventKind {
             | EventKind::ApprovalRejected { incident_id, .. }
             | EventKind::IncidentRetried { incident_id, .. }
             | EventKind::IncidentAcknowledged { incident_id, .. }
-            | EventKind::IncidentClosed { incident_id, .. } => Some(*incident_id),
+            | EventKind::IncidentClosed { incident_id, .. }
+            | EventKind::AnalystProposed { incident_id, .. }
+            | EventKind::AnalystFailed { incident_id, .. } => Some(*incident_id),
             EventKind::NotificationFailed { incident_id, .. } => *incident_id,
             _ => None,
         }

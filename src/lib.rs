@@ -4,6 +4,7 @@
 //! See DESIGN.md for the architecture.
 
 pub mod action;
+pub mod analyst;
 pub mod api;
 pub mod chaos;
 pub mod clock;

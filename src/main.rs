@@ -382,7 +382,8 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     })?
     .journal_policy(config.journal_rotate, config.journal_retention)
     .maintenance(config.maintenance.clone())
-    .predict(config.predict.clone());
+    .predict(config.predict.clone())
+    .analyst(config.analyst.as_ref());
     // One fold per process: the engine's. The API, metrics, notifier and
     // printer read its state; the console keeps its own (as it does attached).
     let state = engine.view();

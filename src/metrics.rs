@@ -149,6 +149,25 @@ impl Metrics {
         }
         registry.register("actions", "Remediation actions by result", actions);
 
+        let analyst = Family::<Labels, Counter>::default();
+        for (model, r) in &s.analyst {
+            let outcomes = [
+                ("proposed", r.proposed),
+                ("approved", r.approved),
+                ("worked", r.worked),
+                ("failed", r.failed),
+            ];
+            for (outcome, n) in outcomes {
+                let labels = vec![("model", model.clone()), ("outcome", outcome.to_string())];
+                analyst.get_or_create(&labels).inc_by(n);
+            }
+        }
+        registry.register(
+            "analyst_proposals",
+            "AI analyst answers by model: proposed, approved by an operator, worked (verified), failed (no usable answer)",
+            analyst,
+        );
+
         let ttr = Resolved(s.ttr_histogram.clone());
         registry.register_with_unit(
             "time_to_resolve",

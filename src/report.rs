@@ -216,11 +216,49 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             of(incident_id),
             format!("{incident_id} {reason}"),
         ),
-        EventKind::ApprovalGranted { incident_id, by } => d(
-            "APPROVED",
-            Tone::Good,
+        EventKind::ApprovalGranted {
+            incident_id,
+            by,
+            analyst,
+        } => {
+            let proposal = analyst
+                .as_ref()
+                .map_or(String::new(), |m| format!(": AI analyst {m}'s proposal"));
+            let text = format!("{incident_id} by {by}{proposal}");
+            d("APPROVED", Tone::Good, of(incident_id), text)
+        }
+        EventKind::AnalystProposed {
+            incident_id,
+            model,
+            decision,
+            playbook,
+            step,
+            confidence,
+            reason,
+            queued,
+            ..
+        } => {
+            let what = match (playbook, step) {
+                (Some(p), Some(s)) => format!("{} {p}/{s}", decision.as_str()),
+                _ => decision.as_str().to_string(),
+            };
+            let queued = if *queued { ", awaits approval" } else { "" };
+            let text = format!("{incident_id} {model}: {what} ({confidence:.2}{queued}): {reason}");
+            let tone = match queued.is_empty() {
+                true => Tone::Info,
+                false => Tone::Attention,
+            };
+            d("AI PROPOSES", tone, of(incident_id), text)
+        }
+        EventKind::AnalystFailed {
+            incident_id,
+            model,
+            error,
+        } => d(
+            "AI FAILED",
+            Tone::Quiet,
             of(incident_id),
-            format!("{incident_id} by {by}"),
+            format!("{incident_id} {model}: {error}"),
         ),
         EventKind::ApprovalRejected { incident_id, by } => d(
             "REJECTED",

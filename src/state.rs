@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::clock;
 use crate::event::{Decision, Event, EventKind, IncidentId, Registration};
 
+mod analyst;
 mod bounded;
 mod incident;
 use crate::predict::Metric;
@@ -22,7 +23,7 @@ pub use bounded::{
     Archive, Histogram, KEEP_CLOSED, KEEP_SAMPLES, Samples, Span, TIMELINE_HEAD, TIMELINE_TAIL,
     TTR_BUCKETS_MS,
 };
-pub use incident::{Attempt, Incident, Status};
+pub use incident::{Analysis, Attempt, Incident, Status};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -65,6 +66,20 @@ pub struct State {
     /// Maintenance windows in force, by name.
     #[serde(default)]
     pub maintenance: BTreeMap<String, Window>,
+    /// What each AI analyst model proposed, and how that went, by model.
+    #[serde(default)]
+    pub analyst: BTreeMap<String, AnalystRecord>,
+}
+
+/// One analyst model's record: its proposals, how many an operator approved
+/// and how many of those were verified to fix the incident.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalystRecord {
+    pub proposed: u64,
+    pub approved: u64,
+    pub worked: u64,
+    /// Questions that got no usable answer.
+    pub failed: u64,
 }
 
 /// A maintenance window in force.
@@ -300,6 +315,8 @@ impl State {
                         resolved_at: None,
                         time_to_resolve_ms: None,
                         root: None,
+                        analysis: None,
+                        proposed_by: None,
                         timeline: vec![event.clone()],
                         timeline_elided: 0,
                     },
@@ -328,6 +345,7 @@ impl State {
                 critical,
             } => {
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
+                    inc.proposed_by = None;
                     inc.action = action.clone();
                     inc.critical = *critical;
                     inc.playbook = playbook.clone();
@@ -411,8 +429,15 @@ impl State {
                 }
             }
             EventKind::StepFinished {
-                playbook, step, ok, ..
+                incident_id,
+                playbook,
+                step,
+                ok,
+                ..
             } => {
+                if *ok {
+                    self.analyst_step_worked(*incident_id, playbook, step);
+                }
                 let record = self
                     .learning
                     .entry((playbook.clone(), step.clone()))
@@ -459,7 +484,15 @@ impl State {
                     inc.reason = reason.clone();
                 }
             }
-            EventKind::ApprovalGranted { incident_id, by } => {
+            EventKind::ApprovalGranted {
+                incident_id,
+                by,
+                analyst,
+            } => {
+                if let Some(model) = analyst {
+                    let approved = &mut self.analyst.entry(model.clone()).or_default().approved;
+                    *approved = approved.saturating_add(1);
+                }
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
                     inc.approved_by = Some(by.clone());
                     inc.status = Status::Remediating;
@@ -577,6 +610,9 @@ impl State {
                 if let Some(t) = self.targets.get_mut(target) {
                     t.predictions.remove(metric);
                 }
+            }
+            EventKind::AnalystProposed { .. } | EventKind::AnalystFailed { .. } => {
+                self.analyst_answered(event);
             }
         }
     }

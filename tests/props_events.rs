@@ -159,7 +159,7 @@ fn kind() -> impl Strategy<Value = EventKind> {
             incident_id(),
             prop::option::of(text()),
             prop::option::of(text()),
-            confidence,
+            confidence.clone(),
             decision(),
             text(),
             prop::option::of(text()),
@@ -240,8 +240,13 @@ fn kind() -> impl Strategy<Value = EventKind> {
             incident_id,
             reason
         }),
-        (incident_id(), text())
-            .prop_map(|(incident_id, by)| EventKind::ApprovalGranted { incident_id, by }),
+        (incident_id(), text(), prop::option::of(text())).prop_map(|(incident_id, by, analyst)| {
+            EventKind::ApprovalGranted {
+                incident_id,
+                by,
+                analyst,
+            }
+        }),
         (incident_id(), text())
             .prop_map(|(incident_id, by)| EventKind::ApprovalRejected { incident_id, by }),
         (incident_id(), prop::option::of(text()), text()).prop_map(|(incident_id, step, by)| {
@@ -286,6 +291,37 @@ fn kind() -> impl Strategy<Value = EventKind> {
         }),
         registration().prop_map(EventKind::TargetRegistered),
         (text(), text()).prop_map(|(target, by)| EventKind::TargetDeregistered { target, by }),
+        (
+            incident_id(),
+            text(),
+            prop::option::of(text()),
+            confidence,
+            text(),
+            prop::option::of(text()),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(incident_id, model, step, confidence, reason, action, queued)| {
+                    EventKind::AnalystProposed {
+                        incident_id,
+                        model,
+                        decision: autoheal::event::AnalystDecision::Remediate,
+                        playbook: step.clone(),
+                        step,
+                        confidence,
+                        reason,
+                        action,
+                        queued,
+                    }
+                }
+            ),
+        (incident_id(), text(), text()).prop_map(|(incident_id, model, error)| {
+            EventKind::AnalystFailed {
+                incident_id,
+                model,
+                error,
+            }
+        }),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! The engine task: the loop that owns `State`, and the probe tasks that feed it.
 
+mod analyst;
 mod commands;
 mod depends;
 mod probes;
@@ -84,6 +85,7 @@ pub struct Engine {
     roster: Roster,
     windows: windows::Windows,
     predict: crate::config::Predict,
+    analyst: Option<Arc<crate::analyst::Analyst>>,
 }
 
 impl Engine {
@@ -149,6 +151,7 @@ impl Engine {
             commands: mpsc::channel(1024),
             windows: windows::Windows::default(),
             predict: crate::config::Predict::default(),
+            analyst: None,
         })
     }
 
@@ -174,6 +177,13 @@ impl Engine {
     /// Trend prediction (config `predict`; on by default).
     pub fn predict(mut self, predict: crate::config::Predict) -> Self {
         self.predict = predict;
+        self
+    }
+
+    /// The AI analyst (config `analyst`) asked about escalated and unmatched
+    /// incidents; none (the default) keeps every incident on this machine.
+    pub fn analyst(mut self, config: Option<&crate::config::AnalystConfig>) -> Self {
+        self.analyst = analyst::from_config(config);
         self
     }
 
@@ -282,6 +292,8 @@ impl Engine {
             heartbeat: Heartbeat::default(),
             windows: self.windows,
             foresight: trends::Foresight::new(self.predict),
+            analyst: self.analyst,
+            consulted: HashMap::new(),
         };
         let heartbeat = runner.heartbeat.clone();
         let view = runner.state.view();
@@ -364,6 +376,11 @@ enum Internal {
         fault: String,
         sent_at: Timestamp,
         result: Result<(), String>,
+    },
+    /// The AI analyst answered about an incident (or failed to).
+    Analyst {
+        incident: IncidentId,
+        result: Result<crate::analyst::Proposal, String>,
     },
 }
 
@@ -466,6 +483,9 @@ struct Runner {
     windows: windows::Windows,
     /// Trend prediction; `None` when turned off.
     foresight: Option<trends::Foresight>,
+    analyst: Option<Arc<crate::analyst::Analyst>>,
+    /// The escalation (or watch) reason each open incident was last put to the analyst for.
+    consulted: HashMap<IncidentId, String>,
 }
 
 impl Runner {
@@ -672,6 +692,7 @@ impl Runner {
             Internal::Silent { incident } => self.silent(incident),
             Internal::Dependencies { incident } => self.dependencies_probed(incident),
             Internal::Settled { incident } => self.settled(incident),
+            Internal::Analyst { incident, result } => self.analyst_answered(incident, result),
             Internal::ProbeDied { target, why } => {
                 let name = &self.settings.targets[target].name;
                 self.fail(format!("the probe of {name} died: {why}"));

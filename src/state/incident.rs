@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{Span, TIMELINE_HEAD, TIMELINE_TAIL};
-use crate::event::{Decision, Event, IncidentId, Severity};
+use crate::event::{AnalystDecision, Decision, Event, IncidentId, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +94,13 @@ pub struct Incident {
     /// The incident this one is a symptom of (`incident_linked`).
     #[serde(default)]
     pub root: Option<IncidentId>,
+    /// The AI analyst's latest answer about it (`analyst_proposed` or `analyst_failed`).
+    #[serde(default)]
+    pub analysis: Option<Analysis>,
+    /// The model whose proposal chose `playbook` and `step` (awaiting approval,
+    /// running or done); `None` when the planner chose them.
+    #[serde(default)]
+    pub proposed_by: Option<String>,
     /// The events about this incident, in order: its timeline for the detail
     /// view. Past [`TIMELINE_HEAD`] + [`TIMELINE_TAIL`] events, those after the
     /// first `TIMELINE_HEAD` leave, oldest first, and are counted in `timeline_elided`.
@@ -125,6 +132,21 @@ impl Incident {
             last_seq: self.timeline.last()?.seq,
         })
     }
+}
+
+/// What the AI analyst said about an incident, for the detail view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub model: String,
+    pub at: Timestamp,
+    /// `None` when it gave no usable answer; `reason` then says why.
+    pub decision: Option<AnalystDecision>,
+    pub playbook: Option<String>,
+    pub step: Option<String>,
+    pub confidence: f64,
+    pub reason: String,
+    /// Its step went to the approval queue.
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

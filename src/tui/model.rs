@@ -576,6 +576,7 @@ mod tests {
             EventKind::ApprovalGranted {
                 incident_id: IncidentId(2),
                 by: "bob".into(),
+                analyst: None,
             },
         );
         // Oldest first: #3 took #2's place.
@@ -620,6 +621,7 @@ mod tests {
             EventKind::ApprovalGranted {
                 incident_id: IncidentId(1),
                 by: "bob".into(),
+                analyst: None,
             },
         );
         assert_eq!(picked(&m, Pane::Approvals), None);

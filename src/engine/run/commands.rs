@@ -70,8 +70,16 @@ impl Runner {
         match command {
             Command::Ask { .. } | Command::Ingest { .. } => {}
             Command::Approve { incident_id, by } => {
-                let step = self.step_index(&self.state.read().incidents[&incident_id]);
-                self.emit(EventKind::ApprovalGranted { incident_id, by });
+                let (step, analyst) = {
+                    let state = self.state.read();
+                    let inc = &state.incidents[&incident_id];
+                    (self.step_index(inc), inc.proposed_by.clone())
+                };
+                self.emit(EventKind::ApprovalGranted {
+                    incident_id,
+                    by,
+                    analyst,
+                });
                 if let Some(step) = step {
                     if self.state.read().dry_run {
                         let reason = "dry run: approved, but nothing is executed".to_string();
@@ -103,6 +111,8 @@ impl Runner {
                 by,
             } => {
                 self.forget_pending(incident_id);
+                // A retry is a new decision: the analyst may be asked again.
+                self.consulted.remove(&incident_id);
                 self.emit(EventKind::IncidentRetried {
                     incident_id,
                     step,

@@ -26,10 +26,11 @@ impl Runner {
                 reason,
             });
         };
-        // An incident keeps the playbook it was first analyzed with.
+        // An incident keeps the playbook it was first analyzed with; one the
+        // analyst chose is never carried on by automation.
         let playbook = match &inc.playbook {
-            Some(name) => self.settings.playbooks.get(name),
-            None => self.find_playbook(idx, &inc.signature),
+            Some(name) if inc.proposed_by.is_none() => self.settings.playbooks.get(name),
+            _ => self.find_playbook(idx, &inc.signature),
         };
         let plan = decide(
             &Context {
@@ -47,20 +48,29 @@ impl Runner {
         );
         let critical = self.settings.targets[idx].critical;
         match plan {
-            Plan::Escalate { reason } => self.emit(EventKind::IncidentEscalated {
-                incident_id: id,
-                reason,
-            }),
-            Plan::Monitor { reason } => self.emit(EventKind::IncidentAnalyzed {
-                incident_id: id,
-                playbook: book,
-                step: None,
-                confidence: stated,
-                decision: Decision::Monitor,
-                reason,
-                action: None,
-                critical,
-            }),
+            Plan::Escalate { reason } => {
+                self.emit(EventKind::IncidentEscalated {
+                    incident_id: id,
+                    reason: reason.clone(),
+                });
+                self.consult_analyst(id, idx, &reason);
+            }
+            Plan::Monitor { reason } => {
+                let unmatched = book.is_none();
+                self.emit(EventKind::IncidentAnalyzed {
+                    incident_id: id,
+                    playbook: book,
+                    step: None,
+                    confidence: stated,
+                    decision: Decision::Monitor,
+                    reason: reason.clone(),
+                    action: None,
+                    critical,
+                });
+                if unmatched {
+                    self.consult_analyst(id, idx, &reason);
+                }
+            }
             Plan::Step {
                 step,
                 confidence,
@@ -209,7 +219,13 @@ impl Runner {
 
     /// The values a step's templates are filled with: the operator's, and the
     /// signature, which any peer can set.
-    fn vars(&self, id: IncidentId, idx: usize, playbook: &Playbook, step: usize) -> Vars {
+    pub(super) fn vars(
+        &self,
+        id: IncidentId,
+        idx: usize,
+        playbook: &Playbook,
+        step: usize,
+    ) -> Vars {
         let target = &self.settings.targets[idx];
         let mut vars = Vars::from(target.vars.clone());
         if let Some(inc) = self.state.read().incidents.get(&id) {

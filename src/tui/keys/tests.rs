@@ -290,6 +290,7 @@ fn a_confirmation_for_a_fix_that_stopped_waiting_sends_nothing() {
         EventKind::ApprovalGranted {
             incident_id: IncidentId(1),
             by: "bob".into(),
+            analyst: None,
         },
     );
     assert_eq!(step(&mut m, KeyCode::Char('y')), None);
@@ -374,6 +375,7 @@ fn a_in_the_queue_asks_about_the_picked_fix_after_an_older_one_left() {
         EventKind::ApprovalGranted {
             incident_id: IncidentId(1),
             by: "bob".into(),
+            analyst: None,
         },
     );
     step(&mut m, KeyCode::Char('a'));

@@ -100,6 +100,8 @@ fn item_lines<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
         (Some(p), None) => p.clone(),
         _ => "no step proposed".into(),
     };
+    // A proposal of the AI analyst says so before anything else about it.
+    let tag = if inc.proposed_by.is_some() { " AI" } else { "" };
     let mut lines = vec![
         Line::from(vec![
             Span::styled(head, Style::new().add_modifier(Modifier::BOLD)),
@@ -109,9 +111,11 @@ fn item_lines<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
         Line::from(vec![
             Span::styled("  fix ", ctx.muted()),
             Span::styled(
-                ctx.glyphs.fit(&step, width.saturating_sub(WHY_W)),
+                ctx.glyphs
+                    .fit(&step, width.saturating_sub(WHY_W + tag.len())),
                 ctx.fg(t.accent),
             ),
+            Span::styled(tag, ctx.fg(t.warn).add_modifier(Modifier::BOLD)),
         ]),
     ];
     let why = vec![Span::styled("  why ", ctx.muted())];

@@ -13,7 +13,7 @@ use super::wording::{LABEL_W, describe, tone_color};
 use super::wrap::wrap;
 use super::{Ctx, centered, duration_ms, hints, modal_block, status_color};
 use crate::event::IncidentId;
-use crate::state::{Incident, KEEP_CLOSED, Status, TIMELINE_HEAD};
+use crate::state::{Analysis, Incident, KEEP_CLOSED, Status, TIMELINE_HEAD};
 
 const FIELD_W: usize = 12;
 
@@ -159,9 +159,13 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
         );
     }
     if let Some(by) = &inc.approved_by {
+        let whose = inc
+            .proposed_by
+            .as_ref()
+            .map_or(String::new(), |m| format!(", AI analyst {m}'s proposal"));
         out.push(Line::from(vec![
             field("approved"),
-            Span::styled(format!("by {by}"), ctx.fg(t.ok)),
+            Span::styled(format!("by {by}{whose}"), ctx.fg(t.ok)),
         ]));
     }
     if let Some(by) = &inc.rejected_by {
@@ -222,6 +226,12 @@ fn body<'a>(ctx: &Ctx, inc: &Incident, width: usize) -> Vec<Line<'a>> {
             Style::new(),
             width,
         );
+    }
+
+    if let Some(analysis) = &inc.analysis {
+        out.push(Line::default());
+        out.push(heading(ctx, "AI analyst"));
+        analyst_lines(ctx, analysis, width, &mut out);
     }
 
     out.push(Line::default());
@@ -314,6 +324,70 @@ fn gone(ctx: &Ctx, id: IncidentId, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     wrap(&mut out, vec![Span::raw(" ")], 1, &text, ctx.muted(), width);
     out
+}
+
+/// What the analyst advised (or why it could not), which model said it, and
+/// that model's record so far: advice, weighed by the operator.
+fn analyst_lines<'a>(ctx: &Ctx, a: &Analysis, width: usize, out: &mut Vec<Line<'a>>) {
+    let t = ctx.theme;
+    let field = |name: &str| Span::styled(format!("  {name:<w$}", w = FIELD_W - 1), ctx.muted());
+    let r = ctx
+        .model
+        .state
+        .analyst
+        .get(&a.model)
+        .copied()
+        .unwrap_or_default();
+    out.push(Line::from(vec![
+        field("model"),
+        Span::raw(a.model.clone()),
+        Span::styled(
+            format!(
+                "  {} {} proposed, {} approved, {} worked, {} failed",
+                ctx.glyphs.sep, r.proposed, r.approved, r.worked, r.failed
+            ),
+            ctx.muted(),
+        ),
+    ]));
+    let Some(decision) = a.decision else {
+        out.push(Line::from(vec![
+            field("advice"),
+            Span::styled("no usable answer", ctx.fg(t.error)),
+        ]));
+        wrap(
+            out,
+            vec![field("error")],
+            FIELD_W + 1,
+            &a.reason,
+            ctx.muted(),
+            width,
+        );
+        return;
+    };
+    let mut advice = vec![
+        field("advice"),
+        Span::styled(decision.as_str(), Style::new().add_modifier(Modifier::BOLD)),
+    ];
+    if let (Some(p), Some(s)) = (&a.playbook, &a.step) {
+        advice.push(Span::styled(format!(" {p} / {s}"), ctx.fg(t.accent)));
+    }
+    advice.push(Span::raw(format!("  confidence {:.2}", a.confidence)));
+    if a.queued {
+        advice.push(Span::styled("  sent to approval", ctx.fg(t.warn)));
+    }
+    advice.push(Span::styled(
+        format!("  at {}", ctx.clock(a.at)),
+        ctx.muted(),
+    ));
+    out.push(Line::from(advice));
+    wrap(
+        out,
+        vec![field("reason")],
+        FIELD_W + 1,
+        &a.reason,
+        Style::new(),
+        width,
+    );
 }
 
 fn heading<'a>(ctx: &Ctx, name: &'a str) -> Line<'a> {
