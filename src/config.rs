@@ -9,6 +9,7 @@ mod analyst;
 mod api;
 mod check;
 mod duration;
+mod ha;
 mod intake;
 pub mod maintenance;
 mod policy;
@@ -21,6 +22,7 @@ pub use analyst::AnalystConfig;
 pub use api::{ApiConfig, ApiKey, Role};
 pub use check::{MAX_NAME, Problem, http_url, percent, socket_address, templated_http_url};
 pub use duration::{MAX_DURATION, duration, opt_duration, parse_duration};
+pub use ha::HaConfig;
 pub use intake::{IntakeConfig, UnknownServices};
 pub use maintenance::Maintenance;
 pub use policy::Policy;
@@ -165,6 +167,9 @@ pub struct Config {
     /// An AI analyst asked about incidents no playbook fixes; off when absent.
     #[serde(default)]
     pub analyst: Option<AnalystConfig>,
+    /// Replicas electing one leader through etcd; absent: this one always acts.
+    #[serde(default)]
+    pub ha: Option<HaConfig>,
 }
 
 /// One webhook: where to POST, in which shape, and for which events.
@@ -309,6 +314,7 @@ impl Config {
         }
         out.extend(self.policy.problems());
         out.extend(self.predict.problems());
+        out.extend(self.ha.iter().flat_map(HaConfig::problems));
         out.extend(self.api.problems());
         out.extend(target::problems(&self.defaults, &self.targets));
         for (i, window) in self.maintenance.iter().enumerate() {
