@@ -87,6 +87,7 @@ fn model() -> Model {
                 step: step.clone(),
                 action: "http POST http://127.0.0.1:1/admin/flush-pool".into(),
                 attempt: 1,
+                term: None,
             },
         );
         push(

@@ -43,6 +43,7 @@ fn incident(n: u64, seq: &mut u64, start: Timestamp) -> Vec<Event> {
             step: step.clone(),
             action: "http POST http://127.0.0.1:40000/admin/flush-pool".into(),
             attempt: 1,
+            term: None,
         },
         EventKind::ActionFinished {
             incident_id: id,

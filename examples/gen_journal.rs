@@ -148,6 +148,7 @@ fn main() {
                 step: step.into(),
                 action: action.clone(),
                 attempt: 1,
+                term: None,
             },
             EventKind::ActionFinished {
                 incident_id,

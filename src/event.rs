@@ -159,6 +159,9 @@ pub enum EventKind {
         step: String,
         action: String,
         attempt: u32,
+        /// The leader's term it was claimed in (config `ha`); absent for a lone engine.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        term: Option<u64>,
     },
     ActionFinished {
         incident_id: IncidentId,
@@ -286,6 +289,23 @@ pub enum EventKind {
         per_hour: f64,
         /// Seconds until the level is reached at that rate.
         eta_s: u64,
+    },
+    /// This replica's part in the election (config `ha`) changed: only a
+    /// leader plans and acts; a follower or a replica without quorum journals
+    /// what it sees and acts on nothing.
+    RoleChanged {
+        replica: String,
+        #[serde(flatten)]
+        role: crate::engine::Role,
+    },
+    /// A step this leader was about to run was not claimed in etcd: another
+    /// leader already started it (it is verified, not run again), or this
+    /// replica's term is over (nothing runs).
+    ActionSkipped {
+        incident_id: IncidentId,
+        step: String,
+        attempt: u32,
+        reason: String,
     },
     /// The trend stopped, or the level was reached: the prediction no longer holds.
     PredictionEnded {
@@ -418,6 +438,8 @@ impl EventKind {
             EventKind::MaintenanceEnded { .. } => "maintenance_ended",
             EventKind::NotificationFailed { .. } => "notification_failed",
             EventKind::Prediction { .. } => "prediction",
+            EventKind::RoleChanged { .. } => "role_changed",
+            EventKind::ActionSkipped { .. } => "action_skipped",
             EventKind::PredictionEnded { .. } => "prediction_ended",
             EventKind::AnalystProposed { .. } => "analyst_proposed",
             EventKind::AnalystFailed { .. } => "analyst_failed",
@@ -443,6 +465,7 @@ impl EventKind {
             | EventKind::IncidentRetried { incident_id, .. }
             | EventKind::IncidentAcknowledged { incident_id, .. }
             | EventKind::IncidentClosed { incident_id, .. }
+            | EventKind::ActionSkipped { incident_id, .. }
             | EventKind::AnalystProposed { incident_id, .. }
             | EventKind::AnalystFailed { incident_id, .. } => Some(*incident_id),
             EventKind::NotificationFailed { incident_id, .. } => *incident_id,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod event;
+pub mod ha;
 pub mod journal;
 pub mod metrics;
 pub mod monitor;

@@ -360,7 +360,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
                 "autoheal-tui: API on http://{addr} (at most {} connections; {fds} descriptors)",
                 limits.max_connections
             );
-            Some((listener, keys, limits))
+            Some((listener, keys, limits, addr))
         }
         None => None,
     };
@@ -384,6 +384,15 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     .maintenance(config.maintenance.clone())
     .predict(config.predict.clone())
     .analyst(config.analyst.as_ref());
+    // Replicas of a central healer: only the one etcd elects acts.
+    let api_url = api_listener
+        .as_ref()
+        .map(|(.., addr)| format!("http://{addr}"));
+    let replica = (config.ha.as_ref()).map(|ha| (ha, autoheal::ha::Replica::start(ha, api_url)));
+    let engine = match &replica {
+        Some((ha, r)) => engine.replica(&ha.name, r.roles.clone(), r.fence.clone()),
+        None => engine,
+    };
     // One fold per process: the engine's. The API, metrics, notifier and
     // printer read its state; the console keeps its own (as it does attached).
     let state = engine.view();
@@ -404,7 +413,7 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
         engine.commands(),
     ));
     let handle = engine.spawn();
-    if let Some((listener, keys, limits)) = api_listener {
+    if let Some((listener, keys, limits, _)) = api_listener {
         let router = autoheal::api::router(autoheal::api::Api {
             journal: Some(journal.clone()),
             keys,

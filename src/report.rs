@@ -359,6 +359,25 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             let text = format!("{probe}{critical}  by {} via {via}", r.by);
             d("REGISTERED", Tone::Quiet, r.target.clone(), text)
         }
+        EventKind::RoleChanged { replica, role } => {
+            let tone = match role {
+                crate::engine::Role::Leader { .. } => Tone::Good,
+                crate::engine::Role::Follower { .. } => Tone::Quiet,
+                crate::engine::Role::NoQuorum { .. } => Tone::Bad,
+            };
+            d("ROLE", tone, String::new(), format!("{replica} is {role}"))
+        }
+        EventKind::ActionSkipped {
+            incident_id,
+            step,
+            attempt,
+            reason,
+        } => d(
+            "SKIPPED",
+            Tone::Quiet,
+            of(incident_id),
+            format!("{incident_id} {step} (attempt {attempt}): {reason}"),
+        ),
         EventKind::Prediction {
             target,
             metric,

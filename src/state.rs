@@ -66,6 +66,9 @@ pub struct State {
     /// Maintenance windows in force, by name.
     #[serde(default)]
     pub maintenance: BTreeMap<String, Window>,
+    /// This replica's part in the election (config `ha`): its name and role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<(String, crate::engine::Role)>,
     /// What each AI analyst model proposed, and how that went, by model.
     #[serde(default)]
     pub analyst: BTreeMap<String, AnalystRecord>,
@@ -367,6 +370,7 @@ impl State {
                 step,
                 action,
                 attempt,
+                ..
             } => {
                 self.running_actions = self.running_actions.saturating_add(1);
                 if let Some(inc) = self.incidents.get_mut(incident_id) {
@@ -611,6 +615,10 @@ impl State {
                     t.predictions.remove(metric);
                 }
             }
+            EventKind::RoleChanged { replica, role } => {
+                self.replica = Some((replica.clone(), role.clone()));
+            }
+            EventKind::ActionSkipped { .. } => {}
             EventKind::AnalystProposed { .. } | EventKind::AnalystFailed { .. } => {
                 self.analyst_answered(event);
             }

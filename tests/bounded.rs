@@ -73,6 +73,7 @@ impl History {
             step: "restart".into(),
             action: "systemctl restart".into(),
             attempt: 1,
+            term: None,
         });
         self.push(EventKind::ActionFinished {
             incident_id,

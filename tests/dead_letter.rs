@@ -459,6 +459,7 @@ fn an_action_that_finishes_after_its_incident_was_closed_leaves_it_closed() {
             step: "s".into(),
             action: "exec true".into(),
             attempt: 1,
+            term: None,
         },
         EventKind::IncidentClosed {
             incident_id: id,

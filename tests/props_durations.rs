@@ -214,6 +214,7 @@ fn state_with_past_remediation(playbook: &str, now: Timestamp, ago: SignedDurati
                 step: "one".into(),
                 action: "exec".into(),
                 attempt: 1,
+                term: None,
             },
         ),
         (

@@ -181,6 +181,7 @@ fn kind() -> impl Strategy<Value = EventKind> {
             ),
         (incident_id(), text(), text(), text(), attempt.clone()).prop_map(
             |(incident_id, playbook, step, action, attempt)| EventKind::ActionStarted {
+                term: None,
                 incident_id,
                 playbook,
                 step,

@@ -73,6 +73,7 @@ fn kind() -> impl Strategy<Value = EventKind> {
             step,
             action: "exec".into(),
             attempt: 1,
+            term: None,
         }),
         (id.clone(), step.clone(), any::<bool>()).prop_map(|(incident_id, step, ok)| {
             EventKind::ActionFinished {

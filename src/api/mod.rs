@@ -175,11 +175,13 @@ async fn health(State(api): State<Arc<Api>>) -> Response {
     } else {
         (StatusCode::OK, "ok")
     };
-    (
-        status,
-        Json(json!({ "status": word, "engine_age_ms": engine_age_ms })),
-    )
-        .into_response()
+    let mut body = json!({ "status": word, "engine_age_ms": engine_age_ms });
+    // A replica says whether it acts (config `ha`): a load balancer may route to it either way.
+    if let Some((replica, role)) = api.state.read().replica.clone() {
+        body["replica"] = json!(replica);
+        body["role"] = serde_json::to_value(&role).unwrap_or_default();
+    }
+    (status, Json(body)).into_response()
 }
 
 async fn scrape(metrics: SharedMetrics) -> Response {

@@ -358,6 +358,7 @@ mod tests {
                     step: step.clone(),
                     action: action.clone(),
                     attempt: 1,
+                    term: None,
                 },
             );
             push(

@@ -6,6 +6,7 @@ mod depends;
 mod probes;
 mod registry;
 mod remedy;
+mod replica;
 mod resume;
 mod schedule;
 mod snapshots;
@@ -86,6 +87,7 @@ pub struct Engine {
     windows: windows::Windows,
     predict: crate::config::Predict,
     analyst: Option<Arc<crate::analyst::Analyst>>,
+    replica: Option<replica::Replicated>,
 }
 
 impl Engine {
@@ -152,6 +154,7 @@ impl Engine {
             windows: windows::Windows::default(),
             predict: crate::config::Predict::default(),
             analyst: None,
+            replica: None,
         })
     }
 
@@ -177,6 +180,18 @@ impl Engine {
     /// Trend prediction (config `predict`; on by default).
     pub fn predict(mut self, predict: crate::config::Predict) -> Self {
         self.predict = predict;
+        self
+    }
+
+    /// One replica of several (config `ha`): it acts only while `roles` says
+    /// it leads, and claims each fix through `fence` first.
+    pub fn replica(
+        mut self,
+        name: &str,
+        roles: tokio::sync::watch::Receiver<super::Role>,
+        fence: Arc<dyn super::Fence>,
+    ) -> Self {
+        self.replica = Some(replica::Replicated::new(name, roles, fence));
         self
     }
 
@@ -294,6 +309,7 @@ impl Engine {
             foresight: trends::Foresight::new(self.predict),
             analyst: self.analyst,
             consulted: HashMap::new(),
+            replica: self.replica,
         };
         let heartbeat = runner.heartbeat.clone();
         let view = runner.state.view();
@@ -376,6 +392,14 @@ enum Internal {
         fault: String,
         sent_at: Timestamp,
         result: Result<(), String>,
+    },
+    /// What etcd said about a fix this leader claimed in `term`.
+    Claimed {
+        incident: IncidentId,
+        step: usize,
+        attempt: u32,
+        term: u64,
+        claim: super::Claim,
     },
     /// The AI analyst answered about an incident (or failed to).
     Analyst {
@@ -486,6 +510,8 @@ struct Runner {
     analyst: Option<Arc<crate::analyst::Analyst>>,
     /// The escalation (or watch) reason each open incident was last put to the analyst for.
     consulted: HashMap<IncidentId, String>,
+    /// One replica of several (config `ha`); `None`: a lone engine, always acting.
+    replica: Option<replica::Replicated>,
 }
 
 impl Runner {
@@ -533,6 +559,7 @@ impl Runner {
                     None => self.stop("every command sender closed".into()),
                 },
                 Some(message) = internal.recv() => self.on_internal(message),
+                Some(role) = replica::next_role(&mut self.replica) => self.on_role(role),
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     tracing::warn!("{} actions still running at shutdown; stopping without their results", self.in_flight);
                     break;
@@ -602,6 +629,7 @@ impl Runner {
             let position = self.journal.as_ref().and_then(Journal::position);
             snapshots.after_event(&self.state.read(), position);
         }
+        self.release_claims(&event.kind);
         let _ = self.events.send(event);
     }
 
@@ -693,6 +721,13 @@ impl Runner {
             Internal::Dependencies { incident } => self.dependencies_probed(incident),
             Internal::Settled { incident } => self.settled(incident),
             Internal::Analyst { incident, result } => self.analyst_answered(incident, result),
+            Internal::Claimed {
+                incident,
+                step,
+                attempt,
+                term,
+                claim,
+            } => self.claimed(incident, step, attempt, term, claim),
             Internal::ProbeDied { target, why } => {
                 let name = &self.settings.targets[target].name;
                 self.fail(format!("the probe of {name} died: {why}"));

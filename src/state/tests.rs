@@ -78,6 +78,7 @@ fn remediations_at_the_ends_of_time_and_endless_windows_do_not_panic() {
                 step: "restart".into(),
                 action: "x".into(),
                 attempt: u32::MAX,
+                term: None,
             },
         ));
     }
@@ -105,6 +106,7 @@ fn an_interrupted_action_is_a_failed_attempt_but_no_failed_action() {
             step: step.clone(),
             action: action.clone(),
             attempt: 1,
+            term: None,
         },
     ));
     s.apply(&at(
@@ -138,6 +140,7 @@ fn an_action_line_after_the_resolution_does_not_reopen_or_count_twice() {
         step: "restart".into(),
         action: "exec true".into(),
         attempt: 1,
+        term: None,
     };
     let mut s = State::default();
     for (seq, kind) in [

@@ -323,6 +323,7 @@ impl Fleet {
                     self.fleet.supervisor_url()
                 ),
                 attempt: 1,
+                term: None,
             },
         ];
         let lines: Vec<String> = kinds

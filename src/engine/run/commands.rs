@@ -206,6 +206,11 @@ impl Runner {
             _ => return Ok(()),
         };
         let conflict = |why: String| Err(Declined::Conflict(format!("incident {id} {why}")));
+        if let Some(why) = self.not_leading()
+            && matches!(command, Command::Approve { .. } | Command::Retry { .. })
+        {
+            return Err(Declined::Conflict(why));
+        }
         let state = self.state.read();
         let Some(inc) = state.incidents.get(id) else {
             // Left memory: it closed long ago (see `State::archived`).

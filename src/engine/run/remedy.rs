@@ -7,15 +7,18 @@ use super::{Internal, Runner, VERIFY_FIRST_DELAY, VERIFY_MAX_DELAY, Verify};
 use crate::action::{self, ActionOutcome, vars::Vars};
 use crate::clock;
 use crate::config::ProbeSpec;
-use crate::engine::{Context, Plan, decide, now_ms};
+use crate::engine::{Claim, Context, Fix, Plan, decide, now_ms};
 use crate::event::{Decision, EventKind, IncidentId};
 use crate::monitor::Observation;
 use crate::playbook::Playbook;
-use crate::state::Status;
+use crate::state::{Incident, Status};
 
 impl Runner {
     /// Decides the next move for an open incident and makes it.
     pub(super) fn plan(&mut self, id: IncidentId) {
+        if !self.may_act() {
+            return; // a follower journals what it sees; the leader plans it
+        }
         let Some(inc) = self.open_copy(id) else {
             return;
         };
@@ -154,28 +157,111 @@ impl Runner {
         if self.stopping.is_some() || self.state.read().dry_run {
             return;
         }
-        let Some(inc) = self
-            .state
-            .read()
-            .incidents
-            .get(&id)
-            .filter(|i| i.status == Status::Remediating)
-            .cloned()
-        else {
-            return;
-        };
-        let (Some(playbook), Some(&idx)) = (
-            inc.playbook
-                .as_deref()
-                .and_then(|p| self.settings.playbooks.get(p)),
-            self.by_name.get(&inc.target),
-        ) else {
+        let Some((inc, playbook, _)) = self.remediating_step(id) else {
             return;
         };
         let Some(spec) = playbook.steps.get(step) else {
             return;
         };
-        let vars = self.vars(id, idx, playbook, step);
+        // A replica claims the fix in etcd first (see `crate::ha`): the claim's
+        // answer comes back as `Internal::Claimed`.
+        if let Some(replica) = &mut self.replica {
+            let Some(term) = replica.role.term() else {
+                replica.stalled.insert(id);
+                return;
+            };
+            let fix = Fix {
+                target: inc.target.clone(),
+                signature: inc.signature.clone(),
+                step: spec.name.clone(),
+                attempt,
+            };
+            let (claim, tx) = (replica.fence.claim(term, fix), self.internal_tx.clone());
+            tokio::spawn(async move {
+                let claim = claim.await;
+                let _ = tx.send(Internal::Claimed {
+                    incident: id,
+                    step,
+                    attempt,
+                    term,
+                    claim,
+                });
+            });
+            return;
+        }
+        self.run_step(id, step, attempt, None);
+    }
+
+    /// The incident `id` while it is being remediated, its playbook and its target's slot.
+    fn remediating_step(&self, id: IncidentId) -> Option<(Incident, Playbook, usize)> {
+        let inc = self
+            .state
+            .read()
+            .incidents
+            .get(&id)
+            .filter(|i| i.status == Status::Remediating)
+            .cloned()?;
+        let playbook = self
+            .settings
+            .playbooks
+            .get(inc.playbook.as_deref()?)?
+            .clone();
+        let idx = *self.by_name.get(&inc.target)?;
+        Some((inc, playbook, idx))
+    }
+
+    /// What etcd said about a step this leader claimed.
+    pub(super) fn claimed(
+        &mut self,
+        id: IncidentId,
+        step: usize,
+        attempt: u32,
+        term: u64,
+        claim: Claim,
+    ) {
+        let Some((_, playbook, idx)) = self.remediating_step(id) else {
+            return;
+        };
+        let step_name = playbook
+            .steps
+            .get(step)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let still = self.replica.as_ref().and_then(|r| r.role.term()) == Some(term);
+        let reason = match claim {
+            Claim::Granted if still => return self.run_step(id, step, attempt, Some(term)),
+            Claim::Granted => format!("term {term} ended while the claim was made"),
+            Claim::Taken { by, term } => {
+                self.emit(EventKind::ActionSkipped {
+                    incident_id: id,
+                    step: step_name,
+                    attempt,
+                    reason: format!("{by} already started it as leader in term {term}: verifying, not running it again"),
+                });
+                return self.verify_fix(id, idx);
+            }
+            Claim::Refused { why } => why,
+        };
+        self.emit(EventKind::ActionSkipped {
+            incident_id: id,
+            step: step_name,
+            attempt,
+            reason: format!("not run: {reason}"),
+        });
+        if let Some(replica) = &mut self.replica {
+            replica.stalled.insert(id);
+        }
+    }
+
+    /// Runs attempt `attempt` of `step`, journaled with the leader's `term` if replicated.
+    fn run_step(&mut self, id: IncidentId, step: usize, attempt: u32, term: Option<u64>) {
+        let Some((_, playbook, idx)) = self.remediating_step(id) else {
+            return;
+        };
+        let Some(spec) = playbook.steps.get(step) else {
+            return;
+        };
+        let vars = self.vars(id, idx, &playbook, step);
         let action = match action::prepare(&spec.action, &vars) {
             Ok(action) => action,
             // Nothing ran, so the step's record is untouched: a human decides.
@@ -194,6 +280,7 @@ impl Runner {
             // The journal shows what really runs, values filled in.
             action: action.label(),
             attempt,
+            term,
         };
         self.emit(started);
         self.in_flight += 1;
@@ -297,25 +384,32 @@ impl Runner {
         if self.stopping.is_some() || !still_open {
             return;
         }
-        if outcome.ok && matches!(self.settings.targets[idx].probe, ProbeSpec::Passive(_)) {
-            self.await_silence(id, idx);
-        } else if outcome.ok {
-            let now = Instant::now();
-            self.verifying.insert(
-                id,
-                Verify {
-                    target: idx,
-                    since: now,
-                    deadline: clock::deadline(now, self.settings.policy.verify_within),
-                    good: 0,
-                    delay: VERIFY_FIRST_DELAY,
-                },
-            );
-            self.kick(idx);
+        if outcome.ok {
+            self.verify_fix(id, idx);
         } else {
             let detail = format!("action failed: {}", first_line(&outcome.output));
             self.after_failed_attempt(id, &playbook, step, attempt, detail);
         }
+    }
+
+    /// A fix ran: probe the target until it is healthy (or `verify_within`
+    /// passes); a passive target waits for its reporter.
+    fn verify_fix(&mut self, id: IncidentId, idx: usize) {
+        if matches!(self.settings.targets[idx].probe, ProbeSpec::Passive(_)) {
+            return self.await_silence(id, idx);
+        }
+        let now = Instant::now();
+        self.verifying.insert(
+            id,
+            Verify {
+                target: idx,
+                since: now,
+                deadline: clock::deadline(now, self.settings.policy.verify_within),
+                good: 0,
+                delay: VERIFY_FIRST_DELAY,
+            },
+        );
+        self.kick(idx);
     }
 
     /// An attempt at `step` did not fix it: the playbook's `retries` (with
