@@ -217,3 +217,38 @@ fn one_console_heals_three_daemons_and_outlives_one_of_them() {
         "a pause it never took is not in its journal"
     );
 }
+
+#[test]
+fn a_broken_fleet_file_is_refused_by_line_and_field_before_any_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("fleet.yaml");
+    std::fs::write(
+        &fleet,
+        "daemons:\n  - { name: web-1, url: \"http://127.0.0.1:1\" }\n  - { name: web-1, url: \"http://127.0.0.1:2\", token_env: NOT_SET_HERE }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
+        .args(["attach", "--fleet", fleet.to_str().unwrap()])
+        .env("HOME", dir.path())
+        .env_remove("NOT_SET_HERE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let at = format!("{}:3:", fleet.display());
+    assert!(
+        err.contains(&at) && err.contains("`web-1` is taken"),
+        "{err}"
+    );
+    assert!(err.contains("`NOT_SET_HERE` is not set"), "{err}");
+
+    // The same daemon twice on the command line is as wrong.
+    let out = Command::new(env!("CARGO_BIN_EXE_autoheal-tui"))
+        .args(["attach", "http://127.0.0.1:7311", "http://127.0.0.1:7311/"])
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("given twice"), "{err}");
+}

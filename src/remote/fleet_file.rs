@@ -122,7 +122,7 @@ fn check(
         } else if daemons.iter().any(|d| d.name == name) {
             problems.push(Problem::new(
                 name_at,
-                format!("daemons[{i}]: the name `{name}` is taken by an earlier daemon; give each a `name`"),
+                format!("daemons[{i}]: the name `{name}` is taken by an earlier daemon; give each its own `name`"),
             ));
         }
         let token = match (&entry.token_env, &entry.token_file) {
