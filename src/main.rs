@@ -83,10 +83,14 @@ enum Sub {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7311")]
         listen: std::net::SocketAddr,
     },
-    /// Open the console on a running `serve` (uses AUTOHEAL_TOKEN if set).
+    /// Open the console on a running `serve`, or on several at once (uses AUTOHEAL_TOKEN if set).
     Attach {
+        /// Each daemon's URL; with more than one, targets are named `host:port/target`.
         #[arg(default_value = "http://127.0.0.1:7311")]
-        url: String,
+        urls: Vec<String>,
+        /// A YAML file naming the daemons and their tokens: `daemons: [{ name, url, token_env | token_file }]`.
+        #[arg(long, value_name = "FILE", conflicts_with = "urls")]
+        fleet: Option<PathBuf>,
     },
     /// What-if: re-plan every incident of a recorded journal under the config and
     /// playbooks given (executing nothing) and show what would be decided differently.
@@ -138,7 +142,10 @@ fn main() -> ExitCode {
             .and_then(|rt| {
                 let result = rt.block_on(async {
                     match cli.command {
-                        Some(Sub::Attach { ref url }) => attach(url, cli.theme.as_deref()).await,
+                        Some(Sub::Attach {
+                            ref urls,
+                            ref fleet,
+                        }) => attach(urls, fleet.as_deref(), cli.theme.as_deref()).await,
                         Some(Sub::Replay {
                             ref journal,
                             json,
@@ -512,8 +519,21 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     }
 }
 
-/// The console on a daemon: its event stream in, commands out over HTTP.
-async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
+/// The console on a daemon, or on a fleet of them merged into one: event
+/// streams in, commands out over HTTP.
+async fn attach(
+    urls: &[String],
+    fleet: Option<&Path>,
+    theme: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use autoheal::remote::{self, fleet_file};
+    let token = std::env::var("AUTOHEAL_TOKEN").ok();
+    let daemons = match fleet {
+        Some(file) => {
+            fleet_file::load(file, |k| std::env::var(k).ok()).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        None => fleet_file::from_urls(urls, token.clone()).map_err(anyhow::Error::msg)?,
+    };
     let mut signals = StopSignals::install().context("cannot install signal handlers")?;
     tui::app::check_terminal(|k| std::env::var(k).ok(), true).map_err(anyhow::Error::msg)?;
     if !std::io::stdout().is_terminal() {
@@ -521,7 +541,11 @@ async fn attach(url: &str, theme: Option<&str>) -> anyhow::Result<ExitCode> {
     }
     let _log_guard = init_logging(false, &Paths::discover().data_dir);
     let operator = operator();
-    let link = autoheal::remote::connect(url, std::env::var("AUTOHEAL_TOKEN").ok(), &operator);
+    // One URL is today's console on one daemon; more, or a fleet file, are merged.
+    let link = match (fleet, daemons.as_slice()) {
+        (None, [one]) => remote::connect(&one.url, token, &operator),
+        _ => remote::fleet::connect(daemons, &operator),
+    };
     let meta = Meta {
         // The header names the daemon from the link; its uptime comes with its `engine_started`.
         mode: String::new(),

@@ -13,7 +13,7 @@ use ratatui::widgets::Paragraph;
 
 use super::wrap::wrap;
 use super::{Ctx, uptime};
-use crate::remote::LinkState;
+use crate::remote::{LinkState, Member};
 
 /// Rows the status line needs at `width`: one, plus the lines of a message
 /// (a theme warning, a selection notice) too long to sit at the end of it,
@@ -86,7 +86,10 @@ fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
         " autoheal ",
         Style::new().fg(theme.accent).add_modifier(bold),
     )];
-    if let Some(link) = &ctx.model.link {
+    if let Some(link) = ctx.model.link.as_ref().filter(|l| !l.members.is_empty()) {
+        left.extend(fleet(ctx, &link.members));
+        left.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+    } else if let Some(link) = &ctx.model.link {
         left.push(Span::styled(ctx.glyphs.tail(&link.daemon, 32), ctx.muted()));
         left.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
     } else if !ctx.model.meta.mode.is_empty() {
@@ -148,8 +151,15 @@ fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
         .link
         .as_ref()
         .is_none_or(|l| matches!(l.state, LinkState::Connected { .. }));
+    // A fleet has no one uptime: its last `engine_started` is any daemon's.
+    let fleet = ctx
+        .model
+        .link
+        .as_ref()
+        .is_some_and(|l| !l.members.is_empty());
     if let Some(started) = ctx.model.meta.started_at
         && answering
+        && !fleet
     {
         optional.push(vec![vec![
             Span::styled(ctx.glyphs.sep, ctx.muted()),
@@ -194,4 +204,26 @@ fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
         }
     }
     (left, right)
+}
+
+/// Each daemon of a fleet and whether it answers: `web-1 ✓ · web-2 down 3s`.
+fn fleet<'a>(ctx: &Ctx, members: &[Member]) -> Vec<Span<'a>> {
+    let mut spans = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+        }
+        let (mark, color) = match &m.state {
+            LinkState::Connected { .. } if ctx.glyphs.only_ascii => ("ok".into(), ctx.theme.ok),
+            LinkState::Connected { .. } => ("✓".into(), ctx.theme.ok),
+            LinkState::Connecting => ("...".into(), ctx.theme.warn),
+            LinkState::Down { since, .. } => (
+                format!("down {}", uptime(ctx.now.duration_since(*since))),
+                ctx.theme.error,
+            ),
+        };
+        spans.push(Span::styled(ctx.glyphs.tail(&m.name, 24), ctx.muted()));
+        spans.push(Span::styled(format!(" {mark}"), ctx.fg(color)));
+    }
+    spans
 }

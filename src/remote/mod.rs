@@ -16,6 +16,10 @@ use crate::clock::now_ms;
 use crate::engine::Sample;
 use crate::event::{Command, Event};
 
+pub mod fleet;
+pub mod fleet_file;
+pub mod merge;
+
 /// The first reconnect waits this long; each failure after it doubles the wait…
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// …up to this, so a daemon back from a restart is seen within a few seconds.
@@ -92,6 +96,16 @@ pub struct LinkStatus {
     pub state: LinkState,
     /// The other consoles attached, by the identity they approve with.
     pub others: Vec<String>,
+    /// Attached to a fleet: each daemon's own state, in fleet order (empty
+    /// for one daemon). `state` is then the fleet's: up while any daemon is.
+    pub members: Vec<Member>,
+}
+
+/// One daemon of a fleet, as the header shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub name: String,
+    pub state: LinkState,
 }
 
 impl LinkStatus {
@@ -101,6 +115,7 @@ impl LinkStatus {
             daemon: daemon_name(url),
             state: LinkState::Connecting,
             others: Vec::new(),
+            members: Vec::new(),
         }
     }
 
