@@ -394,12 +394,57 @@ impl Merger {
                 step,
                 action,
                 attempt,
+                term,
             } => K::ActionStarted {
                 incident_id: id(incident_id)?,
                 playbook,
                 step,
                 action,
                 attempt,
+                term,
+            },
+            K::ActionSkipped {
+                incident_id,
+                step,
+                attempt,
+                reason,
+            } => K::ActionSkipped {
+                incident_id: id(incident_id)?,
+                step,
+                attempt,
+                reason,
+            },
+            // Each daemon's own election: the name says which replica.
+            K::RoleChanged { replica, role } => K::RoleChanged { replica, role },
+            K::AnalystProposed {
+                incident_id,
+                model,
+                decision,
+                playbook,
+                step,
+                confidence,
+                reason,
+                action,
+                queued,
+            } => K::AnalystProposed {
+                incident_id: id(incident_id)?,
+                model,
+                decision,
+                playbook,
+                step,
+                confidence,
+                reason,
+                action,
+                queued,
+            },
+            K::AnalystFailed {
+                incident_id,
+                model,
+                error,
+            } => K::AnalystFailed {
+                incident_id: id(incident_id)?,
+                model,
+                error,
             },
             K::ActionFinished {
                 incident_id,
@@ -469,9 +514,14 @@ impl Merger {
                 incident_id: id(incident_id)?,
                 reason,
             },
-            K::ApprovalGranted { incident_id, by } => K::ApprovalGranted {
+            K::ApprovalGranted {
+                incident_id,
+                by,
+                analyst,
+            } => K::ApprovalGranted {
                 incident_id: id(incident_id)?,
                 by,
+                analyst,
             },
             K::ApprovalRejected { incident_id, by } => K::ApprovalRejected {
                 incident_id: id(incident_id)?,
