@@ -75,7 +75,12 @@ impl Runner {
         let Some(replica) = &mut self.replica else {
             return;
         };
-        if replica.role == role {
+        // A lost quorum is journaled once, whatever each retry's error says.
+        let same = match (&replica.role, &role) {
+            (Role::NoQuorum { .. }, Role::NoQuorum { .. }) => true,
+            (old, new) => old == new,
+        };
+        if same {
             return;
         }
         replica.role = role.clone();
