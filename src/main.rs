@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use autoheal::chaos::{self, Victim};
@@ -395,7 +396,8 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     let api_url = api_listener
         .as_ref()
         .map(|(.., addr)| format!("http://{addr}"));
-    let replica = (config.ha.as_ref()).map(|ha| (ha, autoheal::ha::Replica::start(ha, api_url)));
+    let replica =
+        (config.ha.as_ref()).map(|ha| (ha, Arc::new(autoheal::ha::Replica::start(ha, api_url))));
     let engine = match &replica {
         Some((ha, r)) => engine.replica(&ha.name, r.roles.clone(), r.fence.clone()),
         None => engine,
@@ -429,6 +431,8 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
             allowed_origins: config.api.allowed_origins.clone(),
             chaos: chaos_offers,
             telemetry,
+            peers: (replica.as_ref())
+                .map(|(_, r)| r.clone() as Arc<dyn autoheal::api::share::Peers>),
             ..autoheal::api::Api::new(&handle)
         });
         tokio::spawn(autoheal::api::serve(listener, router, limits));

@@ -13,8 +13,18 @@ use std::time::{Duration, Instant};
 
 const LEASE_TTL: Duration = Duration::from_secs(2);
 
+/// A child process killed when dropped, test failure or not.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// etcd on loopback with its data in `dir`; `None` (and a message) without the binary.
-fn etcd(dir: &Path) -> Option<(Child, String)> {
+fn etcd(dir: &Path) -> Option<(Killed, String)> {
     let bin = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
         .into_iter()
         .find(|p| Path::new(p).exists())?;
@@ -41,7 +51,7 @@ fn etcd(dir: &Path) -> Option<(Child, String)> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    Some((child, url))
+    Some((Killed(child), url))
 }
 
 /// A service whose health fails while the file `broken` exists in `dir`.
@@ -157,9 +167,10 @@ fn config(dir: &Path, etcd: &str, service: u16, name: &str) -> PathBuf {
     std::fs::write(
         books.join("fix.yaml"),
         format!(
-            "name: fix-svc\nmatch: {{ targets: [svc] }}\nseverity: high\nconfidence: 1.0\nsteps:\n  - name: fix\n    exec: {{ argv: [sh, -c, \"echo run >> {} && sleep 5 && rm -f {}\"], timeout: 10s }}\n",
+            "name: fix-svc\nmatch: {{ targets: [svc] }}\nseverity: high\nconfidence: 1.0\nsteps:\n  - name: fix\n    exec: {{ argv: [sh, -c, \"echo run >> {} && sleep 5 && rm -f {}\"], timeout: 10s }}\n---\nname: fix-billing\nmatch: {{ targets: [billing] }}\nseverity: high\nconfidence: 1.0\nsteps:\n  - name: fix\n    exec: {{ argv: [sh, -c, \"echo billing >> {}\"] }}\n",
             fixes.display(),
-            broken.display()
+            broken.display(),
+            fixes.display()
         ),
     )
     .unwrap();
@@ -167,7 +178,7 @@ fn config(dir: &Path, etcd: &str, service: u16, name: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "playbooks: [{}]\npolicy: {{ verify_within: 10s }}\ntargets:\n  - name: svc\n    http: {{ url: \"http://127.0.0.1:{service}/health\" }}\n    interval: 200ms\n    timeout: 1s\n    failure_threshold: 1\nha: {{ etcd: [\"{etcd}\"], name: {name}, lease_ttl: {}s, prefix: /test }}\n",
+            "playbooks: [{}]\npolicy: {{ verify_within: 10s }}\ntargets:\n  - {{ name: billing, passive: {{}} }}\n  - name: svc\n    http: {{ url: \"http://127.0.0.1:{service}/health\" }}\n    interval: 200ms\n    timeout: 1s\n    failure_threshold: 1\nha: {{ etcd: [\"{etcd}\"], name: {name}, lease_ttl: {}s, prefix: /test }}\n",
             books.display(),
             LEASE_TTL.as_secs()
         ),
@@ -186,7 +197,7 @@ fn fixes(dir: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((mut etcd, url)) = etcd(dir.path()) else {
+    let Some((etcd, url)) = etcd(dir.path()) else {
         eprintln!("skipped: no etcd binary (apt-get install etcd-server)");
         return;
     };
@@ -262,8 +273,7 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
         r.role().as_deref() == Some("follower")
     })
     .await;
-    let _ = etcd.kill();
-    let _ = etcd.wait();
+    drop(etcd);
     for r in [&a, &b] {
         r.wait("no quorum", 3 * LEASE_TTL, |r| {
             r.role().as_deref() == Some("no_quorum")
@@ -284,4 +294,44 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
     assert_eq!(fixes(dir.path()), 1, "nothing ran without etcd");
     assert!(b.kinds("action_started").is_empty());
     assert!(a.kinds("action_started").len() == 1, "only the first run's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_sent_to_a_follower_is_acted_on_by_the_leader_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_etcd, url)) = etcd(dir.path()) else {
+        eprintln!("skipped: no etcd binary (apt-get install etcd-server)");
+        return;
+    };
+    let port = service(dir.path().to_path_buf()).await;
+    let a = Replica::start("a", dir.path(), &config(dir.path(), &url, port, "a"));
+    a.wait("leadership", Duration::from_secs(15), |r| {
+        r.role().as_deref() == Some("leader")
+    })
+    .await;
+    let b = Replica::start("b", dir.path(), &config(dir.path(), &url, port, "b"));
+    b.wait("following", Duration::from_secs(10), |r| {
+        r.role().as_deref() == Some("follower")
+    })
+    .await;
+    let status = reqwest::Client::new()
+        .post(format!("{}/incident", b.api))
+        .json(&serde_json::json!({ "service": "billing", "error": "BILLING_DOWN", "severity": "high" }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+    a.wait("the shared report acted on", Duration::from_secs(5), |r| {
+        !r.kinds("action_started").is_empty()
+    })
+    .await;
+    let detected = a.kinds("incident_detected");
+    assert_eq!(detected[0]["signature"], "BILLING_DOWN", "{detected:?}");
+    // The follower journaled it too, and ran nothing.
+    assert_eq!(b.kinds("incident_detected").len(), 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(b.kinds("action_started").is_empty());
+    let billing = std::fs::read_to_string(dir.path().join("fixes.log")).unwrap_or_default();
+    assert_eq!(billing.lines().count(), 1, "{billing}");
 }

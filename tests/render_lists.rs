@@ -197,6 +197,37 @@ fn a_maintenance_window_shows_in_the_header_and_on_its_targets() {
 }
 
 #[test]
+fn a_replica_says_whether_it_leads_in_the_header() {
+    let mut model = busy();
+    let header = |model: &Model| {
+        let buf = render(model, 120, 40).backend().buffer().clone();
+        (0..120).map(|x| buf[(x, 0)].symbol()).collect::<String>()
+    };
+    assert!(!header(&model).contains("leader"));
+    for (line, words) in [
+        (
+            r#"14:04:00 {"kind":"role_changed","replica":"b","role":"follower","leader":"a"}"#,
+            "follower of a",
+        ),
+        (
+            r#"14:04:01 {"kind":"role_changed","replica":"b","role":"leader","term":7}"#,
+            "leader",
+        ),
+        (
+            r#"14:04:02 {"kind":"role_changed","replica":"b","role":"no_quorum","why":"cannot connect"}"#,
+            "NO QUORUM: acting on nothing",
+        ),
+    ] {
+        fold(&mut model, line);
+        assert!(
+            header(&model).contains(words),
+            "{words}: {}",
+            header(&model)
+        );
+    }
+}
+
+#[test]
 fn a_prediction_marks_its_target_at_risk_until_it_ends() {
     let mut model = busy();
     fold(

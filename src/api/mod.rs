@@ -14,6 +14,7 @@ mod places;
 mod query;
 mod server;
 mod services;
+pub mod share;
 pub mod telemetry;
 
 pub use commands::{MAX_NAME, MAX_NOTE, PUBLIC_COMMANDS, PublicCommand};
@@ -80,6 +81,8 @@ pub struct Api {
     pub started: Instant,
     /// Served as `/api/telemetry` and `/api/presence` when set ([`telemetry::Hub::spawn`]).
     pub telemetry: Option<Arc<telemetry::Hub>>,
+    /// The other replicas every accepted report is shared with (config `ha`).
+    pub peers: Option<Arc<dyn share::Peers>>,
 }
 
 impl Api {
@@ -100,6 +103,7 @@ impl Api {
             chaos: BTreeMap::new(),
             started: Instant::now(),
             telemetry: None,
+            peers: None,
         }
     }
 }
@@ -143,6 +147,11 @@ pub fn router(api: Api) -> Router {
         .route("/api/services", get(services::list))
         .route("/api/services/register", post(services::register))
         .route("/api/services/{service_id}", delete(services::deregister))
+        // Innermost: only a report that passed the guards is shared.
+        .route_layer(middleware::from_fn_with_state(
+            api.clone(),
+            share::share_reports,
+        ))
         .route_layer(middleware::from_fn(guard::json_posts))
         .route_layer(middleware::from_fn_with_state(
             api.clone(),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::api::share::Peers;
 use crate::config::HaConfig;
 use crate::engine::{Claim, Fence, Fix, Role, role::Pending};
 pub use etcd::{Etcd, LeaderKey};
@@ -67,16 +68,32 @@ impl Replica {
             config: config.clone(),
         }
     }
+}
 
-    /// The other replicas now campaigning, for forwarding reports to them.
-    pub async fn peers(&self) -> Vec<Candidate> {
+/// The other replicas are those campaigning in the same election.
+impl Peers for Replica {
+    fn me(&self) -> &str {
+        &self.config.name
+    }
+
+    fn others(&self) -> Pending<Vec<String>> {
+        let (etcd, me) = (self.etcd.clone(), self.config.name.clone());
         let prefix = format!("{}/", election(&self.config));
-        let listed = self.etcd.list(&prefix).await.unwrap_or_default();
-        listed
-            .into_iter()
-            .filter_map(|(_, value)| serde_json::from_str::<Candidate>(&value).ok())
-            .filter(|c| c.name != self.config.name)
-            .collect()
+        Box::pin(async move {
+            let listed = match etcd.list(&prefix).await {
+                Ok(listed) => listed,
+                Err(why) => {
+                    tracing::warn!("ha: cannot list the other replicas: {why}");
+                    return Vec::new();
+                }
+            };
+            listed
+                .into_iter()
+                .filter_map(|(_, value)| serde_json::from_str::<Candidate>(&value).ok())
+                .filter(|c| c.name != me)
+                .filter_map(|c| c.api)
+                .collect()
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use ratatui::widgets::Paragraph;
 
 use super::wrap::wrap;
 use super::{Ctx, uptime};
+use crate::engine::Role;
 use crate::remote::{LinkState, Member};
 
 /// Rows the status line needs at `width`: one, plus the lines of a message
@@ -110,6 +111,22 @@ fn status<'a>(ctx: &Ctx, width: u16) -> (Vec<Span<'a>>, Line<'a>) {
         (false, false) => Span::styled("auto", ctx.fg(theme.ok)),
     };
     left.push(automation);
+    // A replica of a central healer acts only while it leads (config `ha`).
+    if let Some((_, role)) = &state.replica {
+        let (text, style) = match role {
+            Role::Leader { .. } => ("leader".to_string(), ctx.fg(theme.ok)),
+            Role::Follower { leader: Some(l) } => {
+                (format!("follower of {l}"), ctx.fg(theme.accent))
+            }
+            Role::Follower { leader: None } => ("follower".to_string(), ctx.fg(theme.accent)),
+            Role::NoQuorum { .. } => (
+                "NO QUORUM: acting on nothing".to_string(),
+                ctx.fg(theme.error).add_modifier(bold),
+            ),
+        };
+        left.push(Span::styled(ctx.glyphs.sep, ctx.muted()));
+        left.push(Span::styled(text, style));
+    }
     // "Up" is "not failing": a target with no sample yet is not known to be down.
     let total = state.targets.len();
     let up = state.targets.values().filter(|t| !t.failing).count();

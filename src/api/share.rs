@@ -1,0 +1,106 @@
+//! Replicas of a central healer share their intake (config `ha`): a report
+//! that one replica accepted is sent on to every other, so each journals
+//! every report. A new leader then already holds what the old one was told,
+//! instead of waiting for the sender to repeat it (Alertmanager repeats
+//! firing alerts, but only every `repeat_interval`; a one-shot intake never
+//! does). Forwarding only to the leader would lose a report whenever the
+//! leader dies between taking it and acting on it.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ALERTMANAGER_BODY_LIMIT, Api};
+use crate::engine::role::Pending;
+
+/// The other replicas, as the election knows them.
+pub trait Peers: Send + Sync {
+    /// This replica's name: sent with what it forwards.
+    fn me(&self) -> &str;
+    /// The API base URL of every other replica now campaigning.
+    fn others(&self) -> Pending<Vec<String>>;
+}
+
+/// Set on a forwarded report, which is never forwarded again. A peer that
+/// sets it only stops the fan-out of its own report: it grants nothing.
+pub const FORWARDED: HeaderName = HeaderName::from_static("x-autoheal-forwarded");
+
+/// The routes that take reports.
+const INTAKE: &[&str] = &[
+    "/api/incidents",
+    "/api/alertmanager",
+    "/api/events/publish",
+    "/incident",
+    "/publish_event",
+];
+
+/// Headers a report travels with: the caller's key works on every replica
+/// (they share the config), and the trace stays one trace.
+const KEPT: &[HeaderName] = &[header::AUTHORIZATION, header::CONTENT_TYPE];
+
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let Some(peers) = api.peers.clone() else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path().to_string();
+    if request.method() != Method::POST
+        || !INTAKE.contains(&path.as_str())
+        || request.headers().contains_key(&FORWARDED)
+    {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, ALERTMANAGER_BODY_LIMIT).await else {
+        return super::error(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "the report is too large",
+        );
+    };
+    let mut headers: Vec<(HeaderName, axum::http::HeaderValue)> = KEPT
+        .iter()
+        .chain([
+            &HeaderName::from_static("traceparent"),
+            &HeaderName::from_static("x-api-key"),
+        ])
+        .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
+        .collect();
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+        .await;
+    if response.status().is_success() {
+        if let Ok(me) = axum::http::HeaderValue::from_str(peers.me()) {
+            headers.push((FORWARDED, me));
+        }
+        tokio::spawn(forward(peers, path, headers, bytes));
+    }
+    response
+}
+
+async fn forward(
+    peers: Arc<dyn Peers>,
+    path: String,
+    headers: Vec<(HeaderName, axum::http::HeaderValue)>,
+    body: axum::body::Bytes,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(FORWARD_TIMEOUT)
+        .build()
+        .unwrap_or_default();
+    for base in peers.others().await {
+        let mut request = client.post(format!("{}{path}", base.trim_end_matches('/')));
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
+        match request.body(body.clone()).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!("ha: {base} refused a shared report: {}", r.status()),
+            Err(e) => tracing::warn!("ha: cannot share a report with {base}: {e}"),
+        }
+    }
+}
