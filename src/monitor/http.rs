@@ -316,13 +316,7 @@ mod tests {
     fn a_json_body_is_summed_up_by_its_detail() {
         let body = r#"{"status":"error","error":"DB_TIMEOUT","detail":"pool exhausted"}"#;
         let obs = judge(
-            &HttpProbe {
-                url: String::new(),
-                expect_status: None,
-                max_latency: None,
-                body_contains: None,
-                fresh_every: None,
-            },
+            &plain(),
             StatusCode::SERVICE_UNAVAILABLE,
             body.as_bytes(),
             Duration::from_millis(3),
@@ -377,15 +371,20 @@ mod tests {
         ); // too long
     }
 
-    #[test]
-    fn figures_a_health_body_reports_are_read_and_nonsense_is_not() {
-        let spec = HttpProbe {
+    /// A probe with nothing to check but the status.
+    fn plain() -> HttpProbe {
+        HttpProbe {
             url: String::new(),
             expect_status: None,
             max_latency: None,
             body_contains: None,
             fresh_every: None,
-        };
+        }
+    }
+
+    #[test]
+    fn figures_a_health_body_reports_are_read_and_nonsense_is_not() {
+        let spec = plain();
         let body =
             r#"{"status":"ok","disk_percent":41.5,"memory_percent":"high","cpu_percent":250}"#;
         let obs = judge(&spec, StatusCode::OK, body.as_bytes(), Duration::ZERO);
@@ -397,13 +396,7 @@ mod tests {
 
     #[test]
     fn kept_body_is_cut_on_a_char_boundary() {
-        let spec = HttpProbe {
-            url: String::new(),
-            expect_status: None,
-            max_latency: None,
-            body_contains: None,
-            fresh_every: None,
-        };
+        let spec = plain();
         let body = "é".repeat(BODY_KEEP); // two bytes each
         let obs = judge(&spec, StatusCode::OK, body.as_bytes(), Duration::ZERO);
         let kept = obs.body.unwrap();
