@@ -3,6 +3,7 @@
 use std::time::Duration;
 use tokio::time::Instant;
 
+use super::replica::Replicated;
 use super::{Internal, Runner, VERIFY_FIRST_DELAY, VERIFY_MAX_DELAY, Verify};
 use crate::action::{self, ActionOutcome, vars::Vars};
 use crate::clock;
@@ -166,7 +167,7 @@ impl Runner {
         // A replica claims the fix in etcd first (see `crate::ha`): the claim's
         // answer comes back as `Internal::Claimed`.
         if let Some(replica) = &mut self.replica {
-            let Some(term) = replica.role.term() else {
+            let Some(term) = replica.term() else {
                 replica.stalled.insert(id);
                 return;
             };
@@ -227,7 +228,7 @@ impl Runner {
             .get(step)
             .map(|s| s.name.clone())
             .unwrap_or_default();
-        let still = self.replica.as_ref().and_then(|r| r.role.term()) == Some(term);
+        let still = self.replica.as_ref().and_then(Replicated::term) == Some(term);
         let reason = match claim {
             Claim::Granted if still => return self.run_step(id, step, attempt, Some(term)),
             Claim::Granted => format!("term {term} ended while the claim was made"),

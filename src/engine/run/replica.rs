@@ -16,20 +16,25 @@ pub(super) struct Replicated {
     name: String,
     roles: watch::Receiver<Role>,
     pub(super) fence: Arc<dyn Fence>,
-    /// The role the engine last acted on.
-    pub(super) role: Role,
+    /// The role the engine last acted on; `None` before the election's first word.
+    pub(super) role: Option<Role>,
     /// Incidents whose step was not run because this replica did not lead:
     /// planned again when it does.
     pub(super) stalled: HashSet<IncidentId>,
 }
 
 impl Replicated {
-    pub(super) fn new(name: &str, roles: watch::Receiver<Role>, fence: Arc<dyn Fence>) -> Self {
+    /// The term this replica may act in, if it leads.
+    pub(super) fn term(&self) -> Option<u64> {
+        self.role.as_ref().and_then(Role::term)
+    }
+
+    pub(super) fn new(name: &str, mut roles: watch::Receiver<Role>, fence: Arc<dyn Fence>) -> Self {
+        // The role the election holds now is news to the engine too.
+        roles.mark_changed();
         Replicated {
             name: name.to_string(),
-            role: Role::NoQuorum {
-                why: "not elected yet".into(),
-            },
+            role: None,
             roles,
             fence,
             stalled: HashSet::new(),
@@ -41,7 +46,6 @@ impl Replicated {
 pub(super) async fn next_role(replica: &mut Option<Replicated>) -> Option<Role> {
     match replica {
         Some(r) => {
-            // The first call sees the current role too: marked as changed here.
             if r.roles.changed().await.is_err() {
                 return std::future::pending().await;
             }
@@ -54,20 +58,19 @@ pub(super) async fn next_role(replica: &mut Option<Replicated>) -> Option<Role> 
 impl Runner {
     /// Whether this engine may plan and act now.
     pub(super) fn may_act(&self) -> bool {
-        self.replica
-            .as_ref()
-            .is_none_or(|r| matches!(r.role, Role::Leader { .. }))
+        self.replica.as_ref().is_none_or(|r| r.term().is_some())
     }
 
     /// Why an operator's approval is refused here, if this replica does not lead.
     pub(super) fn not_leading(&self) -> Option<String> {
         let r = self.replica.as_ref()?;
         match &r.role {
-            Role::Leader { .. } => None,
-            Role::Follower { leader: Some(l) } => {
+            Some(Role::Leader { .. }) => None,
+            Some(Role::Follower { leader: Some(l) }) => {
                 Some(format!("{} follows {l}: send it to the leader", r.name))
             }
-            other => Some(format!("{} does not lead ({other})", r.name)),
+            Some(other) => Some(format!("{} does not lead ({other})", r.name)),
+            None => Some(format!("{} is not elected yet", r.name)),
         }
     }
 
@@ -77,13 +80,13 @@ impl Runner {
         };
         // A lost quorum is journaled once, whatever each retry's error says.
         let same = match (&replica.role, &role) {
-            (Role::NoQuorum { .. }, Role::NoQuorum { .. }) => true,
-            (old, new) => old == new,
+            (Some(Role::NoQuorum { .. }), Role::NoQuorum { .. }) => true,
+            (old, new) => old.as_ref() == Some(new),
         };
         if same {
             return;
         }
-        replica.role = role.clone();
+        replica.role = Some(role.clone());
         let lead = matches!(role, Role::Leader { .. });
         let stalled = std::mem::take(&mut replica.stalled);
         self.emit(EventKind::RoleChanged {
