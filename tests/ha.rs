@@ -239,6 +239,16 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
     let term = started["term"]
         .as_u64()
         .expect("an action carries its term");
+    // What the claim in etcd costs: from the decision to the start.
+    let at = |e: &Value| {
+        e["ts"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let analyzed = &a.kinds("incident_analyzed")[0];
+    let claim = at(started).duration_since(at(analyzed));
     a.kill();
     let killed = Instant::now();
     b.wait("takeover", 3 * LEASE_TTL, |r| {
@@ -265,7 +275,10 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
         "{skipped:?}"
     );
     assert_eq!(fixes(dir.path()), 1, "the fix ran exactly once");
-    eprintln!("takeover after kill -9: {takeover:?} (lease_ttl {LEASE_TTL:?})");
+    eprintln!(
+        "takeover after kill -9: {takeover:?} (lease_ttl {LEASE_TTL:?}); claim before the fix: {} ms",
+        claim.as_millis()
+    );
 
     // etcd gone: no replica acts, whatever breaks.
     let a = Replica::start("a", dir.path(), &a_config);
