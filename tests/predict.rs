@@ -151,3 +151,21 @@ async fn an_offered_fix_is_withdrawn_when_the_trend_stops_by_itself() {
     assert!(run.seen_kind("action_started").is_empty());
     assert_eq!(run.seen_kind("prediction_ended").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_the_last_run_left_waiting_is_withdrawn_at_start() {
+    let mut run = watched().await;
+    run.inject("payments-api", "DISK_FILLING").await;
+    let offered = foreseen(&mut run).await.kind.incident_id().unwrap();
+    let (_, _, dir) = run.stop().await;
+    // The next run has no samples yet: its predictions start anew.
+    let settings = common::settings(dir.path(), "targets: []");
+    let mut rig = common::Rig::start(settings, dir);
+    let closed = rig
+        .wait_for(Duration::from_secs(5), "the stale offer withdrawn", |k| {
+            matches!(k, EventKind::IncidentClosed { .. })
+        })
+        .await;
+    assert_eq!(closed.kind.incident_id(), Some(offered));
+    assert!(rig.handle.view().read().approval_queue().is_empty());
+}

@@ -540,6 +540,7 @@ impl Runner {
         self.systemd.ready();
         self.restore_registered();
         self.resume_unfinished();
+        self.withdraw_stale_offers();
         for i in 0..self.settings.targets.len() {
             self.start_probe(i);
         }

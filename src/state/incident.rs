@@ -30,6 +30,11 @@ impl Status {
         !matches!(self, Status::Resolved | Status::Closed)
     }
 
+    /// A fix is running or being verified.
+    pub fn is_acting(self) -> bool {
+        matches!(self, Status::Remediating | Status::Verifying)
+    }
+
     /// In the dead-letter queue: automation gave up or was turned down, and
     /// `retry` may send it through the planner again.
     pub fn can_retry(self) -> bool {

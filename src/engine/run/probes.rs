@@ -14,7 +14,6 @@ use crate::config::{ProbeSpec, Target};
 use crate::engine::Verdict;
 use crate::event::{EventKind, IncidentId, Severity};
 use crate::monitor::{Lane, Observation, Prober};
-use crate::state::Status;
 use crate::trace;
 
 impl Runner {
@@ -95,7 +94,7 @@ impl Runner {
                 .state
                 .read()
                 .open_incidents_of(target)
-                .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
+                .any(|i| i.status.is_acting())
     }
 
     /// A target turned (or stays) bad. `severity` is what a reporting tool said, if any.

@@ -10,7 +10,6 @@ use crate::config::{Predict, ProbeSpec, Target};
 use crate::event::EventKind;
 use crate::monitor::Observation;
 use crate::predict::{self, Change, Forecast, Metric, PREDICTION, Reading, Trends};
-use crate::state::Status;
 use crate::trace;
 
 /// What prediction needs in the engine: its settings and every target's series.
@@ -158,6 +157,27 @@ impl Runner {
         self.plan(incident_id);
     }
 
+    /// At start the trends begin anew (the predictions of the last run are
+    /// cleared): a fix the last run only offered is withdrawn, and offered
+    /// again if the fresh samples still foresee the failure.
+    pub(super) fn withdraw_stale_offers(&mut self) {
+        let offered: Vec<_> = self
+            .state
+            .read()
+            .incidents
+            .values()
+            .filter(|i| i.predicted() && i.status.is_open() && !i.status.is_acting())
+            .map(|i| i.id)
+            .collect();
+        for incident_id in offered {
+            self.emit(EventKind::IncidentClosed {
+                incident_id,
+                note: "autoheal restarted: its prediction is made anew from fresh samples".into(),
+                by: "autoheal".into(),
+            });
+        }
+    }
+
     /// The trend stopped or the level was reached: a fix that was only offered
     /// is moot (a running one finishes and is verified as usual).
     fn prediction_ended(&mut self, idx: usize, metric: Metric) {
@@ -170,9 +190,7 @@ impl Runner {
             .state
             .read()
             .open_incident(&target, &metric.predicted_signature())
-            .filter(|i| {
-                i.predicted() && !matches!(i.status, Status::Remediating | Status::Verifying)
-            })
+            .filter(|i| i.predicted() && !i.status.is_acting())
             .map(|i| i.id);
         if let Some(incident_id) = offered {
             self.emit(EventKind::IncidentClosed {

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::{Ctx, duration_ms, pane_block, scroll_offset, uptime};
-use crate::state::{Status, TargetState};
+use crate::state::TargetState;
 use crate::tui::{Pane, Pick};
 
 /// What the operator needs to know about a target, most telling first.
@@ -72,10 +72,7 @@ pub fn health(ctx: &Ctx, name: &str, target: &TargetState) -> Health {
             true => Health::MaintenanceFailing,
             false => Health::Maintenance,
         }
-    } else if state
-        .open_incidents_of(name)
-        .any(|i| matches!(i.status, Status::Remediating | Status::Verifying))
-    {
+    } else if state.open_incidents_of(name).any(|i| i.status.is_acting()) {
         Health::Remediating
     } else if target.failing {
         Health::Failing
@@ -237,7 +234,7 @@ fn detail_text(ctx: &Ctx, name: &str, h: Health, target: &TargetState) -> String
             .model
             .state
             .open_incidents_of(name)
-            .find(|i| matches!(i.status, Status::Remediating | Status::Verifying))
+            .find(|i| i.status.is_acting())
             .map_or_else(String::new, |i| {
                 let step = i.step.as_deref().unwrap_or("");
                 format!("{} {}  {} {step}", i.id, i.signature, i.status.label())
