@@ -306,6 +306,10 @@ pub enum EventKind {
         step: String,
         attempt: u32,
         reason: String,
+        /// The replica that started it as leader, when it was started: the step
+        /// counts as tried here too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_by: Option<String>,
     },
     /// The trend stopped, or the level was reached: the prediction no longer holds.
     PredictionEnded {

@@ -393,9 +393,21 @@ async fn run(mut cli: Cli, api: Option<SocketAddr>) -> anyhow::Result<ExitCode> 
     .predict(config.predict.clone())
     .analyst(config.analyst.as_ref());
     // Replicas of a central healer: only the one etcd elects acts.
+    // An address the other replicas can reach: not 0.0.0.0 (see the warning below).
     let api_url = api_listener
         .as_ref()
+        .filter(|(.., addr)| !addr.ip().is_unspecified())
         .map(|(.., addr)| format!("http://{addr}"));
+    if let Some(ha) = &config.ha
+        && ha.advertise.is_none()
+        && api_listener
+            .as_ref()
+            .is_some_and(|(.., addr)| addr.ip().is_unspecified())
+    {
+        eprintln!(
+            "autoheal-tui: warning: ha: listening on every address, so the other replicas cannot tell where to share reports with this one: set ha.advertise"
+        );
+    }
     let replica =
         (config.ha.as_ref()).map(|ha| (ha, Arc::new(autoheal::ha::Replica::start(ha, api_url))));
     let engine = match &replica {

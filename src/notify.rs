@@ -60,7 +60,7 @@ pub async fn run(
             // The engine applied `event` before sending it: the state has it.
             let deliveries: Vec<(NotifyConfig, Vec<u8>)> = {
                 let state = state.read();
-                if symptom(&event, &state) {
+                if symptom(&event, &state) || !leading(&state) {
                     continue;
                 }
                 let own = own_hook(&event, &state);
@@ -92,6 +92,15 @@ fn symptom(event: &Event, state: &State) -> bool {
     (event.kind.incident_id())
         .and_then(|id| state.incidents.get(&id))
         .is_some_and(|i| i.root.is_some() && i.decision.is_none())
+}
+
+/// Of the replicas of a central healer (config `ha`), only the leader
+/// notifies: every replica sees the same incidents, one page is enough.
+fn leading(state: &State) -> bool {
+    state
+        .replica
+        .as_ref()
+        .is_none_or(|(_, role)| role.term().is_some())
 }
 
 /// The hook a registered service gave for its own incidents, if the event is about one.

@@ -304,6 +304,21 @@ impl Trends {
         changes
     }
 
+    /// The target in `slot` failed: what was foreseen has come, or something
+    /// else did. Its told predictions end (the figures it reports while failing
+    /// may stop, and with them the fits that would end them).
+    pub fn failed(&mut self, slot: usize) -> Vec<Metric> {
+        let mut ended = Vec::new();
+        for ((target, metric), track) in &mut self.tracks {
+            if *target == slot && track.told.take().is_some() {
+                track.misses = 0;
+                ended.push(*metric);
+            }
+        }
+        ended.sort();
+        ended
+    }
+
     /// The target in `slot` is gone (or the slot holds another now).
     pub fn forget(&mut self, slot: usize) {
         self.tracks.retain(|(target, _), _| *target != slot);
@@ -488,6 +503,8 @@ mod tests {
             .collect();
         assert!(rates.len() >= 2, "{told:?}");
         assert!(rates[0] < 0.15 && *rates.last().unwrap() > 0.8, "{rates:?}");
+        assert_eq!(trends.failed(0), [Metric::Disk], "a told prediction ends");
+        assert!(trends.failed(0).is_empty(), "once");
         trends.forget(0);
         assert!(trends.tracks.keys().all(|(t, _)| *t == 1));
     }

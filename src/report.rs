@@ -372,6 +372,7 @@ pub fn describe(event: &Event, state: &State, tz: &TimeZone) -> Described {
             step,
             attempt,
             reason,
+            ..
         } => d(
             "SKIPPED",
             Tone::Quiet,

@@ -618,6 +618,19 @@ impl State {
             EventKind::RoleChanged { replica, role } => {
                 self.replica = Some((replica.clone(), role.clone()));
             }
+            EventKind::ActionSkipped {
+                incident_id,
+                step,
+                started_by: Some(_),
+                ..
+            } => {
+                // Another leader ran it: never run twice, here either.
+                if let Some(inc) = self.incidents.get_mut(incident_id)
+                    && !inc.tried_steps.contains(step)
+                {
+                    inc.tried_steps.push(step.clone());
+                }
+            }
             EventKind::ActionSkipped { .. } => {}
             EventKind::AnalystProposed { .. } | EventKind::AnalystFailed { .. } => {
                 self.analyst_answered(event);

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 const LEASE_TTL: Duration = Duration::from_secs(2);
 
+/// One test at a time: two etcd servers and four replicas at once on a small
+/// CI machine could delay a lease renewal past its deadline.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A child process killed when dropped, test failure or not.
 struct Killed(Child);
 
@@ -24,7 +28,7 @@ impl Drop for Killed {
 }
 
 /// etcd on loopback with its data in `dir`; `None` (and a message) without the binary.
-fn etcd(dir: &Path) -> Option<(Killed, String)> {
+async fn etcd(dir: &Path) -> Option<(Killed, String)> {
     let bin = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
         .into_iter()
         .find(|p| Path::new(p).exists())?;
@@ -48,10 +52,16 @@ fn etcd(dir: &Path) -> Option<(Killed, String)> {
             &format!("default=http://127.0.0.1:{peer}"),
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Read when a test cannot get a leader: etcd says why it did not start.
+        .stderr(std::fs::File::create(dir.join("etcd.log")).ok()?)
         .spawn()
         .ok()?;
-    Some((Killed(child), url))
+    let etcd = Killed(child);
+    if !common::accepting(client).await {
+        let log = std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default();
+        panic!("etcd did not start on {url}:\n{log}");
+    }
+    Some((etcd, url))
 }
 
 /// A service whose health fails while the file `broken` exists in `dir`.
@@ -196,8 +206,9 @@ fn fixes(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
+    let _one = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let Some((etcd, url)) = etcd(dir.path()) else {
+    let Some((etcd, url)) = etcd(dir.path()).await else {
         eprintln!("skipped: no etcd binary (apt-get install etcd-server)");
         return;
     };
@@ -235,6 +246,12 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
         !r.kinds("action_started").is_empty()
     })
     .await;
+    // Journaled before its process runs: killed once the fix has really begun.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fixes(dir.path()) == 0 {
+        assert!(Instant::now() < deadline, "the fix never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let started = &a.kinds("action_started")[0];
     let term = started["term"]
         .as_u64()
@@ -311,8 +328,9 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_sent_to_a_follower_is_acted_on_by_the_leader_once() {
+    let _one = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let Some((_etcd, url)) = etcd(dir.path()) else {
+    let Some((_etcd, url)) = etcd(dir.path()).await else {
         eprintln!("skipped: no etcd binary (apt-get install etcd-server)");
         return;
     };

@@ -55,9 +55,10 @@ async fn a_filling_disk_is_foreseen_and_its_fix_waits_for_an_operator() {
     };
     assert_eq!((target.as_str(), metric), ("edge-proxy", Metric::Disk));
     assert_eq!((signature.as_str(), threshold), ("DISK_FULL", 95.0));
-    // The demo fills 1 % a second (3,600 % an hour): 95 % about 50 s after 41 %.
-    assert!((3000.0..4200.0).contains(&per_hour), "{per_hour}");
-    assert!((25..60).contains(&eta_s), "{eta_s}");
+    // The demo fills 1 % a second (3,600 % an hour); a first fit that still
+    // holds a few flat samples from before the fault reads it lower.
+    assert!((2000.0..4200.0).contains(&per_hour), "{per_hour}");
+    assert!((20..90).contains(&eta_s), "{eta_s}");
 
     // The playbook's confidence (0.90) would run it by itself: not for a prediction.
     let analyzed = foreseen(&mut run).await;
@@ -168,4 +169,20 @@ async fn an_offer_the_last_run_left_waiting_is_withdrawn_at_start() {
         .await;
     assert_eq!(closed.kind.incident_id(), Some(offered));
     assert!(rig.handle.view().read().approval_queue().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_cannot_pose_as_a_prediction() {
+    let run = watched().await;
+    let base = common::serve(run.api()).await;
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/incident"))
+        .json(&serde_json::json!({ "service": "edge-proxy", "error": "PREDICTED_DISK_FULL" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 409);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("autoheal's own predictions"), "{text}");
+    assert!(run.handle.view().read().incidents.is_empty());
 }

@@ -82,16 +82,26 @@ pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: 
     response
 }
 
+/// One client for every forward. It follows no redirect: the caller's key
+/// goes to the replicas the election names and nowhere else.
+fn client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(FORWARD_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    })
+}
+
 async fn forward(
     peers: Arc<dyn Peers>,
     path: String,
     headers: Vec<(HeaderName, axum::http::HeaderValue)>,
     body: axum::body::Bytes,
 ) {
-    let client = reqwest::Client::builder()
-        .timeout(FORWARD_TIMEOUT)
-        .build()
-        .unwrap_or_default();
+    let client = client();
     for base in peers.others().await {
         let mut request = client.post(format!("{}{path}", base.trim_end_matches('/')));
         for (name, value) in &headers {

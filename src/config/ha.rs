@@ -62,10 +62,15 @@ impl HaConfig {
                 format!("ha: `name` must be 1 to {} characters", check::MAX_NAME),
             ));
         }
-        if self.lease_ttl < SHORTEST_TTL || self.lease_ttl.as_secs() > 3600 {
+        // etcd leases are whole seconds: a fraction would be lost there and
+        // kept here, and with it the margin a leader steps down by.
+        if self.lease_ttl < SHORTEST_TTL
+            || self.lease_ttl.as_secs() > 3600
+            || self.lease_ttl.subsec_nanos() != 0
+        {
             out.push(Problem::new(
                 at("lease_ttl"),
-                "ha: `lease_ttl` must be from 2s to 1h".to_string(),
+                "ha: `lease_ttl` must be whole seconds from 2s to 1h".to_string(),
             ));
         }
         if !self.prefix.starts_with('/') {

@@ -2,6 +2,7 @@
 //! central healer (config `ha`) elect one leader, and only it plans and runs
 //! fixes. The engine knows roles and fences, not how they are kept (etcd: `crate::ha`).
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::future::Future;
@@ -49,6 +50,7 @@ impl fmt::Display for Role {
 pub struct Fix {
     pub target: String,
     pub signature: String,
+    pub playbook: String,
     pub step: String,
     pub attempt: u32,
 }
@@ -70,6 +72,14 @@ pub type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// which grants it only while that leader's term is still the current one.
 pub trait Fence: Send + Sync {
     fn claim(&self, term: u64, fix: Fix) -> Pending<Claim>;
-    /// The incident is over: its claims may go.
-    fn release(&self, target: String, signature: String) -> Pending<()>;
+    /// The leader of `term` resolved (or closed) the failure of `target` with
+    /// `signature` at `at`: its claims go, and a mark says so to the next
+    /// leader, whose own copy of the incident may be older.
+    fn resolved(&self, term: u64, target: String, signature: String, at: Timestamp) -> Pending<()>;
+    /// When a leader last resolved that failure, and which replica, if one did lately.
+    fn last_resolved(
+        &self,
+        target: String,
+        signature: String,
+    ) -> Pending<Option<(String, Timestamp)>>;
 }

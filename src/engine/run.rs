@@ -401,6 +401,12 @@ enum Internal {
         term: u64,
         claim: super::Claim,
     },
+    /// Whether a leader resolved a failure an incident that waited for this
+    /// replica to lead is about, and when.
+    Waited {
+        incident: IncidentId,
+        resolved: Option<(String, Timestamp)>,
+    },
     /// The AI analyst answered about an incident (or failed to).
     Analyst {
         incident: IncidentId,
@@ -729,6 +735,7 @@ impl Runner {
                 term,
                 claim,
             } => self.claimed(incident, step, attempt, term, claim),
+            Internal::Waited { incident, resolved } => self.waited(incident, resolved),
             Internal::ProbeDied { target, why } => {
                 let name = &self.settings.targets[target].name;
                 self.fail(format!("the probe of {name} died: {why}"));

@@ -26,6 +26,14 @@ pub struct LeaderKey {
     pub rev: u64,
 }
 
+/// The leader of an election, as etcd holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leader {
+    pub value: String,
+    pub lease: String,
+    pub key: LeaderKey,
+}
+
 /// How long a plain request may take (a campaign waits as long as it must).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -63,13 +71,19 @@ impl Etcd {
                 request = request.timeout(t);
             }
             match request.send().await {
+                // A member that answers but cannot serve (no leader, partitioned):
+                // the next may.
+                Ok(response) if response.status().is_server_error() => {
+                    let status = response.status();
+                    let value: Value = response.json().await.unwrap_or_default();
+                    last = format!("{base}: {status} {}", gateway_error(&value));
+                }
                 Ok(response) => {
                     self.preferred.store(at, Ordering::Relaxed);
                     let status = response.status();
                     let value: Value = response.json().await.map_err(|e| format!("{base}: {e}"))?;
-                    if !status.is_success() {
-                        let why = value["error"].as_str().or(value["message"].as_str());
-                        return Err(format!("{base}: {status} {}", why.unwrap_or("")));
+                    if !status.is_success() || value.get("error").is_some() {
+                        return Err(format!("{base}: {status} {}", gateway_error(&value)));
                     }
                     return Ok(value);
                 }
@@ -131,20 +145,35 @@ impl Etcd {
         }
     }
 
-    /// The value the current leader of `name` campaigned with, if there is one.
-    pub async fn leader(&self, name: &str) -> Result<Option<String>, String> {
-        match self
-            .call(
-                "/v3/election/leader",
-                json!({ "name": b64(name) }),
-                Some(REQUEST_TIMEOUT),
-            )
+    /// The current leader of `name`, if there is one: the value it campaigned
+    /// with, its lease, and its key.
+    pub async fn leader(&self, name: &str) -> Result<Option<Leader>, String> {
+        let body = json!({ "name": b64(name) });
+        let v = match self
+            .call("/v3/election/leader", body, Some(REQUEST_TIMEOUT))
             .await
         {
-            Ok(v) => Ok(v["kv"]["value"].as_str().and_then(unb64)),
-            Err(e) if e.contains("no leader") => Ok(None),
-            Err(e) => Err(e),
-        }
+            Ok(v) => v,
+            Err(e) if e.contains("no leader") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let kv = &v["kv"];
+        let (Some(value), Some(lease), Some(key), Some(rev)) = (
+            kv["value"].as_str().and_then(unb64),
+            kv["lease"].as_str(),
+            kv["key"].as_str(),
+            number(&kv["create_revision"]).filter(|r| *r > 0),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Leader {
+            value,
+            lease: lease.to_string(),
+            key: LeaderKey {
+                key: key.to_string(),
+                rev: rev as u64,
+            },
+        }))
     }
 
     /// Every key under `prefix` with its value.
@@ -201,6 +230,41 @@ impl Etcd {
         Ok(Some((!leading, taken)))
     }
 
+    /// Deletes every key under `prefix` and puts `key` = `value` on `lease`,
+    /// only while `leader` still holds revision `term`. `Ok(false)`: the term is over.
+    pub async fn replace_if_leading(
+        &self,
+        leader: &LeaderKey,
+        prefix: &str,
+        key: &str,
+        value: &str,
+        lease: &str,
+    ) -> Result<bool, String> {
+        let body = json!({
+            "compare": [
+                { "key": leader.key, "target": "CREATE", "result": "EQUAL", "create_revision": leader.rev.to_string() },
+            ],
+            "success": [
+                { "request_delete_range": { "key": b64(prefix), "range_end": b64(&prefix_end(prefix)) } },
+                { "request_put": { "key": b64(key), "value": b64(value), "lease": lease } },
+            ],
+        });
+        let v = self.call("/v3/kv/txn", body, Some(REQUEST_TIMEOUT)).await?;
+        Ok(v["succeeded"].as_bool() == Some(true))
+    }
+
+    /// The value of `key`, if it exists.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        let v = self
+            .call(
+                "/v3/kv/range",
+                json!({ "key": b64(key) }),
+                Some(REQUEST_TIMEOUT),
+            )
+            .await?;
+        Ok(v["kvs"][0]["value"].as_str().and_then(unb64))
+    }
+
     /// Deletes every key under `prefix`.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<(), String> {
         let body = json!({ "key": b64(prefix), "range_end": b64(&prefix_end(prefix)) });
@@ -208,6 +272,18 @@ impl Etcd {
             .await
             .map(|_| ())
     }
+}
+
+/// The words of a gateway error: `{"error": "...", "message": "..."}`, or a
+/// streamed one `{"error": {"message": "..."}}`.
+fn gateway_error(value: &Value) -> String {
+    let error = &value["error"];
+    error
+        .as_str()
+        .or(error["message"].as_str())
+        .or(value["message"].as_str())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn b64(text: &str) -> String {

@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use crate::api::share::Peers;
 use crate::config::HaConfig;
 use crate::engine::{Claim, Fence, Fix, Role, role::Pending};
-pub use etcd::{Etcd, LeaderKey};
+pub use etcd::{Etcd, Leader, LeaderKey};
+use jiff::Timestamp;
 
 /// What a replica campaigns with: who it is and where its API is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,7 +52,8 @@ impl Replica {
         let fence = Arc::new(EtcdFence {
             etcd: etcd.clone(),
             name: config.name.clone(),
-            fixes: format!("{}/fix/", config.prefix.trim_end_matches('/')),
+            incarnation: format!("{:016x}", fastrand::u64(..)),
+            prefix: config.prefix.trim_end_matches('/').to_string(),
             leader: Arc::new(Mutex::new(None)),
         });
         tokio::spawn(campaign(
@@ -146,20 +148,23 @@ async fn campaign(
             tokio::pin!(campaign);
             let leader = etcd.leader(&name).await.ok().flatten();
             set(Role::Follower {
-                leader: leader.as_deref().map(candidate_name),
+                leader: leader.map(|l| candidate_name(&l.value)),
             });
             loop {
                 tokio::select! {
                     won = &mut campaign => break won,
                     _ = tokio::time::sleep_until(renewed + renew_every) => {
                         let sent = Instant::now();
-                        match etcd.keepalive(&lease, renew_every).await {
-                            Ok(left) if left > 0 => renewed = sent,
-                            Ok(_) => break Err("the lease expired".into()),
+                        match renew(&etcd, &lease, renew_every).await {
+                            Ok(()) => renewed = sent,
                             Err(why) => break Err(why),
                         }
-                        let leader = etcd.leader(&name).await.ok().flatten();
-                        set(Role::Follower { leader: leader.as_deref().map(candidate_name) });
+                        match etcd.leader(&name).await.ok().flatten() {
+                            // Our key leads, but its campaign's answer was lost
+                            // (its member cut off): we won all the same.
+                            Some(l) if l.lease == lease => break Ok(l.key),
+                            leader => set(Role::Follower { leader: leader.map(|l| candidate_name(&l.value)) }),
+                        }
                     }
                 }
             }
@@ -183,9 +188,8 @@ async fn campaign(
             if left.is_zero() {
                 break "the lease was not renewed in time".to_string();
             }
-            match etcd.keepalive(&lease, left).await {
-                Ok(ttl_left) if ttl_left > 0 => renewed = sent,
-                Ok(_) => break "the lease expired".to_string(),
+            match renew(&etcd, &lease, left).await {
+                Ok(()) => renewed = sent,
                 Err(why) => break why,
             }
         };
@@ -193,6 +197,16 @@ async fn campaign(
         *lock(&held) = None;
         set(Role::NoQuorum { why });
         etcd.revoke(&lease).await;
+    }
+}
+
+/// Renews `lease` within `within` in all (every endpoint tried counts).
+async fn renew(etcd: &Etcd, lease: &str, within: Duration) -> Result<(), String> {
+    match tokio::time::timeout(within, etcd.keepalive(lease, within)).await {
+        Ok(Ok(left)) if left > 0 => Ok(()),
+        Ok(Ok(_)) => Err("the lease expired".into()),
+        Ok(Err(why)) => Err(why),
+        Err(_) => Err("etcd did not renew the lease in time".into()),
     }
 }
 
@@ -204,40 +218,67 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Fixes claimed in etcd: `{prefix}/fix/{target}/{signature}/{step}/{attempt}`,
+/// Fixes claimed in etcd: `{prefix}/fix/TARGET/SIGNATURE/PLAYBOOK/STEP/ATTEMPT`,
 /// put only while this replica's leader key still has its term's revision, on
-/// a lease of an hour (so a claim no replica released does not last).
+/// a lease of an hour (so a claim no replica released does not last); and
+/// `{prefix}/resolved/TARGET/SIGNATURE`, the mark a leader leaves when it
+/// resolves a failure. Each part is escaped, so `a/b` never reads as two.
 pub struct EtcdFence {
     etcd: Arc<Etcd>,
     name: String,
-    fixes: String,
+    /// This process, among every run of this replica: a claim it made itself
+    /// (a retry of a step, or a claim granted while its term ended) is its to run.
+    incarnation: String,
+    prefix: String,
     leader: Arc<Mutex<Option<LeaderKey>>>,
 }
 
-/// How long a claim outlives the incident that nobody closed.
+/// How long a claim outlives the incident that nobody closed, and how long a
+/// resolution mark tells a new leader that its older copy is over.
 const CLAIM_TTL: u64 = 3600;
+
+impl EtcdFence {
+    fn key(&self, kind: &str, parts: &[&str]) -> String {
+        let escaped: Vec<String> = parts.iter().map(|p| escape(p)).collect();
+        format!("{}/{kind}/{}", self.prefix, escaped.join("/"))
+    }
+}
+
+/// `%` and `/` escaped, so a name with a slash stays one part of a key.
+fn escape(part: &str) -> String {
+    part.replace('%', "%25").replace('/', "%2F")
+}
 
 impl Fence for EtcdFence {
     fn claim(&self, term: u64, fix: Fix) -> Pending<Claim> {
         let held = lock(&self.leader).clone();
-        let (etcd, name) = (self.etcd.clone(), self.name.clone());
-        let key = format!(
-            "{}{}/{}/{}/{}",
-            self.fixes, fix.target, fix.signature, fix.step, fix.attempt
+        let (etcd, incarnation) = (self.etcd.clone(), self.incarnation.clone());
+        let attempt = fix.attempt.to_string();
+        let key = self.key(
+            "fix",
+            &[
+                &fix.target,
+                &fix.signature,
+                &fix.playbook,
+                &fix.step,
+                &attempt,
+            ],
         );
+        let value =
+            serde_json::json!({ "by": self.name, "term": term, "incarnation": incarnation })
+                .to_string();
         Box::pin(async move {
             let Some(leader) = held.filter(|k| k.rev == term) else {
                 return Claim::Refused {
                     why: format!("term {term} is over"),
                 };
             };
-            let value = serde_json::json!({ "by": name, "term": term }).to_string();
             let lease = match etcd.grant(CLAIM_TTL).await {
                 Ok(lease) => lease,
                 Err(why) => return Claim::Refused { why },
             };
-            match etcd.put_if_leading(&leader, &key, &value, &lease).await {
-                Ok(None) => Claim::Granted,
+            let claim = match etcd.put_if_leading(&leader, &key, &value, &lease).await {
+                Ok(None) => return Claim::Granted,
                 Ok(Some((true, _))) => Claim::Refused {
                     why: format!("term {term} is over: another replica leads"),
                 },
@@ -245,23 +286,57 @@ impl Fence for EtcdFence {
                     let taken: serde_json::Value = taken
                         .and_then(|t| serde_json::from_str(&t).ok())
                         .unwrap_or_default();
-                    Claim::Taken {
-                        by: taken["by"].as_str().unwrap_or("?").to_string(),
-                        term: taken["term"].as_u64().unwrap_or(0),
+                    match taken["incarnation"].as_str() == Some(incarnation.as_str()) {
+                        // Ours: a retry, or a grant whose term flipped before it ran.
+                        true => Claim::Granted,
+                        false => Claim::Taken {
+                            by: taken["by"].as_str().unwrap_or("?").to_string(),
+                            term: taken["term"].as_u64().unwrap_or(0),
+                        },
                     }
                 }
                 Err(why) => Claim::Refused { why },
+            };
+            etcd.revoke(&lease).await; // nothing was put on it
+            claim
+        })
+    }
+
+    fn resolved(&self, term: u64, target: String, signature: String, at: Timestamp) -> Pending<()> {
+        let held = lock(&self.leader).clone();
+        let etcd = self.etcd.clone();
+        let claims = format!("{}/", self.key("fix", &[&target, &signature]));
+        let mark = self.key("resolved", &[&target, &signature]);
+        let value = serde_json::json!({ "by": self.name, "at": at.to_string() }).to_string();
+        Box::pin(async move {
+            let Some(leader) = held.filter(|k| k.rev == term) else {
+                return; // a new leader's resolution will say it
+            };
+            let done = match etcd.grant(CLAIM_TTL).await {
+                Ok(lease) => {
+                    etcd.replace_if_leading(&leader, &claims, &mark, &value, &lease)
+                        .await
+                }
+                Err(why) => Err(why),
+            };
+            if let Err(why) = done {
+                tracing::warn!("ha: cannot mark {target} {signature} resolved in etcd: {why}");
             }
         })
     }
 
-    fn release(&self, target: String, signature: String) -> Pending<()> {
+    fn last_resolved(
+        &self,
+        target: String,
+        signature: String,
+    ) -> Pending<Option<(String, Timestamp)>> {
         let etcd = self.etcd.clone();
-        let prefix = format!("{}{target}/{signature}/", self.fixes);
+        let mark = self.key("resolved", &[&target, &signature]);
         Box::pin(async move {
-            if let Err(why) = etcd.delete_prefix(&prefix).await {
-                tracing::warn!("ha: cannot release the claims of {prefix}: {why}");
-            }
+            let value: serde_json::Value =
+                serde_json::from_str(&etcd.get(&mark).await.ok()??).ok()?;
+            let at = value["at"].as_str()?.parse().ok()?;
+            Some((value["by"].as_str()?.to_string(), at))
         })
     }
 }

@@ -408,11 +408,13 @@ impl Merger {
                 step,
                 attempt,
                 reason,
+                started_by,
             } => K::ActionSkipped {
                 incident_id: id(incident_id)?,
                 step,
                 attempt,
                 reason,
+                started_by,
             },
             // Each daemon's own election: the name says which replica.
             K::RoleChanged { replica, role } => K::RoleChanged { replica, role },

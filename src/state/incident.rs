@@ -119,6 +119,7 @@ impl Incident {
     /// it runs is approved by a human first.
     pub fn predicted(&self) -> bool {
         self.reported_by.as_deref() == Some(crate::predict::PREDICTION)
+            || self.signature.starts_with(crate::playbook::PREDICTED)
     }
 
     pub(super) fn record(&mut self, event: &Event) {

@@ -195,6 +195,20 @@ impl Runner {
         if let Some(answer) = self.registration_applies(command) {
             return answer;
         }
+        // A forecast's signature is autoheal's own: a fix for one always waits
+        // for a human, which a report naming one would get around.
+        if let Command::Ingest { target, text, .. } = command {
+            let signature = match self.by_name.get(target) {
+                Some(&idx) => self.signature_of(idx, text),
+                None => playbook::as_signature(text),
+            };
+            if signature.starts_with(playbook::PREDICTED) {
+                return Err(Declined::Conflict(format!(
+                    "{signature}: signatures starting {} are autoheal's own predictions",
+                    playbook::PREDICTED
+                )));
+            }
+        }
         let (id, wanted) = match command {
             Command::Approve { incident_id, .. } | Command::Reject { incident_id, .. } => {
                 (incident_id, "awaiting approval")
@@ -373,7 +387,7 @@ impl Runner {
 
     /// The signature a report is about: what a playbook for this target
     /// recognises its words as (`match.text`), else the words made a name.
-    fn signature_of(&self, idx: usize, text: &str) -> String {
+    pub(super) fn signature_of(&self, idx: usize, text: &str) -> String {
         let signal = self.signal(idx, text);
         match self.settings.playbooks.recognise(&signal, text) {
             Some(signature) => signature.to_string(),

@@ -116,6 +116,7 @@ impl Runner {
                 signature: signature.clone(),
                 detail: obs.detail.clone(),
             });
+            self.target_failed(idx);
         }
         if self.state.read().open_incident(&name, &signature).is_some() {
             return;

@@ -18,7 +18,8 @@ impl Runner {
     /// Decides the next move for an open incident and makes it.
     pub(super) fn plan(&mut self, id: IncidentId) {
         if !self.may_act() {
-            return; // a follower journals what it sees; the leader plans it
+            // A follower journals what it sees; planned when it leads.
+            return self.stall(id);
         }
         let Some(inc) = self.open_copy(id) else {
             return;
@@ -116,6 +117,14 @@ impl Runner {
     /// a pause or silence that came since holds it, as it holds any plan. The
     /// held incident is re-planned on resume or unsilence.
     pub(super) fn start_scheduled(&mut self, id: IncidentId, step: usize, attempt: u32) {
+        if !self.held(id, attempt) {
+            self.start_step(id, step, attempt);
+        }
+    }
+
+    /// Whether a pause or silence that came since the decision holds the step
+    /// of `id` being remediated (journaled as suppressed), or it is gone.
+    fn held(&mut self, id: IncidentId, attempt: u32) -> bool {
         let Some(inc) = self
             .state
             .read()
@@ -124,7 +133,7 @@ impl Runner {
             .filter(|i| i.status == Status::Remediating)
             .cloned()
         else {
-            return;
+            return true;
         };
         let why = {
             let state = self.state.read();
@@ -138,7 +147,7 @@ impl Runner {
             }
         };
         let Some(why) = why else {
-            return self.start_step(id, step, attempt);
+            return false;
         };
         let step_name = inc.step.clone().unwrap_or_default();
         let held = EventKind::IncidentAnalyzed {
@@ -152,6 +161,7 @@ impl Runner {
             critical: inc.critical,
         };
         self.emit(held);
+        true
     }
 
     pub(super) fn start_step(&mut self, id: IncidentId, step: usize, attempt: u32) {
@@ -174,6 +184,7 @@ impl Runner {
             let fix = Fix {
                 target: inc.target.clone(),
                 signature: inc.signature.clone(),
+                playbook: playbook.name.clone(),
                 step: spec.name.clone(),
                 attempt,
             };
@@ -223,21 +234,26 @@ impl Runner {
         let Some((_, playbook, idx)) = self.remediating_step(id) else {
             return;
         };
-        let step_name = playbook
-            .steps
-            .get(step)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
+        let step_name = (playbook.steps.get(step)).map_or_else(String::new, |s| s.name.clone());
         let still = self.replica.as_ref().and_then(Replicated::term) == Some(term);
-        let reason = match claim {
-            Claim::Granted if still => return self.run_step(id, step, attempt, Some(term)),
+        let why = match claim {
+            // The claim took a moment: a stop, pause or silence may have come meanwhile.
+            Claim::Granted if still => {
+                if self.stopping.is_none() && !self.held(id, attempt) {
+                    self.run_step(id, step, attempt, Some(term));
+                }
+                return;
+            }
             Claim::Granted => format!("term {term} ended while the claim was made"),
             Claim::Taken { by, term } => {
                 self.emit(EventKind::ActionSkipped {
                     incident_id: id,
                     step: step_name,
                     attempt,
-                    reason: format!("{by} already started it as leader in term {term}: verifying, not running it again"),
+                    reason: format!(
+                        "{by} already started it as leader in term {term}: verifying, not running it again"
+                    ),
+                    started_by: Some(by),
                 });
                 return self.verify_fix(id, idx);
             }
@@ -247,11 +263,11 @@ impl Runner {
             incident_id: id,
             step: step_name,
             attempt,
-            reason: format!("not run: {reason}"),
+            reason: format!("not run: {why}"),
+            started_by: None,
         });
-        if let Some(replica) = &mut self.replica {
-            replica.stalled.insert(id);
-        }
+        // Leading again in a later term: claim it again now (our own claim is ours).
+        self.plan(id);
     }
 
     /// Runs attempt `attempt` of `step`, journaled with the leader's `term` if replicated.

@@ -7,10 +7,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-use super::Runner;
-use crate::engine::{Fence, Role};
+use jiff::Timestamp;
+
+use super::{Internal, Runner};
+use crate::engine::{Fence, Role, now_ms};
 use crate::event::{EventKind, IncidentId};
-use crate::state::Status;
+use crate::state::{Incident, Status};
 
 pub(super) struct Replicated {
     name: String,
@@ -87,39 +89,79 @@ impl Runner {
             return;
         }
         replica.role = Some(role.clone());
-        let lead = matches!(role, Role::Leader { .. });
-        let stalled = std::mem::take(&mut replica.stalled);
+        let fence = replica.fence.clone();
         self.emit(EventKind::RoleChanged {
             replica: replica_name(&self.replica),
-            role,
+            role: role.clone(),
         });
-        if !lead {
-            if let Some(r) = &mut self.replica {
-                r.stalled = stalled;
-            }
+        if role.term().is_none() {
             return;
         }
-        // What was seen while another led, or nobody did.
-        let waiting: Vec<IncidentId> = {
+        // What was seen while another led, or nobody did. Another leader may
+        // have resolved it meanwhile: etcd says, before anything is planned.
+        let stalled = self
+            .replica
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.stalled))
+            .unwrap_or_default();
+        let waiting: Vec<Incident> = {
             let state = self.state.read();
             state
                 .incidents
                 .values()
                 .filter(|i| {
-                    i.status == Status::Detected
-                        || (i.status == Status::Remediating && stalled.contains(&i.id))
+                    i.status.is_open()
+                        && !i.status.is_acting()
+                        && (i.status == Status::Detected || stalled.contains(&i.id))
                 })
-                .map(|i| i.id)
+                .cloned()
                 .collect()
         };
-        for id in waiting {
-            self.plan(id);
+        for inc in waiting {
+            let (tx, asked) = (
+                self.internal_tx.clone(),
+                fence.last_resolved(inc.target.clone(), inc.signature.clone()),
+            );
+            tokio::spawn(async move {
+                let resolved = asked.await;
+                let _ = tx.send(Internal::Waited {
+                    incident: inc.id,
+                    resolved,
+                });
+            });
         }
     }
 
-    /// A closed incident's claims in etcd may go.
+    /// An incident that waited for this replica to lead: closed if a leader
+    /// resolved that failure after this copy began, else planned.
+    pub(super) fn waited(&mut self, id: IncidentId, resolved: Option<(String, Timestamp)>) {
+        let Some(inc) = self.open_copy(id) else {
+            return;
+        };
+        if let Some((by, at)) = resolved.filter(|(_, at)| *at >= inc.detected_at) {
+            return self.emit(EventKind::IncidentClosed {
+                incident_id: id,
+                note: format!("{by} resolved it as leader at {at:.0} while this replica followed"),
+                by: "autoheal".into(),
+            });
+        }
+        match inc.status {
+            Status::Detected => self.plan_or_link(id),
+            _ => self.plan(id),
+        }
+    }
+
+    /// Not leading: `id` is planned once this replica leads.
+    pub(super) fn stall(&mut self, id: IncidentId) {
+        if let Some(r) = &mut self.replica {
+            r.stalled.insert(id);
+        }
+    }
+
+    /// A leader that resolved (or closed) an incident tells etcd: its claims go,
+    /// and the next leader learns its own copy is over. Only a leader does.
     pub(super) fn release_claims(&self, kind: &EventKind) {
-        let Some(replica) = &self.replica else {
+        let Some(term) = self.replica.as_ref().and_then(Replicated::term) else {
             return;
         };
         let (EventKind::IncidentResolved { incident_id, .. }
@@ -130,7 +172,9 @@ impl Runner {
         let Some(inc) = self.state.read().incidents.get(incident_id).cloned() else {
             return;
         };
-        tokio::spawn(replica.fence.release(inc.target, inc.signature));
+        if let Some(r) = &self.replica {
+            tokio::spawn(r.fence.resolved(term, inc.target, inc.signature, now_ms()));
+        }
     }
 }
 

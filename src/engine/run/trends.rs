@@ -95,6 +95,16 @@ impl Runner {
         }
     }
 
+    /// The target in slot `idx` turned bad: its predictions end (see [`Trends::failed`]).
+    pub(super) fn target_failed(&mut self, idx: usize) {
+        let Some(foresight) = &mut self.foresight else {
+            return;
+        };
+        for metric in foresight.trends.failed(idx) {
+            self.prediction_ended(idx, metric);
+        }
+    }
+
     /// Slot `idx` is gone or holds another target: its series start anew.
     pub(super) fn forget_trends(&mut self, idx: usize) {
         if let Some(foresight) = &mut self.foresight {
