@@ -365,4 +365,15 @@ async fn a_report_sent_to_a_follower_is_acted_on_by_the_leader_once() {
     assert!(b.kinds("action_started").is_empty());
     let billing = std::fs::read_to_string(dir.path().join("fixes.log")).unwrap_or_default();
     assert_eq!(billing.lines().count(), 1, "{billing}");
+
+    // A leader stopped cleanly hands over at once, not when its lease runs out.
+    let pid = i32::try_from(a.child.id()).unwrap();
+    // SAFETY: a signal to our own child process, which is still ours to reap.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let stopped = Instant::now();
+    b.wait("the handover", LEASE_TTL, |r| {
+        r.role().as_deref() == Some("leader")
+    })
+    .await;
+    eprintln!("handover after SIGTERM: {:?}", stopped.elapsed());
 }

@@ -76,6 +76,9 @@ pub trait Fence: Send + Sync {
     /// `signature` at `at`: its claims go, and a mark says so to the next
     /// leader, whose own copy of the incident may be older.
     fn resolved(&self, term: u64, target: String, signature: String, at: Timestamp) -> Pending<()>;
+    /// This replica is stopping: another may lead at once, without waiting for
+    /// its lease to run out. Its claims are refused from here on.
+    fn resign(&self) -> Pending<()>;
     /// When a leader last resolved that failure, and which replica, if one did lately.
     fn last_resolved(
         &self,

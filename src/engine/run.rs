@@ -650,6 +650,10 @@ impl Runner {
     /// action timeout (capped at [`ACTION_DRAIN`]) and a second.
     fn stop(&mut self, reason: String) {
         self.systemd.stopping();
+        // A leader that stops hands over now, not when its lease runs out.
+        if let Some(r) = &self.replica {
+            tokio::spawn(r.fence.resign());
+        }
         self.schedule.stop();
         self.watchers.stop();
         let longest = self.settings.playbooks.longest_timeout().min(ACTION_DRAIN);

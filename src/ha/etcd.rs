@@ -265,12 +265,15 @@ impl Etcd {
         Ok(v["kvs"][0]["value"].as_str().and_then(unb64))
     }
 
-    /// Deletes every key under `prefix`.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<(), String> {
-        let body = json!({ "key": b64(prefix), "range_end": b64(&prefix_end(prefix)) });
-        self.call("/v3/kv/deleterange", body, Some(REQUEST_TIMEOUT))
-            .await
-            .map(|_| ())
+    /// Deletes the key `key`, given in base64 as the gateway returned it.
+    pub async fn delete_raw(&self, key: &str) -> Result<(), String> {
+        self.call(
+            "/v3/kv/deleterange",
+            json!({ "key": key }),
+            Some(REQUEST_TIMEOUT),
+        )
+        .await
+        .map(|_| ())
     }
 }
 

@@ -325,6 +325,18 @@ impl Fence for EtcdFence {
         })
     }
 
+    fn resign(&self) -> Pending<()> {
+        let held = lock(&self.leader).take();
+        let etcd = self.etcd.clone();
+        Box::pin(async move {
+            if let Some(key) = held
+                && let Err(why) = etcd.delete_raw(&key.key).await
+            {
+                tracing::warn!("ha: cannot resign: {why}; the lease will run out instead");
+            }
+        })
+    }
+
     fn last_resolved(
         &self,
         target: String,
