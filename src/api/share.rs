@@ -44,6 +44,12 @@ const KEPT: &[HeaderName] = &[header::AUTHORIZATION, header::CONTENT_TYPE];
 
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Reports being shared at once, at most.
+const AT_ONCE: usize = 32;
+
+static FORWARDING: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(AT_ONCE)));
+
 pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
     let Some(peers) = api.peers.clone() else {
         return next.run(request).await;
@@ -77,7 +83,20 @@ pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: 
         if let Ok(me) = axum::http::HeaderValue::from_str(peers.me()) {
             headers.push((FORWARDED, me));
         }
-        tokio::spawn(forward(peers, path, headers, bytes));
+        // A flood of reports must not become a flood of tasks, each holding a
+        // body of up to 4 MiB: past this many at once, the sender's repeat or
+        // the next leader's own report has to do.
+        match FORWARDING.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    forward(peers, path, headers, bytes).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::warn!("ha: {AT_ONCE} reports being shared already; {path} not shared")
+            }
+        }
     }
     response
 }

@@ -36,7 +36,7 @@ impl Runner {
         if self.stopping.is_some() {
             return;
         }
-        self.on_trend(idx, &obs, at);
+        self.on_trend(idx, &obs, started);
         self.targets[idx].last = obs.clone();
         self.targets[idx].last_started = Some(started);
         let verifying: Vec<IncidentId> = self

@@ -3,7 +3,7 @@
 //! can act on (`PREDICTED_<signature>`) opens an incident that waits for a
 //! human. Nothing here ever runs a fix on its own.
 
-use jiff::Timestamp;
+use tokio::time::Instant;
 
 use super::{Runner, now_ms};
 use crate::config::{Predict, ProbeSpec, Target};
@@ -16,6 +16,9 @@ use crate::trace;
 pub(super) struct Foresight {
     config: Predict,
     trends: Trends,
+    /// Samples are placed on the monotonic clock, counted from here: a wall
+    /// clock stepped back would make every sample look older than the last.
+    origin: Instant,
 }
 
 impl Foresight {
@@ -24,6 +27,7 @@ impl Foresight {
         config.enabled.then(|| Foresight {
             trends: Trends::new(config.window, config.horizon),
             config,
+            origin: Instant::now(),
         })
     }
 
@@ -74,7 +78,7 @@ impl Foresight {
 
 impl Runner {
     /// Feeds one probe's figures to the trends and acts on what changed.
-    pub(super) fn on_trend(&mut self, idx: usize, obs: &Observation, at: Timestamp) {
+    pub(super) fn on_trend(&mut self, idx: usize, obs: &Observation, started: Instant) {
         let Some(foresight) = &mut self.foresight else {
             return;
         };
@@ -82,7 +86,9 @@ impl Runner {
         if readings.is_empty() {
             return;
         }
-        let seconds = at.as_millisecond() as f64 / 1000.0;
+        let seconds = started
+            .saturating_duration_since(foresight.origin)
+            .as_secs_f64();
         for change in foresight.trends.observe(idx, seconds, &readings) {
             match change {
                 Change::Predicted {
