@@ -466,10 +466,15 @@ impl State {
                     self.open
                         .remove(&(inc.target.clone(), inc.signature.clone()));
                     self.counts.resolved = self.counts.resolved.saturating_add(1);
-                    self.ttd_ms.push(*time_to_detect_ms);
+                    // A fix offered on a prediction fixed no failure: its time
+                    // (mostly an operator's) would only blur how fast failures end.
+                    let failure = !inc.predicted();
+                    if failure {
+                        self.ttd_ms.push(*time_to_detect_ms);
+                    }
                     // Time to resolve measures fixes: an incident that went away
                     // by itself (or that its reporter called over) fixed nothing.
-                    if inc.attempts.iter().any(|a| a.ok == Some(true)) {
+                    if failure && inc.attempts.iter().any(|a| a.ok == Some(true)) {
                         self.ttr_ms.push(*time_to_resolve_ms);
                         self.ttr_histogram.observe(*time_to_resolve_ms);
                     }

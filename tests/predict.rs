@@ -118,6 +118,8 @@ async fn a_filling_disk_is_foreseen_and_its_fix_waits_for_an_operator() {
     assert_eq!(body["disk_percent"], 41.0);
     let state = run.handle.view();
     assert!(state.read().targets["edge-proxy"].predictions.is_empty());
+    // A fix before the failure fixed no failure: time to resolve is about failures.
+    assert!(state.read().ttr_ms.is_empty() && state.read().ttd_ms.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
