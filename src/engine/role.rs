@@ -45,11 +45,11 @@ impl fmt::Display for Role {
 }
 
 /// One attempt at one step of a fix, as replicas know it: a replica's incident
-/// ids are its own, so the fix is named by what it is about.
+/// ids are its own, and two replicas may name one outage by two signatures,
+/// so the fix is named by its target and what it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fix {
     pub target: String,
-    pub signature: String,
     pub playbook: String,
     pub step: String,
     pub attempt: u32,

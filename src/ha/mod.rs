@@ -218,7 +218,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Fixes claimed in etcd: `{prefix}/fix/TARGET/SIGNATURE/PLAYBOOK/STEP/ATTEMPT`,
+/// Fixes claimed in etcd: `{prefix}/fix/TARGET/PLAYBOOK/STEP/ATTEMPT`, by
+/// target and not signature (two replicas may see one outage as a refused
+/// connection and as a 503),
 /// put only while this replica's leader key still has its term's revision, on
 /// a lease of an hour (so a claim no replica released does not last); and
 /// `{prefix}/resolved/TARGET/SIGNATURE`, the mark a leader leaves when it
@@ -254,16 +256,7 @@ impl Fence for EtcdFence {
         let held = lock(&self.leader).clone();
         let (etcd, incarnation) = (self.etcd.clone(), self.incarnation.clone());
         let attempt = fix.attempt.to_string();
-        let key = self.key(
-            "fix",
-            &[
-                &fix.target,
-                &fix.signature,
-                &fix.playbook,
-                &fix.step,
-                &attempt,
-            ],
-        );
+        let key = self.key("fix", &[&fix.target, &fix.playbook, &fix.step, &attempt]);
         let value =
             serde_json::json!({ "by": self.name, "term": term, "incarnation": incarnation })
                 .to_string();
@@ -305,7 +298,7 @@ impl Fence for EtcdFence {
     fn resolved(&self, term: u64, target: String, signature: String, at: Timestamp) -> Pending<()> {
         let held = lock(&self.leader).clone();
         let etcd = self.etcd.clone();
-        let claims = format!("{}/", self.key("fix", &[&target, &signature]));
+        let claims = format!("{}/", self.key("fix", &[&target]));
         let mark = self.key("resolved", &[&target, &signature]);
         let value = serde_json::json!({ "by": self.name, "at": at.to_string() }).to_string();
         Box::pin(async move {

@@ -183,7 +183,6 @@ impl Runner {
             };
             let fix = Fix {
                 target: inc.target.clone(),
-                signature: inc.signature.clone(),
                 playbook: playbook.name.clone(),
                 step: spec.name.clone(),
                 attempt,
