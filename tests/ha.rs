@@ -204,20 +204,28 @@ fn fixes(dir: &Path) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
-    let _one = SERIAL.lock().await;
+/// etcd, the service, and two replicas of the healer: `a` leading, `b` following.
+struct Pair {
+    etcd: Killed,
+    a: Replica,
+    b: Replica,
+    a_config: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// `None` (and a message) without etcd.
+async fn pair() -> Option<Pair> {
     let dir = tempfile::tempdir().unwrap();
     let Some((etcd, url)) = etcd(dir.path()).await else {
         eprintln!("skipped: no etcd binary (apt-get install etcd-server)");
-        return;
+        return None;
     };
     let port = service(dir.path().to_path_buf()).await;
     let (a_config, b_config) = (
         config(dir.path(), &url, port, "a"),
         config(dir.path(), &url, port, "b"),
     );
-    let mut a = Replica::start("a", dir.path(), &a_config);
+    let a = Replica::start("a", dir.path(), &a_config);
     a.wait("leadership", Duration::from_secs(15), |r| {
         r.role().as_deref() == Some("leader")
     })
@@ -227,6 +235,28 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
         r.role().as_deref() == Some("follower")
     })
     .await;
+    Some(Pair {
+        etcd,
+        a,
+        b,
+        a_config,
+        dir,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
+    let _one = SERIAL.lock().await;
+    let Some(Pair {
+        etcd,
+        mut a,
+        b,
+        a_config,
+        dir,
+    }) = pair().await
+    else {
+        return;
+    };
     let health: Value = reqwest::get(format!("{}/health", b.api))
         .await
         .unwrap()
@@ -329,22 +359,17 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_sent_to_a_follower_is_acted_on_by_the_leader_once() {
     let _one = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let Some((_etcd, url)) = etcd(dir.path()).await else {
-        eprintln!("skipped: no etcd binary (apt-get install etcd-server)");
+    // etcd bound: a part left to `..` is dropped here, and etcd would stop.
+    let Some(Pair {
+        etcd: _etcd,
+        a,
+        b,
+        dir,
+        ..
+    }) = pair().await
+    else {
         return;
     };
-    let port = service(dir.path().to_path_buf()).await;
-    let a = Replica::start("a", dir.path(), &config(dir.path(), &url, port, "a"));
-    a.wait("leadership", Duration::from_secs(15), |r| {
-        r.role().as_deref() == Some("leader")
-    })
-    .await;
-    let b = Replica::start("b", dir.path(), &config(dir.path(), &url, port, "b"));
-    b.wait("following", Duration::from_secs(10), |r| {
-        r.role().as_deref() == Some("follower")
-    })
-    .await;
     let status = reqwest::Client::new()
         .post(format!("{}/incident", b.api))
         .json(&serde_json::json!({ "service": "billing", "error": "BILLING_DOWN", "severity": "high" }))
