@@ -320,6 +320,7 @@ impl State {
                         root: None,
                         analysis: None,
                         proposed_by: None,
+                        retries: 0,
                         timeline: vec![event.clone()],
                         timeline_elided: 0,
                     },
@@ -525,6 +526,7 @@ impl State {
                     inc.status = Status::Detected;
                     inc.tried_steps.clear();
                     inc.retry_from = step.clone();
+                    inc.retries = inc.retries.saturating_add(1);
                     inc.approved_by = None;
                     inc.rejected_by = None;
                     inc.reason = format!("retried by {by}");

@@ -269,6 +269,15 @@ async fn the_follower_takes_over_a_killed_leader_and_the_fix_runs_once() {
         "{health}"
     );
 
+    // A follower turns approvals away, naming the leader.
+    let (status, error) = common::command(
+        &b.api,
+        r#"{"command":"approve","incident_id":1,"by":"ops"}"#,
+    )
+    .await;
+    assert_eq!(status, 409, "{error}");
+    assert!(error.contains("b follows a"), "{error}");
+
     // The service breaks; the leader's fix takes 5 s (longer than a takeover),
     // and the leader dies in it.
     std::fs::write(dir.path().join("broken"), "").unwrap();

@@ -52,6 +52,8 @@ pub struct Fix {
     pub target: String,
     pub playbook: String,
     pub step: String,
+    /// The operator's retries of the incident: a retry runs every step anew.
+    pub retries: u32,
     pub attempt: u32,
 }
 

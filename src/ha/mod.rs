@@ -218,7 +218,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Fixes claimed in etcd: `{prefix}/fix/TARGET/PLAYBOOK/STEP/ATTEMPT`, by
+/// Fixes claimed in etcd: `{prefix}/fix/TARGET/PLAYBOOK/STEP/RETRIES.ATTEMPT`, by
 /// target and not signature (two replicas may see one outage as a refused
 /// connection and as a 503),
 /// put only while this replica's leader key still has its term's revision, on
@@ -255,7 +255,8 @@ impl Fence for EtcdFence {
     fn claim(&self, term: u64, fix: Fix) -> Pending<Claim> {
         let held = lock(&self.leader).clone();
         let (etcd, incarnation) = (self.etcd.clone(), self.incarnation.clone());
-        let attempt = fix.attempt.to_string();
+        // `1.2`: the second attempt after the operator's first retry.
+        let attempt = format!("{}.{}", fix.retries, fix.attempt);
         let key = self.key("fix", &[&fix.target, &fix.playbook, &fix.step, &attempt]);
         let value =
             serde_json::json!({ "by": self.name, "term": term, "incarnation": incarnation })

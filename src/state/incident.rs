@@ -91,6 +91,9 @@ pub struct Incident {
     pub acknowledged_by: Option<String>,
     /// A retry from a named step: the planner starts there, not at the first.
     pub retry_from: Option<String>,
+    /// How often an operator retried it: each retry may run every step again.
+    #[serde(default)]
+    pub retries: u32,
     /// Who closed it by hand, and why.
     pub closed_by: Option<String>,
     pub close_note: Option<String>,

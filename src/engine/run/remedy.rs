@@ -185,6 +185,7 @@ impl Runner {
                 target: inc.target.clone(),
                 playbook: playbook.name.clone(),
                 step: spec.name.clone(),
+                retries: inc.retries,
                 attempt,
             };
             let (claim, tx) = (replica.fence.claim(term, fix), self.internal_tx.clone());
