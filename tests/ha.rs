@@ -400,6 +400,14 @@ async fn a_report_sent_to_a_follower_is_acted_on_by_the_leader_once() {
     let billing = std::fs::read_to_string(dir.path().join("fixes.log")).unwrap_or_default();
     assert_eq!(billing.lines().count(), 1, "{billing}");
 
+    // A pause given to the follower holds the leader too.
+    let (status, error) = common::command(&b.api, r#"{"command":"pause","by":"ops"}"#).await;
+    assert_eq!(status, 202, "{error}");
+    a.wait("the shared pause", Duration::from_secs(5), |r| {
+        !r.kinds("automation_paused").is_empty()
+    })
+    .await;
+
     // A leader stopped cleanly hands over at once, not when its lease runs out.
     let pid = i32::try_from(a.child.id()).unwrap();
     // SAFETY: a signal to our own child process, which is still ours to reap.

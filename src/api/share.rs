@@ -5,6 +5,10 @@
 //! firing alerts, but only every `repeat_interval`; a one-shot intake never
 //! does). Forwarding only to the leader would lose a report whenever the
 //! leader dies between taking it and acting on it.
+//!
+//! The same goes for the commands that hold automation back (pause, resume,
+//! silence, unsilence): a pause given to one replica holds them all, so a
+//! follower that takes over does not act where the operator said stop.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -38,6 +42,19 @@ const INTAKE: &[&str] = &[
     "/publish_event",
 ];
 
+/// Where commands arrive; of those, only [`HOLD_BACK`] are shared.
+const COMMANDS: &str = "/api/commands";
+
+/// The commands that hold automation back, or let it go again.
+const HOLD_BACK: &[&str] = &["pause", "resume", "silence", "unsilence"];
+
+fn holds_back(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["command"].as_str().map(|c| HOLD_BACK.contains(&c)))
+        .unwrap_or(false)
+}
+
 /// Headers a report travels with: the caller's key works on every replica
 /// (they share the config), and the trace stays one trace.
 const KEPT: &[HeaderName] = &[header::AUTHORIZATION, header::CONTENT_TYPE];
@@ -55,10 +72,8 @@ pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: 
         return next.run(request).await;
     };
     let path = request.uri().path().to_string();
-    if request.method() != Method::POST
-        || !INTAKE.contains(&path.as_str())
-        || request.headers().contains_key(&FORWARDED)
-    {
+    let shared = INTAKE.contains(&path.as_str()) || path == COMMANDS;
+    if request.method() != Method::POST || !shared || request.headers().contains_key(&FORWARDED) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -68,6 +83,12 @@ pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: 
             "the report is too large",
         );
     };
+    if path == COMMANDS && !holds_back(&bytes) {
+        // Approvals and the like belong to the leader alone.
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+    }
     let mut headers: Vec<(HeaderName, axum::http::HeaderValue)> = KEPT
         .iter()
         .chain([
