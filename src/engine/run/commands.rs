@@ -221,7 +221,10 @@ impl Runner {
         };
         let conflict = |why: String| Err(Declined::Conflict(format!("incident {id} {why}")));
         if let Some(why) = self.not_leading()
-            && matches!(command, Command::Approve { .. } | Command::Retry { .. })
+            && matches!(
+                command,
+                Command::Approve { .. } | Command::Reject { .. } | Command::Retry { .. }
+            )
         {
             return Err(Declined::Conflict(why));
         }
