@@ -106,18 +106,20 @@ pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: 
         }
         // A flood of reports must not become a flood of tasks, each holding a
         // body of up to 4 MiB: past this many at once, the sender's repeat or
-        // the next leader's own report has to do.
-        match FORWARDING.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tokio::spawn(async move {
-                    forward(peers, path, headers, bytes).await;
-                    drop(permit);
-                });
-            }
+        // the next leader's own report has to do. A hold (pause, silence),
+        // small and rare, is never dropped for want of a slot.
+        let permit = match FORWARDING.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if path == COMMANDS => None,
             Err(_) => {
-                tracing::warn!("ha: {AT_ONCE} reports being shared already; {path} not shared")
+                tracing::warn!("ha: {AT_ONCE} reports being shared already; {path} not shared");
+                return response;
             }
-        }
+        };
+        tokio::spawn(async move {
+            forward(peers, path, headers, bytes).await;
+            drop(permit);
+        });
     }
     response
 }

@@ -77,7 +77,19 @@ pub trait Fence: Send + Sync {
     /// The leader of `term` resolved (or closed) the failure of `target` with
     /// `signature` at `at`: its claims go, and a mark says so to the next
     /// leader, whose own copy of the incident may be older.
-    fn resolved(&self, term: u64, target: String, signature: String, at: Timestamp) -> Pending<()>;
+    /// A claim that was granted but not used (a stop, a pause, a term that
+    /// ended meanwhile): withdrawn, so no leader takes it for a fix that ran.
+    fn unclaim(&self, fix: Fix) -> Pending<()>;
+    /// `playbook`, the one whose claims go (another incident on the target
+    /// may be in the middle of its own).
+    fn resolved(
+        &self,
+        term: u64,
+        target: String,
+        signature: String,
+        playbook: Option<String>,
+        at: Timestamp,
+    ) -> Pending<()>;
     /// This replica is stopping: another may lead at once, without waiting for
     /// its lease to run out. Its claims are refused from here on.
     fn resign(&self) -> Pending<()>;

@@ -230,27 +230,43 @@ impl Etcd {
         Ok(Some((!leading, taken)))
     }
 
-    /// Deletes every key under `prefix` and puts `key` = `value` on `lease`,
-    /// only while `leader` still holds revision `term`. `Ok(false)`: the term is over.
+    /// Deletes every key under `prefix` (if any) and puts `key` = `value` on
+    /// `lease`, only while `leader` still holds revision `term`. `Ok(false)`:
+    /// the term is over.
     pub async fn replace_if_leading(
         &self,
         leader: &LeaderKey,
-        prefix: &str,
+        prefix: Option<&str>,
         key: &str,
         value: &str,
         lease: &str,
     ) -> Result<bool, String> {
+        let mut success = Vec::new();
+        if let Some(prefix) = prefix {
+            success.push(json!({ "request_delete_range": { "key": b64(prefix), "range_end": b64(&prefix_end(prefix)) } }));
+        }
+        success.push(
+            json!({ "request_put": { "key": b64(key), "value": b64(value), "lease": lease } }),
+        );
         let body = json!({
             "compare": [
                 { "key": leader.key, "target": "CREATE", "result": "EQUAL", "create_revision": leader.rev.to_string() },
             ],
-            "success": [
-                { "request_delete_range": { "key": b64(prefix), "range_end": b64(&prefix_end(prefix)) } },
-                { "request_put": { "key": b64(key), "value": b64(value), "lease": lease } },
-            ],
+            "success": success,
         });
         let v = self.call("/v3/kv/txn", body, Some(REQUEST_TIMEOUT)).await?;
         Ok(v["succeeded"].as_bool() == Some(true))
+    }
+
+    /// Deletes `key` only if its value is still `value`.
+    pub async fn delete_if_value(&self, key: &str, value: &str) -> Result<(), String> {
+        let body = json!({
+            "compare": [{ "key": b64(key), "target": "VALUE", "result": "EQUAL", "value": b64(value) }],
+            "success": [{ "request_delete_range": { "key": b64(key) } }],
+        });
+        self.call("/v3/kv/txn", body, Some(REQUEST_TIMEOUT))
+            .await
+            .map(|_| ())
     }
 
     /// The value of `key`, if it exists.

@@ -192,6 +192,13 @@ async fn campaign(
                 Ok(()) => renewed = sent,
                 Err(why) => break why,
             }
+            // The key can go while the lease lives (deleted by hand, or by a
+            // campaign given up): then another replica may lead already.
+            match etcd.leader(&name).await {
+                Ok(Some(l)) if l.key == key => {}
+                Ok(_) => break "this replica's leader key is gone".to_string(),
+                Err(why) => break why,
+            }
         };
         // Acting stops here, before anything else.
         *lock(&held) = None;
@@ -244,6 +251,12 @@ impl EtcdFence {
         let escaped: Vec<String> = parts.iter().map(|p| escape(p)).collect();
         format!("{}/{kind}/{}", self.prefix, escaped.join("/"))
     }
+
+    /// `1.2` ends the key of the second attempt after the operator's first retry.
+    fn claim_key(&self, fix: &Fix) -> String {
+        let attempt = format!("{}.{}", fix.retries, fix.attempt);
+        self.key("fix", &[&fix.target, &fix.playbook, &fix.step, &attempt])
+    }
 }
 
 /// `%` and `/` escaped, so a name with a slash stays one part of a key.
@@ -255,9 +268,7 @@ impl Fence for EtcdFence {
     fn claim(&self, term: u64, fix: Fix) -> Pending<Claim> {
         let held = lock(&self.leader).clone();
         let (etcd, incarnation) = (self.etcd.clone(), self.incarnation.clone());
-        // `1.2`: the second attempt after the operator's first retry.
-        let attempt = format!("{}.{}", fix.retries, fix.attempt);
-        let key = self.key("fix", &[&fix.target, &fix.playbook, &fix.step, &attempt]);
+        let key = self.claim_key(&fix);
         let value =
             serde_json::json!({ "by": self.name, "term": term, "incarnation": incarnation })
                 .to_string();
@@ -280,13 +291,9 @@ impl Fence for EtcdFence {
                     let taken: serde_json::Value = taken
                         .and_then(|t| serde_json::from_str(&t).ok())
                         .unwrap_or_default();
-                    match taken["incarnation"].as_str() == Some(incarnation.as_str()) {
-                        // Ours: a retry, or a grant whose term flipped before it ran.
-                        true => Claim::Granted,
-                        false => Claim::Taken {
-                            by: taken["by"].as_str().unwrap_or("?").to_string(),
-                            term: taken["term"].as_u64().unwrap_or(0),
-                        },
+                    Claim::Taken {
+                        by: taken["by"].as_str().unwrap_or("?").to_string(),
+                        term: taken["term"].as_u64().unwrap_or(0),
                     }
                 }
                 Err(why) => Claim::Refused { why },
@@ -296,25 +303,60 @@ impl Fence for EtcdFence {
         })
     }
 
-    fn resolved(&self, term: u64, target: String, signature: String, at: Timestamp) -> Pending<()> {
+    fn unclaim(&self, fix: Fix) -> Pending<()> {
+        let etcd = self.etcd.clone();
+        let key = self.claim_key(&fix);
+        let ours = self.incarnation.clone();
+        Box::pin(async move {
+            // Only a claim this process made: compared by its value.
+            let value = etcd.get(&key).await.ok().flatten().unwrap_or_default();
+            let theirs: serde_json::Value = serde_json::from_str(&value).unwrap_or_default();
+            if theirs["incarnation"].as_str() == Some(ours.as_str())
+                && let Err(why) = etcd.delete_if_value(&key, &value).await
+            {
+                tracing::warn!("ha: cannot withdraw the unused claim {key}: {why}");
+            }
+        })
+    }
+
+    fn resolved(
+        &self,
+        term: u64,
+        target: String,
+        signature: String,
+        playbook: Option<String>,
+        at: Timestamp,
+    ) -> Pending<()> {
         let held = lock(&self.leader).clone();
         let etcd = self.etcd.clone();
-        let claims = format!("{}/", self.key("fix", &[&target]));
+        // Only the claims of the playbook that ran: another incident on the
+        // target may be in the middle of its own.
+        let claims = playbook.map(|p| format!("{}/", self.key("fix", &[&target, &p])));
         let mark = self.key("resolved", &[&target, &signature]);
         let value = serde_json::json!({ "by": self.name, "at": at.to_string() }).to_string();
         Box::pin(async move {
             let Some(leader) = held.filter(|k| k.rev == term) else {
                 return; // a new leader's resolution will say it
             };
-            let done = match etcd.grant(CLAIM_TTL).await {
-                Ok(lease) => {
-                    etcd.replace_if_leading(&leader, &claims, &mark, &value, &lease)
-                        .await
+            let lease = match etcd.grant(CLAIM_TTL).await {
+                Ok(lease) => lease,
+                Err(why) => {
+                    return tracing::warn!("ha: cannot mark {target} {signature} resolved: {why}");
                 }
-                Err(why) => Err(why),
             };
-            if let Err(why) = done {
-                tracing::warn!("ha: cannot mark {target} {signature} resolved in etcd: {why}");
+            match (etcd.replace_if_leading(&leader, claims.as_deref(), &mark, &value, &lease)).await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(
+                        "ha: {target} {signature} not marked resolved: term {term} is over"
+                    );
+                    etcd.revoke(&lease).await;
+                }
+                Err(why) => {
+                    tracing::warn!("ha: cannot mark {target} {signature} resolved: {why}");
+                    etcd.revoke(&lease).await;
+                }
             }
         })
     }

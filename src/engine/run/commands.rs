@@ -223,7 +223,12 @@ impl Runner {
         if let Some(why) = self.not_leading()
             && matches!(
                 command,
-                Command::Approve { .. } | Command::Reject { .. } | Command::Retry { .. }
+                Command::Approve { .. }
+                    | Command::Reject { .. }
+                    | Command::Retry { .. }
+                    // Incident numbers are each replica's own: #3 here may not be #3 there.
+                    | Command::Acknowledge { .. }
+                    | Command::Close { .. }
             )
         {
             return Err(Declined::Conflict(why));

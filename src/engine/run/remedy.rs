@@ -171,23 +171,19 @@ impl Runner {
         let Some((inc, playbook, _)) = self.remediating_step(id) else {
             return;
         };
-        let Some(spec) = playbook.steps.get(step) else {
+        if playbook.steps.get(step).is_none() {
             return;
-        };
+        }
         // A replica claims the fix in etcd first (see `crate::ha`): the claim's
         // answer comes back as `Internal::Claimed`.
         if let Some(replica) = &mut self.replica {
             let Some(term) = replica.term() else {
-                replica.stalled.insert(id);
-                return;
+                return self.stall(id);
             };
-            let fix = Fix {
-                target: inc.target.clone(),
-                playbook: playbook.name.clone(),
-                step: spec.name.clone(),
-                retries: inc.retries,
-                attempt,
-            };
+            if !replica.claiming.insert(id) {
+                return; // its claim is on its way already
+            }
+            let fix = fix_of(&inc, &playbook, step, attempt);
             let (claim, tx) = (replica.fence.claim(term, fix), self.internal_tx.clone());
             tokio::spawn(async move {
                 let claim = claim.await;
@@ -231,20 +227,26 @@ impl Runner {
         term: u64,
         claim: Claim,
     ) {
-        let Some((_, playbook, idx)) = self.remediating_step(id) else {
+        if let Some(r) = &mut self.replica {
+            r.claiming.remove(&id);
+        }
+        let Some((inc, playbook, idx)) = self.remediating_step(id) else {
             return;
         };
         let step_name = (playbook.steps.get(step)).map_or_else(String::new, |s| s.name.clone());
-        let still = self.replica.as_ref().and_then(Replicated::term) == Some(term);
+        let now = self.replica.as_ref().and_then(Replicated::term);
         let why = match claim {
             // The claim took a moment: a stop, pause or silence may have come meanwhile.
-            Claim::Granted if still => {
+            Claim::Granted if now == Some(term) => {
                 if self.stopping.is_none() && !self.held(id, attempt) {
-                    self.run_step(id, step, attempt, Some(term));
+                    return self.run_step(id, step, attempt, Some(term));
                 }
-                return;
+                return self.unclaim(&inc, &playbook, step, attempt);
             }
-            Claim::Granted => format!("term {term} ended while the claim was made"),
+            Claim::Granted => {
+                self.unclaim(&inc, &playbook, step, attempt);
+                format!("term {term} ended while the claim was made")
+            }
             Claim::Taken { by, term } => {
                 self.emit(EventKind::ActionSkipped {
                     incident_id: id,
@@ -266,8 +268,28 @@ impl Runner {
             reason: format!("not run: {why}"),
             started_by: None,
         });
-        // Leading again in a later term: claim it again now (our own claim is ours).
-        self.plan(id);
+        match now {
+            // Leading in a later term: claim it again under that one.
+            Some(later) if later != term => self.plan(id),
+            // Still this term, and etcd refused (full, say): again in a while,
+            // not in a loop that floods the journal.
+            Some(_) => self.after(
+                CLAIM_AGAIN,
+                Internal::StartStep {
+                    incident: id,
+                    step,
+                    attempt,
+                },
+            ),
+            None => self.stall(id),
+        }
+    }
+
+    /// Withdraws a claim that was granted and not used.
+    fn unclaim(&self, inc: &Incident, playbook: &Playbook, step: usize, attempt: u32) {
+        if let Some(r) = &self.replica {
+            tokio::spawn(r.fence.unclaim(fix_of(inc, playbook, step, attempt)));
+        }
     }
 
     /// Runs attempt `attempt` of `step`, journaled with the leader's `term` if replicated.
@@ -580,6 +602,20 @@ impl Runner {
         } else {
             self.plan(id);
         }
+    }
+}
+
+/// How long a leader waits before it claims a step etcd refused again.
+const CLAIM_AGAIN: Duration = Duration::from_secs(5);
+
+/// The fix replicas know attempt `attempt` of `step` of `inc` by.
+fn fix_of(inc: &Incident, playbook: &Playbook, step: usize, attempt: u32) -> Fix {
+    Fix {
+        target: inc.target.clone(),
+        playbook: playbook.name.clone(),
+        step: (playbook.steps.get(step)).map_or_else(String::new, |s| s.name.clone()),
+        retries: inc.retries,
+        attempt,
     }
 }
 

@@ -23,6 +23,10 @@ pub(super) struct Replicated {
     /// Incidents whose step was not run because this replica did not lead:
     /// planned again when it does.
     pub(super) stalled: HashSet<IncidentId>,
+    /// Incidents whose claim is on its way to etcd.
+    pub(super) claiming: HashSet<IncidentId>,
+    /// Incidents asked about (`last_resolved`) on becoming leader, not answered yet.
+    waiting: HashSet<IncidentId>,
 }
 
 impl Replicated {
@@ -40,6 +44,8 @@ impl Replicated {
             roles,
             fence,
             stalled: HashSet::new(),
+            claiming: HashSet::new(),
+            waiting: HashSet::new(),
         }
     }
 }
@@ -111,13 +117,19 @@ impl Runner {
                 .values()
                 .filter(|i| {
                     i.status.is_open()
-                        && !i.status.is_acting()
                         && (i.status == Status::Detected || stalled.contains(&i.id))
+                        && !self.in_flight(i)
                 })
                 .cloned()
                 .collect()
         };
         for inc in waiting {
+            let Some(r) = &mut self.replica else {
+                return;
+            };
+            if !r.waiting.insert(inc.id) {
+                continue; // asked already, after an earlier election
+            }
             let (tx, asked) = (
                 self.internal_tx.clone(),
                 fence.last_resolved(inc.target.clone(), inc.signature.clone()),
@@ -132,12 +144,29 @@ impl Runner {
         }
     }
 
+    /// Whether something is under way for `inc` here: a claim on its way, an
+    /// action running, a verification.
+    fn in_flight(&self, inc: &Incident) -> bool {
+        self.verifying.contains_key(&inc.id)
+            || self
+                .replica
+                .as_ref()
+                .is_some_and(|r| r.claiming.contains(&inc.id))
+            || inc.attempts.last().is_some_and(|a| a.ok.is_none())
+    }
+
     /// An incident that waited for this replica to lead: closed if a leader
     /// resolved that failure after this copy began, else planned.
     pub(super) fn waited(&mut self, id: IncidentId, resolved: Option<(String, Timestamp)>) {
-        let Some(inc) = self.open_copy(id) else {
+        if !self.replica.as_mut().is_some_and(|r| r.waiting.remove(&id)) {
+            return;
+        }
+        let Some(inc) = self.open_copy(id).filter(|i| !self.in_flight(i)) else {
             return;
         };
+        if !self.may_act() {
+            return self.stall(id); // it lost the lead meanwhile
+        }
         if let Some((by, at)) = resolved.filter(|(_, at)| *at >= inc.detected_at) {
             return self.emit(EventKind::IncidentClosed {
                 incident_id: id,
@@ -153,8 +182,14 @@ impl Runner {
 
     /// Not leading: `id` is planned once this replica leads.
     pub(super) fn stall(&mut self, id: IncidentId) {
-        if let Some(r) = &mut self.replica {
-            r.stalled.insert(id);
+        let Some(r) = &mut self.replica else {
+            return;
+        };
+        if r.stalled.insert(id) && r.stalled.len() % 64 == 0 {
+            // A long follower's list keeps only what is still open.
+            let state = self.state.read();
+            r.stalled
+                .retain(|i| state.incidents.get(i).is_some_and(|i| i.status.is_open()));
         }
     }
 
@@ -173,7 +208,10 @@ impl Runner {
             return;
         };
         if let Some(r) = &self.replica {
-            tokio::spawn(r.fence.resolved(term, inc.target, inc.signature, now_ms()));
+            let resolved =
+                r.fence
+                    .resolved(term, inc.target, inc.signature, inc.playbook, now_ms());
+            tokio::spawn(resolved);
         }
     }
 }
