@@ -101,9 +101,11 @@ pub async fn share_reports(State(api): State<Arc<Api>>, request: Request, next: 
         .run(Request::from_parts(parts, Body::from(bytes.clone())))
         .await;
     if response.status().is_success() {
-        if let Ok(me) = axum::http::HeaderValue::from_str(peers.me()) {
-            headers.push((FORWARDED, me));
-        }
+        // Always marked, or two replicas would pass it back and forth: by name
+        // when the name can be a header value.
+        let me = axum::http::HeaderValue::from_str(peers.me())
+            .unwrap_or(axum::http::HeaderValue::from_static("replica"));
+        headers.push((FORWARDED, me));
         // A flood of reports must not become a flood of tasks, each holding a
         // body of up to 4 MiB: past this many at once, the sender's repeat or
         // the next leader's own report has to do. A hold (pause, silence),

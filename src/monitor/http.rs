@@ -199,7 +199,7 @@ fn judge(spec: &HttpProbe, status: StatusCode, body: &[u8], latency: Duration) -
         (None, format!("{status} ({})", ms(latency)))
     };
     let keep = text.floor_char_boundary(BODY_KEEP);
-    let figure = |field| reported_percent(&text, field);
+    let [cpu_percent, memory_percent, disk_percent] = reported_percents(&text);
     Observation {
         healthy: signature.is_none(),
         signature,
@@ -207,22 +207,26 @@ fn judge(spec: &HttpProbe, status: StatusCode, body: &[u8], latency: Duration) -
         latency,
         status: Some(status.as_u16()),
         body: Some(text[..keep].to_string()),
-        cpu_percent: figure("cpu_percent"),
-        memory_percent: figure("memory_percent"),
-        disk_percent: figure("disk_percent"),
+        cpu_percent,
+        memory_percent,
+        disk_percent,
         ..Default::default()
     }
 }
 
-/// A figure a JSON health body reports about its service (`"disk_percent": 41.5`),
-/// for trend prediction: a number from 0 to 100, else nothing.
-fn reported_percent(body: &str, field: &str) -> Option<f32> {
-    if !body.contains(field) {
-        return None; // most bodies report nothing: no parse
-    }
-    let value: serde_json::Value = serde_json::from_str(body.trim()).ok()?;
-    let figure = value.get(field)?.as_f64()?;
-    (0.0..=100.0).contains(&figure).then_some(figure as f32)
+/// The figures a JSON health body reports about its service
+/// (`"disk_percent": 41.5`), for trend prediction: `cpu_percent`,
+/// `memory_percent` and `disk_percent`, each a number from 0 to 100 or nothing.
+fn reported_percents(body: &str) -> [Option<f32>; 3] {
+    // Most bodies report nothing: no parse for them, and one for the others.
+    let value: Option<serde_json::Value> = body
+        .contains("_percent")
+        .then(|| serde_json::from_str(body.trim()).ok())
+        .flatten();
+    ["cpu_percent", "memory_percent", "disk_percent"].map(|field| {
+        let figure = value.as_ref()?.get(field)?.as_f64()?;
+        (0.0..=100.0).contains(&figure).then_some(figure as f32)
+    })
 }
 
 /// Names the failure from what the server said: a JSON `signature`/`error`
